@@ -1,0 +1,86 @@
+"""Business-day arithmetic: which business date a moment belongs to, and the window of a date.
+
+A business day starts at a local clock time (05:00 for DPDC) and lasts until the same clock
+time on the next calendar day, so it is 23, 24 or 25 hours long across daylight-saving changes.
+Clock times inside a business day that are earlier than its start belong to the next calendar
+day ("02:00" in a day starting 05:00 is 02:00 the morning after).
+
+Pure: pendulum only, no Airflow, no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+UTC = pendulum.UTC
+
+
+def to_utc(moment: dt.datetime) -> pendulum.DateTime:
+    """An aware datetime in UTC. Naive datetimes are refused: every caller must know its zone."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()} has no time zone")
+    return pendulum.instance(moment).in_timezone(UTC)
+
+
+def localize(naive: dt.datetime, timezone: str) -> pendulum.DateTime:
+    """Read a naive wall-clock time (as CC&B stores it) in ``timezone`` and return it in UTC.
+
+    Ambiguous times (the repeated hour when clocks go back) resolve to the first occurrence;
+    times that do not exist (skipped hour when clocks go forward) are moved forward.
+    """
+    local = pendulum.datetime(
+        naive.year,
+        naive.month,
+        naive.day,
+        naive.hour,
+        naive.minute,
+        naive.second,
+        naive.microsecond,
+        tz=timezone,
+    )
+    return local.in_timezone(UTC)
+
+
+def to_naive_local(moment: dt.datetime, timezone: str) -> dt.datetime:
+    """The wall-clock time at ``moment`` in ``timezone``, without zone (to bind against CC&B)."""
+    local = to_utc(moment).in_timezone(timezone)
+    return dt.datetime(
+        local.year, local.month, local.day, local.hour, local.minute, local.second, local.microsecond
+    )
+
+
+def at_clock(date: dt.date, clock: dt.time, timezone: str, day_start: dt.time) -> pendulum.DateTime:
+    """The UTC moment of local ``clock`` within business ``date``.
+
+    Clock times before ``day_start`` fall on the calendar day after ``date``.
+    """
+    calendar_day = date if clock >= day_start else date + dt.timedelta(days=1)
+    local = pendulum.datetime(
+        calendar_day.year,
+        calendar_day.month,
+        calendar_day.day,
+        clock.hour,
+        clock.minute,
+        clock.second,
+        tz=timezone,
+    )
+    return local.in_timezone(UTC)
+
+
+def window(date: dt.date, timezone: str, day_start: dt.time) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+    """[start, end) of business ``date`` in UTC."""
+    start = at_clock(date, day_start, timezone, day_start)
+    nxt = date + dt.timedelta(days=1)
+    end = at_clock(nxt, day_start, timezone, day_start)
+    return start, end
+
+
+def business_date(moment: dt.datetime, timezone: str, day_start: dt.time) -> dt.date:
+    """The business date that contains ``moment`` (an aware datetime)."""
+    local = to_utc(moment).in_timezone(timezone)
+    calendar_day = dt.date(local.year, local.month, local.day)
+    if local.time().replace(tzinfo=None) < day_start:
+        return calendar_day - dt.timedelta(days=1)
+    return calendar_day

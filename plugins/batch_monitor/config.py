@@ -1,0 +1,416 @@
+"""Workflow configuration: one YAML file per batch chain under include/workflows/.
+
+The YAML is validated with pydantic; a bad file raises :class:`WorkflowConfigError` whose
+message names the file, the step and the field, so it reads well in Airflow's import errors.
+Pure: no Airflow, no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from batch_monitor.constants import DEFAULT_STATUS_MAP, Severity
+from batch_monitor.exceptions import WorkflowConfigError
+
+_DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
+_CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
+AFTER_PREDECESSOR = "after_predecessor"
+_ZONES = available_timezones()
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """'90m', '1h30m', '2h', '45s', '1d' or a number of minutes → timedelta (never negative)."""
+    if isinstance(value, dt.timedelta):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError("expected a duration such as '30m' or '1h30m'")
+    elif isinstance(value, int | float):
+        result = dt.timedelta(minutes=value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if not value.strip() or match is None or not any(match.groupdict().values()):
+            raise ValueError(f"{value!r} is not a duration; write e.g. '30m', '1h30m', '2h', '45s'")
+        parts = {k: int(v) for k, v in match.groupdict().items() if v}
+        result = dt.timedelta(
+            days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
+        )
+    else:
+        raise ValueError("expected a duration such as '30m' or '1h30m'")
+    if result < dt.timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    return result
+
+
+def parse_clock(value: Any) -> dt.time:
+    """'05:00' → time(5, 0). YAML 1.1 may hand us an int of minutes for 05:00 (sexagesimal)."""
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # PyYAML reads an unquoted 05:00 as the sexagesimal number 300 (minutes)
+        if 0 <= value < 24 * 60:
+            return dt.time(value // 60, value % 60)
+    if isinstance(value, str):
+        match = _CLOCK.match(value.strip())
+        if match:
+            return dt.time(int(match["h"]), int(match["m"]))
+    raise ValueError(f"{value!r} is not a clock time; write 'HH:MM', e.g. '05:00'")
+
+
+def _parse_expected_start(value: Any) -> dt.time | str | None:
+    if value is None or value == AFTER_PREDECESSOR:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str) and value.strip().replace("-", "_").replace(" ", "_") == AFTER_PREDECESSOR:
+        return AFTER_PREDECESSOR
+    return parse_clock(value)
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
+ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
+
+
+class RepeatRule(BaseModel):
+    """How a step that runs several times a day is judged complete.
+
+    ``runs``: complete after this many successful runs.
+    ``until_sql``: complete when the count returned by this SQL file (under include/sql) is 0,
+    after at least ``min_runs`` successful runs. Used by D1-IMD: "until no IMDs are pending".
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runs: int | None = Field(default=None, ge=1, le=500)
+    until_sql: str | None = None
+    min_runs: int = Field(default=1, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> RepeatRule:
+        if self.runs is not None and self.until_sql is not None:
+            raise ValueError("give either 'runs' or 'until_sql', not both")
+        return self
+
+    @property
+    def required_runs(self) -> int:
+        return self.runs if self.runs is not None else self.min_runs
+
+    @property
+    def is_multi_run(self) -> bool:
+        return self.until_sql is not None or self.required_runs > 1
+
+
+_STEP_FIELDS_WITH_DEFAULTS = (
+    "expected_start",
+    "start_grace",
+    "expected_duration",
+    "max_duration",
+    "stuck_after",
+    "min_rps",
+    "expect_records",
+    "enabled",
+)
+
+
+class StepDefaults(BaseModel):
+    """Values every step inherits unless it sets its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expected_start: ExpectedStart = AFTER_PREDECESSOR
+    start_grace: Duration = dt.timedelta(minutes=15)
+    expected_duration: Duration | None = None
+    max_duration: Duration | None = None
+    stuck_after: Duration = dt.timedelta(minutes=60)
+    min_rps: float | None = Field(default=None, ge=0)
+    expect_records: bool = True
+    enabled: bool = True
+
+
+class StepConfig(BaseModel):
+    """One batch job in the chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default="", pattern=r"^$|^[A-Za-z0-9_.\-]{1,60}$")
+    batch_code: str = Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = ""
+    description: str = ""
+    depends_on: list[str] | None = None
+    expected_start: ExpectedStart = AFTER_PREDECESSOR
+    start_grace: Duration = dt.timedelta(minutes=15)
+    expected_duration: Duration | None = None
+    max_duration: Duration | None = None
+    finish_by: Clock | None = None
+    stuck_after: Duration = dt.timedelta(minutes=60)
+    min_rps: float | None = Field(default=None, ge=0)
+    expect_records: bool = True
+    repeat: RepeatRule = RepeatRule()
+    enabled: bool = True
+    runbook: str = ""
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> StepConfig:
+        if not self.id:
+            object.__setattr__(self, "id", self.batch_code)
+        if not self.name:
+            object.__setattr__(self, "name", self.batch_code)
+        if (
+            self.expected_duration is not None
+            and self.max_duration is not None
+            and self.max_duration < self.expected_duration
+        ):
+            raise ValueError("max_duration is shorter than expected_duration")
+        if self.stuck_after <= dt.timedelta(0):
+            raise ValueError("stuck_after must be longer than 0")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.batch_code} ({self.name})" if self.name != self.batch_code else self.batch_code
+
+
+class WorkflowConfig(BaseModel):
+    """A chain of CC&B batch steps judged together within one business day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workflow_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    name: str = ""
+    description: str = ""
+    timezone: str = "UTC"
+    source_timezone: str = ""
+    business_day_start: Clock = dt.time(5, 0)
+    schedule: str = "*/15 * * * *"
+    on_call: list[str] = Field(default_factory=list)
+    email_min_severity: Severity = Severity.CRITICAL
+    chain_finish_by: Clock | None = None
+    status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
+    error_message_sql: str = "error_messages.sql"
+    tags: list[str] = Field(default_factory=list)
+    defaults: StepDefaults = StepDefaults()
+    steps: list[StepConfig] = Field(min_length=1)
+    source_file: str = ""
+
+    @field_validator("timezone", "source_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value and value not in _ZONES and value != "UTC":
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Dhaka'")
+        return value
+
+    @field_validator("on_call")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s,;]+@[^@\s,;]+$", address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("status_map")
+    @classmethod
+    def _status_values(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = {"pending", "running", "error", "complete"}
+        for code, meaning in value.items():
+            if meaning not in allowed:
+                raise ValueError(f"status {code!r} maps to {meaning!r}; use one of {sorted(allowed)}")
+        return {str(k): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _check_chain(self) -> WorkflowConfig:
+        if not self.source_timezone:
+            object.__setattr__(self, "source_timezone", self.timezone)
+        if not self.name:
+            object.__setattr__(self, "name", self.workflow_id)
+        _check_unique(self.steps)
+        _check_dependencies(self.steps)
+        return self
+
+    @property
+    def dag_id(self) -> str:
+        return f"batch_monitor_{self.workflow_id}"
+
+    @property
+    def enabled_steps(self) -> list[StepConfig]:
+        return [s for s in self.steps if s.enabled]
+
+    def step(self, step_id: str) -> StepConfig:
+        for candidate in self.steps:
+            if candidate.id == step_id:
+                return candidate
+        raise KeyError(step_id)
+
+    def predecessors(self, step: StepConfig) -> list[StepConfig]:
+        return [self.step(d) for d in (step.depends_on or [])]
+
+
+def _check_unique(steps: list[StepConfig]) -> None:
+    seen_ids: set[str] = set()
+    seen_codes: set[str] = set()
+    for index, step in enumerate(steps):
+        if step.id in seen_ids:
+            raise ValueError(f"steps[{index}] ({step.id}): duplicate step id {step.id!r}")
+        if step.batch_code in seen_codes:
+            raise ValueError(f"steps[{index}] ({step.id}): batch_code {step.batch_code!r} is used twice")
+        seen_ids.add(step.id)
+        seen_codes.add(step.batch_code)
+
+
+def _check_dependencies(steps: list[StepConfig]) -> None:
+    ids = [s.id for s in steps]
+    graph = {s.id: list(s.depends_on or []) for s in steps}
+    for index, step in enumerate(steps):
+        for dep in graph[step.id]:
+            if dep not in ids:
+                raise ValueError(f"steps[{index}] ({step.id}): depends_on names unknown step {dep!r}")
+            if dep == step.id:
+                raise ValueError(f"steps[{index}] ({step.id}): depends_on names the step itself")
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = [*path[path.index(node) :], node]
+            raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
+        state[node] = 1
+        for dep in graph[node]:
+            visit(dep, [*path, node])
+        state[node] = 2
+
+    for step_id in ids:
+        visit(step_id, [])
+
+
+def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fill each step's missing fields from ``defaults`` and its depends_on from the order."""
+    defaults = raw.get("defaults") or {}
+    steps = raw.get("steps")
+    if not isinstance(defaults, dict) or not isinstance(steps, list):
+        return raw
+    filled: list[Any] = []
+    previous_id: str | None = None
+    for item in steps:
+        if not isinstance(item, dict):
+            filled.append(item)
+            previous_id = None
+            continue
+        step = dict(item)
+        for key in _STEP_FIELDS_WITH_DEFAULTS:
+            if key not in step and key in defaults:
+                step[key] = defaults[key]
+        if "depends_on" not in step:
+            step["depends_on"] = [previous_id] if previous_id else []
+        elif step["depends_on"] is None:
+            step["depends_on"] = []
+        elif isinstance(step["depends_on"], str):
+            step["depends_on"] = [step["depends_on"]]
+        filled.append(step)
+        step_id = step.get("id") or step.get("batch_code")
+        previous_id = str(step_id) if step_id else None
+    return {**raw, "steps": filled}
+
+
+def _describe_location(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
+    """('steps', 2, 'max_duration') → "step 'C1-PPBTR' (steps[2]), field 'max_duration'"."""
+    parts = list(loc)
+    if len(parts) >= 2 and parts[0] == "steps" and isinstance(parts[1], int):
+        index = parts[1]
+        steps = raw.get("steps") or []
+        label = f"steps[{index}]"
+        if index < len(steps) and isinstance(steps[index], dict):
+            ident = steps[index].get("id") or steps[index].get("batch_code")
+            if ident:
+                label = f"{ident!r} ({label})"
+        rest = ".".join(str(p) for p in parts[2:])
+        return f"step {label}, field {rest!r}" if rest else f"step {label}"
+    dotted = ".".join(str(p) for p in parts)
+    return f"field {dotted!r}" if dotted else "workflow"
+
+
+def _format_errors(path: Path, error: ValidationError, raw: dict[str, Any]) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = _describe_location(tuple(item["loc"]), raw)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{where}: {message}")
+    return lines
+
+
+def parse_workflow(text: str, path: Path) -> WorkflowConfig:
+    """Parse and validate one workflow document; ``path`` is only used in messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkflowConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise WorkflowConfigError(path, ["the file must be a mapping with 'workflow_id' and 'steps'"])
+    prepared = _apply_defaults(raw)
+    prepared.setdefault("source_file", str(path))
+    try:
+        return WorkflowConfig.model_validate(prepared)
+    except ValidationError as exc:
+        raise WorkflowConfigError(path, _format_errors(path, exc, raw)) from exc
+
+
+def load_workflow(path: Path) -> WorkflowConfig:
+    """Read one workflow file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkflowConfigError(path, [f"cannot be read: {exc}"]) from exc
+    return parse_workflow(text, path)
+
+
+@dataclass
+class LoadResult:
+    """Every workflow that loaded, and one error per file that did not."""
+
+    workflows: list[WorkflowConfig] = field(default_factory=list)
+    errors: list[WorkflowConfigError] = field(default_factory=list)
+
+
+def workflow_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+
+
+def load_workflows(directory: Path | Iterable[Path]) -> LoadResult:
+    """Load every workflow file; a bad file never stops the others from loading."""
+    paths = workflow_files(directory) if isinstance(directory, Path) else list(directory)
+    result = LoadResult()
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            workflow = load_workflow(path)
+        except WorkflowConfigError as exc:
+            result.errors.append(exc)
+            continue
+        if workflow.workflow_id in seen:
+            result.errors.append(
+                WorkflowConfigError(
+                    path, [f"field 'workflow_id': {workflow.workflow_id!r} is already used by {seen[workflow.workflow_id]}"]
+                )
+            )
+            continue
+        seen[workflow.workflow_id] = path
+        result.workflows.append(workflow)
+    return result

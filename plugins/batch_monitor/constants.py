@@ -1,0 +1,100 @@
+"""Names and codes shared by every module (tables, alert kinds, severities, step states)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return {"INFO": 0, "WARNING": 1, "CRITICAL": 2}[self.value]
+
+
+class FindingKind(StrEnum):
+    FAILED = "FAILED"
+    STUCK = "STUCK"
+    LONG_RUNNING = "LONG_RUNNING"
+    LOW_THROUGHPUT = "LOW_THROUGHPUT"
+    LATE_START = "LATE_START"
+    MISSED_DEADLINE = "MISSED_DEADLINE"
+    OUT_OF_ORDER = "OUT_OF_ORDER"
+    EMPTY_RUN = "EMPTY_RUN"
+    DATA_QUALITY = "DATA_QUALITY"
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+
+
+SEVERITY_OF_KIND: dict[FindingKind, Severity] = {
+    FindingKind.FAILED: Severity.CRITICAL,
+    FindingKind.STUCK: Severity.CRITICAL,
+    FindingKind.LONG_RUNNING: Severity.WARNING,
+    FindingKind.LOW_THROUGHPUT: Severity.WARNING,
+    FindingKind.LATE_START: Severity.WARNING,
+    FindingKind.MISSED_DEADLINE: Severity.CRITICAL,
+    FindingKind.OUT_OF_ORDER: Severity.WARNING,
+    FindingKind.EMPTY_RUN: Severity.WARNING,
+    FindingKind.DATA_QUALITY: Severity.WARNING,
+    FindingKind.SOURCE_UNAVAILABLE: Severity.CRITICAL,
+}
+
+
+class StepStatus(StrEnum):
+    """What a step is doing in its business day, as the evaluator judges it."""
+
+    WAITING = "waiting"  # a predecessor has not completed yet
+    PENDING = "pending"  # free to start, not started
+    RUNNING = "running"
+    REPEATING = "repeating"  # a multi-run step between runs, more runs expected
+    STUCK = "stuck"
+    FAILED = "failed"
+    COMPLETE = "complete"
+    SKIPPED = "skipped"  # disabled in the workflow
+
+
+class RunStatus(StrEnum):
+    """A CC&B run's status decoded through the workflow's status map."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    ERROR = "error"
+    COMPLETE = "complete"
+    UNKNOWN = "unknown"
+
+
+# OUAF RUN_STATUS / THREAD_STATUS codes; some sites report letters ('ER' for error).
+DEFAULT_STATUS_MAP: dict[str, str] = {
+    "10": "pending",
+    "20": "running",
+    "30": "error",
+    "40": "complete",
+    "ER": "error",
+    "IP": "running",
+    "CO": "complete",
+    "PD": "pending",
+}
+
+CHAIN_STEP_ID = "_chain"  # alerts about the whole workflow (chain deadline, source down)
+
+# The store's tables. The first five keep the original system's names.
+T_EXECUTION_LOGS = "batch_execution_logs"
+T_ALERTS = "batch_monitoring_alerts"
+T_PERFORMANCE = "batch_performance_summary"
+T_WORKFLOW_CONFIG = "batch_workflow_config"
+T_MONITORING_CONFIG = "batch_monitoring_config"
+T_ALERT_EVENTS = "batch_alert_events"
+T_OUTBOX = "batch_email_outbox"
+T_SNAPSHOTS = "batch_source_snapshots"
+T_EVALUATIONS = "batch_evaluations"
+
+DEFAULT_RETENTION_DAYS = 60
+DEFAULT_REFRESH_SECONDS = 30 * 60
+
+# Airflow names (connections and variables) the monitor reads.
+SOURCE_CONN_ID = "ccb_oracle"
+STORE_CONN_ID = "batch_monitor_db"
+SMTP_CONN_ID = "smtp_default"
+EMAIL_TO_VARIABLE = "batch_monitor_email_to"

@@ -1,0 +1,227 @@
+"""The data that flows between modules: observations in, evaluation out.
+
+source.py produces :class:`Observations`; evaluate.py turns them (with :class:`Progress`
+memory from the store) into an :class:`Evaluation`; store/ persists both. All times are
+aware UTC datetimes. Pydantic models, so every piece round-trips through JSON (the store
+keeps snapshots and evaluations as JSONB). Pure: no Airflow, no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batch_monitor.constants import FindingKind, RunStatus, Severity, StepStatus
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunKey(_Model):
+    batch_cd: str
+    batch_nbr: int
+    rerun_nbr: int = 0
+
+    def token(self) -> str:
+        return f"{self.batch_cd}:{self.batch_nbr}:{self.rerun_nbr}"
+
+
+class ThreadObservation(_Model):
+    """One CC&B thread (CI_BATCH_THD) with its executions (CI_BATCH_INST) folded in."""
+
+    thread_nbr: int
+    status: RunStatus
+    status_code: str = ""
+    start: dt.datetime | None = None  # first execution's start
+    end: dt.datetime | None = None  # last execution's end (None while running)
+    last_activity: dt.datetime | None = None  # latest start/end of any execution
+    records: int = 0  # REC_PROC_CNT summed over executions
+    errors: int = 0  # REC_ERR_CNT summed over executions
+    executions: int = 1
+
+
+class RunObservation(_Model):
+    """One CC&B batch run (CI_BATCH_RUN) with its threads."""
+
+    batch_cd: str
+    batch_nbr: int
+    rerun_nbr: int = 0
+    bus_dt: dt.date | None = None  # BATCH_BUS_DT as CC&B recorded it
+    status: RunStatus
+    status_code: str = ""
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    threads: list[ThreadObservation] = Field(default_factory=list)
+    error_text: str | None = None
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(batch_cd=self.batch_cd, batch_nbr=self.batch_nbr, rerun_nbr=self.rerun_nbr)
+
+    @property
+    def records(self) -> int:
+        return sum(t.records for t in self.threads)
+
+    @property
+    def errors(self) -> int:
+        return sum(t.errors for t in self.threads)
+
+    @property
+    def threads_done(self) -> int:
+        return sum(1 for t in self.threads if t.status in (RunStatus.COMPLETE, RunStatus.ERROR))
+
+    @property
+    def last_activity(self) -> dt.datetime | None:
+        moments = [m for m in (self.start, self.end) if m is not None]
+        moments += [t.last_activity for t in self.threads if t.last_activity is not None]
+        return max(moments) if moments else None
+
+
+class Observations(_Model):
+    """Everything read from CC&B for one workflow and one business day, as of one moment."""
+
+    workflow_id: str
+    business_date: dt.date
+    as_of: dt.datetime
+    window_start: dt.datetime
+    window_end: dt.datetime
+    runs: list[RunObservation] = Field(default_factory=list)
+    # result of each step's completion check (repeat.until_sql), by step id; None = not run
+    checks: dict[str, int | None] = Field(default_factory=dict)
+    # rows the reader could not use as they were (NULL start, end before start, ...)
+    anomalies: list[str] = Field(default_factory=list)
+
+
+class Progress(_Model):
+    """What the monitor last saw of a running run, to tell a slow run from a stuck one."""
+
+    records: int
+    threads_done: int
+    changed_at: dt.datetime  # as-of time at which these values were first seen
+    seen_at: dt.datetime  # as-of time of the latest observation
+
+
+class RunView(_Model):
+    """A run as shown on the timeline and written to batch_execution_logs."""
+
+    batch_cd: str
+    batch_nbr: int
+    rerun_nbr: int
+    step_id: str
+    status: RunStatus
+    status_code: str = ""
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    duration_s: float | None = None
+    records: int = 0
+    errors: int = 0
+    rps: float | None = None
+    threads_total: int = 0
+    threads_done: int = 0
+    threads_running: int = 0
+    error_text: str | None = None
+    last_progress_at: dt.datetime | None = None
+
+
+class StepState(_Model):
+    """The judged state of one step in the business day."""
+
+    step_id: str
+    batch_code: str
+    name: str
+    position: int
+    depends_on: list[str] = Field(default_factory=list)
+    status: StepStatus
+    runs: list[RunView] = Field(default_factory=list)
+    runs_done: int = 0
+    runs_required: int = 1
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    duration_s: float | None = None
+    records: int = 0
+    errors: int = 0
+    rps: float | None = None
+    threads_total: int = 0
+    threads_done: int = 0
+    progress: float | None = None  # 0..1 for a running step
+    expected_start: dt.datetime | None = None
+    expected_end: dt.datetime | None = None
+    finish_by: dt.datetime | None = None
+    predicted_end: dt.datetime | None = None
+    pending_count: int | None = None  # completion check result (e.g. pending IMDs)
+    error_text: str | None = None
+    last_progress_at: dt.datetime | None = None
+
+
+class Finding(_Model):
+    """A condition that holds as of the evaluation. The store turns findings into alerts."""
+
+    kind: FindingKind
+    severity: Severity
+    step_id: str
+    batch_code: str = ""
+    title: str  # one line: "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout"
+    since: dt.datetime | None = None  # when the condition began, as well as can be told
+    expected: str = ""  # what should have happened, in words
+    actual: str = ""  # what did happen, in words
+    error_text: str | None = None
+    action: str = ""  # what on-call should do
+    run_key: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.step_id, self.kind.value)
+
+
+class Evaluation(_Model):
+    """The outcome of judging one business day as of one moment."""
+
+    workflow_id: str
+    business_date: dt.date
+    as_of: dt.datetime
+    timezone: str
+    chain_status: StepStatus
+    steps: list[StepState]
+    findings: list[Finding]
+    progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
+    predicted_chain_end: dt.datetime | None = None
+    chain_finish_by: dt.datetime | None = None
+
+
+class AlertContext(_Model):
+    """Everything an alert or recovery e-mail says. Built by the store from the alert row."""
+
+    alert_id: int
+    workflow_id: str
+    workflow_name: str
+    timezone: str  # the workflow's zone; mails show local business time and name the zone
+    business_date: dt.date
+    step_id: str
+    step_name: str
+    batch_code: str
+    kind: FindingKind
+    severity: Severity
+    title: str
+    since: dt.datetime | None = None
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    resolved_at: dt.datetime | None = None  # set for recovery mails
+    expected: str = ""
+    actual: str = ""
+    error_text: str | None = None
+    action: str = ""
+    run_key: str | None = None
+    page_url: str = ""  # link to the plugin page for this workflow, date and alert
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmailContent(_Model):
+    """A rendered e-mail: subject, plain text and HTML bodies."""
+
+    subject: str
+    text: str
+    html: str

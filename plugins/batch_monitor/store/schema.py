@@ -1,0 +1,219 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations create exactly these.
+
+The first five tables keep the original system's names. Times are timestamptz (UTC);
+business dates are plain dates in the workflow's business calendar.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from batch_monitor import constants as c
+
+metadata = MetaData()
+
+# JSONB on PostgreSQL, JSON elsewhere (keeps the schema importable for tooling)
+Json = JSON().with_variant(JSONB(), "postgresql")
+TS = DateTime(timezone=True)
+
+execution_logs = Table(
+    c.T_EXECUTION_LOGS,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("batch_cd", String(30), nullable=False),
+    Column("batch_nbr", BigInteger, nullable=False),
+    Column("rerun_nbr", Integer, nullable=False, server_default="0"),
+    Column("business_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # RunStatus value
+    Column("status_code", String(16), nullable=False, server_default=""),
+    Column("start_time", TS),
+    Column("end_time", TS),
+    Column("duration_s", Float),
+    Column("records", BigInteger, nullable=False, server_default="0"),
+    Column("errors", BigInteger, nullable=False, server_default="0"),
+    Column("rps", Float),
+    Column("threads_total", Integer, nullable=False, server_default="0"),
+    Column("threads_done", Integer, nullable=False, server_default="0"),
+    Column("error_text", Text),
+    # progress memory for STUCK: the counts last seen and the as-of time they last changed
+    Column("progress_records", BigInteger),
+    Column("progress_threads_done", Integer),
+    Column("progress_changed_at", TS),
+    Column("observed_at", TS, nullable=False),  # as-of time of the observation stored here
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("updated_at", TS, nullable=False, server_default=func.now()),
+    UniqueConstraint("batch_cd", "batch_nbr", "rerun_nbr", name="uq_execution_logs_run"),
+    Index("ix_execution_logs_wf_date", "workflow_id", "business_date"),
+    Index("ix_execution_logs_date", "business_date"),
+)
+
+alerts = Table(
+    c.T_ALERTS,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("step_id", String(64), nullable=False),  # constants.CHAIN_STEP_ID for chain-wide alerts
+    Column("batch_cd", String(30), nullable=False, server_default=""),
+    Column("kind", String(32), nullable=False),  # FindingKind
+    Column("severity", String(16), nullable=False),  # Severity
+    Column("state", String(16), nullable=False),  # open | acknowledged | resolved
+    Column("title", Text, nullable=False),
+    Column("expected", Text, nullable=False, server_default=""),
+    Column("actual", Text, nullable=False, server_default=""),
+    Column("action", Text, nullable=False, server_default=""),
+    Column("error_text", Text),
+    Column("run_key", String(80)),
+    Column("details", Json, nullable=False, server_default="{}"),
+    Column("since", TS),  # when the condition began
+    Column("first_seen_at", TS, nullable=False),  # as-of time of the tick that opened it
+    Column("last_seen_at", TS, nullable=False),  # as-of time of the latest tick it held in
+    Column("seen_count", Integer, nullable=False, server_default="1"),
+    Column("acknowledged_at", TS),
+    Column("acknowledged_by", String(256)),
+    Column("ack_comment", Text),
+    Column("resolved_at", TS),
+    Column("resolved_by", String(256)),  # 'monitor' when the condition cleared, else a user
+    Column("resolution", String(32)),  # cleared | manual
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("updated_at", TS, nullable=False, server_default=func.now()),
+    UniqueConstraint("workflow_id", "business_date", "step_id", "kind", name="uq_alerts_identity"),
+    Index("ix_alerts_state", "state"),
+    Index("ix_alerts_wf_date", "workflow_id", "business_date"),
+)
+
+alert_events = Table(
+    c.T_ALERT_EVENTS,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="CASCADE"), nullable=False),
+    # opened | reopened | escalated | emailed | email_failed | acknowledged | ack_rejected | resolved
+    Column("event", String(32), nullable=False),
+    Column("at", TS, nullable=False, server_default=func.now()),  # wall-clock time of the change
+    Column("as_of", TS),  # the tick's as-of time, for monitor-made events
+    Column("actor", String(256), nullable=False, server_default="monitor"),
+    Column("comment", Text),
+    Column("details", Json, nullable=False, server_default="{}"),
+    Index("ix_alert_events_alert", "alert_id"),
+)
+
+email_outbox = Table(
+    c.T_OUTBOX,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="CASCADE")),
+    Column("kind", String(16), nullable=False),  # alert | recovery
+    Column("recipients", Json, nullable=False),  # list of addresses
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("claimed_at", TS),
+    Column("claimed_by", String(200)),
+    Column("sent_at", TS),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index("ix_outbox_unsent", "sent_at", "claimed_at"),
+)
+
+performance_summary = Table(
+    c.T_PERFORMANCE,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("batch_cd", String(30), nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("success_rate", Float),  # completed runs / finished runs, 0..1
+    Column("avg_duration_s", Float),
+    Column("max_duration_s", Float),
+    Column("total_records", BigInteger, nullable=False, server_default="0"),
+    Column("total_errors", BigInteger, nullable=False, server_default="0"),
+    Column("avg_rps", Float),
+    Column("first_start", TS),
+    Column("last_end", TS),
+    Column("computed_at", TS, nullable=False, server_default=func.now()),
+    UniqueConstraint("workflow_id", "business_date", "batch_cd", name="uq_performance_day_batch"),
+    Index("ix_performance_date", "business_date"),
+)
+
+workflow_config = Table(
+    c.T_WORKFLOW_CONFIG,
+    metadata,
+    Column("workflow_id", String(64), primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("workflow_name", Text, nullable=False),
+    Column("batch_cd", String(30), nullable=False),
+    Column("step_name", Text, nullable=False),
+    Column("depends_on", Json, nullable=False),
+    Column("expected_start", String(32)),  # 'HH:MM' or 'after_predecessor'
+    Column("expected_duration_s", Float),
+    Column("max_duration_s", Float),
+    Column("finish_by", String(5)),
+    Column("stuck_after_s", Float, nullable=False),
+    Column("min_rps", Float),
+    Column("repeat_rule", Json, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("step_config", Json, nullable=False),  # the step as validated, JSON
+    Column("source_file", Text, nullable=False, server_default=""),
+    Column("config_hash", String(64), nullable=False),
+    Column("loaded_at", TS, nullable=False, server_default=func.now()),
+)
+
+monitoring_config = Table(
+    c.T_MONITORING_CONFIG,
+    metadata,
+    Column("scope", String(64), primary_key=True),  # 'global' or a workflow id
+    Column("key", String(64), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("updated_at", TS, nullable=False, server_default=func.now()),
+)
+
+source_snapshots = Table(
+    c.T_SNAPSHOTS,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("as_of", TS, nullable=False),
+    Column("payload", Json, nullable=False),  # models.Observations as JSON
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    UniqueConstraint("workflow_id", "business_date", "as_of", name="uq_snapshots_tick"),
+)
+
+evaluations = Table(
+    c.T_EVALUATIONS,
+    metadata,
+    Column("workflow_id", String(64), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("as_of", TS, nullable=False),  # only ever moves forward
+    Column("chain_status", String(16), nullable=False),
+    Column("payload", Json, nullable=False),  # models.Evaluation as JSON
+    Column("updated_at", TS, nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,74 @@
+"""Fixtures shared by every test: a real PostgreSQL server and fresh databases on it.
+
+The server is the machine's (``BATCH_MONITOR_TEST_PG``, default 127.0.0.1:5432, user postgres)
+or, where none answers, an embedded one from the ``pgserver`` package. Every test that asks
+for ``fresh_pg_url`` gets a database of its own, dropped afterwards, so tests (and several
+pytest processes) never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins"))
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def _reachable(url: str) -> bool:
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a maintenance database on a real PostgreSQL server."""
+    url = os.environ.get("BATCH_MONITOR_TEST_PG", DEFAULT_ADMIN_URL)
+    if _reachable(url):
+        yield url
+        return
+    import pgserver  # embedded PostgreSQL, only where no server runs
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+    server.cleanup()
+
+
+def create_database(admin_url: str, prefix: str = "bm_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = sa.make_url(url).database
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test."""
+    url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
