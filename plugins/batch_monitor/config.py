@@ -31,7 +31,7 @@ from batch_monitor.exceptions import WorkflowConfigError
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
-AFTER_PREDECESSOR = "after_predecessor"
+AFTER_PREDECESSOR: Literal["after_predecessor"] = "after_predecessor"
 _ZONES = available_timezones()
 
 
@@ -62,10 +62,9 @@ def parse_clock(value: Any) -> dt.time:
     """'05:00' → time(5, 0). YAML 1.1 may hand us an int of minutes for 05:00 (sexagesimal)."""
     if isinstance(value, dt.time):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        # PyYAML reads an unquoted 05:00 as the sexagesimal number 300 (minutes)
-        if 0 <= value < 24 * 60:
-            return dt.time(value // 60, value % 60)
+    # PyYAML reads an unquoted 05:00 as the sexagesimal number 300 (minutes)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return dt.time(value // 60, value % 60)
     if isinstance(value, str):
         match = _CLOCK.match(value.strip())
         if match:
@@ -263,10 +262,10 @@ def _check_unique(steps: list[StepConfig]) -> None:
     seen_ids: set[str] = set()
     seen_codes: set[str] = set()
     for index, step in enumerate(steps):
-        if step.id in seen_ids:
-            raise ValueError(f"steps[{index}] ({step.id}): duplicate step id {step.id!r}")
         if step.batch_code in seen_codes:
-            raise ValueError(f"steps[{index}] ({step.id}): batch_code {step.batch_code!r} is used twice")
+            raise ValueError(f"step {step.id!r} (steps[{index}]), field 'batch_code': {step.batch_code!r} is used twice")
+        if step.id in seen_ids:
+            raise ValueError(f"step {step.id!r} (steps[{index}]), field 'id': duplicate step id {step.id!r}")
         seen_ids.add(step.id)
         seen_codes.add(step.batch_code)
 
@@ -277,9 +276,9 @@ def _check_dependencies(steps: list[StepConfig]) -> None:
     for index, step in enumerate(steps):
         for dep in graph[step.id]:
             if dep not in ids:
-                raise ValueError(f"steps[{index}] ({step.id}): depends_on names unknown step {dep!r}")
+                raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': unknown step {dep!r}")
             if dep == step.id:
-                raise ValueError(f"steps[{index}] ({step.id}): depends_on names the step itself")
+                raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': names the step itself")
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:
@@ -287,7 +286,7 @@ def _check_dependencies(steps: list[StepConfig]) -> None:
             return
         if state.get(node) == 1:
             cycle = [*path[path.index(node) :], node]
-            raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
+            raise ValueError(f"field 'depends_on' forms a cycle: {' -> '.join(cycle)}")
         state[node] = 1
         for dep in graph[node]:
             visit(dep, [*path, node])
@@ -346,8 +345,11 @@ def _describe_location(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
 def _format_errors(path: Path, error: ValidationError, raw: dict[str, Any]) -> list[str]:
     lines = []
     for item in error.errors():
-        where = _describe_location(tuple(item["loc"]), raw)
         message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:
+            lines.append(message)
+            continue
+        where = _describe_location(tuple(item["loc"]), raw)
         if item["type"] == "extra_forbidden":
             message = "unknown field (check the spelling)"
         elif item["type"] == "missing":
@@ -407,7 +409,8 @@ def load_workflows(directory: Path | Iterable[Path]) -> LoadResult:
         if workflow.workflow_id in seen:
             result.errors.append(
                 WorkflowConfigError(
-                    path, [f"field 'workflow_id': {workflow.workflow_id!r} is already used by {seen[workflow.workflow_id]}"]
+                    path,
+                    [f"field 'workflow_id': {workflow.workflow_id!r} is already used by {seen[workflow.workflow_id]}"],
                 )
             )
             continue

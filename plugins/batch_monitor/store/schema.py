@@ -96,6 +96,10 @@ alerts = Table(
     Column("resolved_at", TS),
     Column("resolved_by", String(256)),  # 'monitor' when the condition cleared, else a user
     Column("resolution", String(32)),  # cleared | manual
+    # bookkeeping of the monitor's diff (store/alerts.py):
+    Column("open_count", Integer, nullable=False, server_default="1"),  # openings, 2+ after reopens
+    Column("email_queued", Boolean, nullable=False, server_default="false"),  # mailed in this opening
+    Column("condition_holds", Boolean, nullable=False, server_default="true"),  # at the latest tick
     Column("created_at", TS, nullable=False, server_default=func.now()),
     Column("updated_at", TS, nullable=False, server_default=func.now()),
     UniqueConstraint("workflow_id", "business_date", "step_id", "kind", name="uq_alerts_identity"),
@@ -123,7 +127,8 @@ email_outbox = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("dedupe_key", String(200), nullable=False, unique=True),
-    Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="CASCADE")),
+    # SET NULL: purging an old alert never takes an unsent mail with it
+    Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="SET NULL")),
     Column("kind", String(16), nullable=False),  # alert | recovery
     Column("recipients", Json, nullable=False),  # list of addresses
     Column("subject", Text, nullable=False),
@@ -203,6 +208,7 @@ source_snapshots = Table(
     Column("business_date", Date, nullable=False),
     Column("as_of", TS, nullable=False),
     Column("payload", Json, nullable=False),  # models.Observations as JSON
+    Column("evaluation", Json),  # models.Evaluation of this tick, set by the evaluate task
     Column("created_at", TS, nullable=False, server_default=func.now()),
     UniqueConstraint("workflow_id", "business_date", "as_of", name="uq_snapshots_tick"),
 )
@@ -215,5 +221,7 @@ evaluations = Table(
     Column("as_of", TS, nullable=False),  # only ever moves forward
     Column("chain_status", String(16), nullable=False),
     Column("payload", Json, nullable=False),  # models.Evaluation as JSON
+    # as-of time of the latest tick whose findings were synced into alerts (replay guard)
+    Column("alerts_synced_as_of", TS),
     Column("updated_at", TS, nullable=False, server_default=func.now()),
 )

@@ -1,0 +1,572 @@
+"""Judge one business day of a workflow as of one moment. Pure: no Airflow, no database.
+
+``evaluate(workflow, observations, as_of, memory)`` returns every step's state and the findings
+(conditions) that hold as of ``as_of``. It reads no clock: replaying a tick with the same inputs
+gives the same answer. The store diffs the findings against open alerts (see store/alerts.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batch_monitor import business_day as bd
+from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
+from batch_monitor.constants import (
+    CHAIN_STEP_ID,
+    SEVERITY_OF_KIND,
+    FindingKind,
+    RunStatus,
+    StepStatus,
+)
+from batch_monitor.models import (
+    Evaluation,
+    Finding,
+    Observations,
+    Progress,
+    RunObservation,
+    RunView,
+    StepState,
+)
+
+LOW_THROUGHPUT_MIN_ELAPSED = dt.timedelta(minutes=15)
+_FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
+_DONE = (StepStatus.COMPLETE, StepStatus.SKIPPED)
+
+
+def format_duration(delta: dt.timedelta | float | None) -> str:
+    """timedelta or seconds → '4h 23m', '35m', '40s'."""
+    if delta is None:
+        return "—"
+    seconds = int(delta.total_seconds() if isinstance(delta, dt.timedelta) else delta)
+    seconds = max(seconds, 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+@dataclass
+class _Context:
+    workflow: WorkflowConfig
+    obs: Observations
+    as_of: dt.datetime
+    memory: Mapping[str, Progress]
+    progress: dict[str, Progress] = field(default_factory=dict)
+    states: dict[str, StepState] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def local(self, moment: dt.datetime) -> str:
+        return bd.to_utc(moment).in_timezone(self.workflow.timezone).format("HH:mm")
+
+    def clock(self, clock: dt.time) -> dt.datetime:
+        return bd.at_clock(
+            self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start
+        )
+
+    def add(
+        self, kind: FindingKind, step: StepConfig | None, title: str, *, action: str = "", **fields: Any
+    ) -> None:
+        """Record a finding; the step's runbook is its action unless one is given."""
+        self.findings.append(
+            Finding(
+                kind=kind,
+                severity=SEVERITY_OF_KIND[kind],
+                step_id=step.id if step else CHAIN_STEP_ID,
+                batch_code=step.batch_code if step else "",
+                title=title,
+                action=action or (step.runbook if step else ""),
+                **fields,
+            )
+        )
+
+
+def topological(workflow: WorkflowConfig) -> list[StepConfig]:
+    """Steps ordered so every step comes after its predecessors (YAML order where free)."""
+    done: set[str] = set()
+    ordered: list[StepConfig] = []
+    remaining = list(workflow.steps)
+    while remaining:
+        for step in remaining:
+            if all(d in done for d in step.depends_on or []):
+                ordered.append(step)
+                done.add(step.id)
+                remaining.remove(step)
+                break
+        else:  # pragma: no cover - config validation rejects cycles
+            raise ValueError("dependency cycle")
+    return ordered
+
+
+def evaluate(
+    workflow: WorkflowConfig,
+    observations: Observations,
+    as_of: dt.datetime,
+    memory: Mapping[str, Progress] | None = None,
+) -> Evaluation:
+    """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``."""
+    as_of = bd.to_utc(as_of)
+    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {})
+    by_code = _runs_by_code(ctx)
+    for position, step in enumerate(topological(workflow)):
+        state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
+        ctx.states[step.id] = state
+        _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
+    chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
+    if observations.anomalies:
+        ctx.add(
+            FindingKind.DATA_QUALITY,
+            None,
+            f"{len(observations.anomalies)} source row(s) could not be used as they are",
+            actual="; ".join(observations.anomalies[:20]),
+            expected="every CI_BATCH_RUN/THD/INST row has a start time, sane counts and a known status",
+            action="Check the listed rows in CC&B; the monitor judged the rest of the day without them.",
+            details={"anomalies": observations.anomalies[:200]},
+        )
+    steps = sorted(ctx.states.values(), key=lambda s: s.position)
+    return Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=observations.business_date,
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=chain_status,
+        steps=steps,
+        findings=ctx.findings,
+        progress=ctx.progress,
+        predicted_chain_end=chain_end,
+        chain_finish_by=chain_finish_by,
+    )
+
+
+def _runs_by_code(ctx: _Context) -> dict[str, list[RunObservation]]:
+    tz, start = ctx.workflow.timezone, ctx.workflow.business_day_start
+    grouped: dict[str, list[RunObservation]] = {}
+    for run in ctx.obs.runs:
+        if run.start is None or run.start > ctx.as_of:
+            continue
+        if bd.business_date(run.start, tz, start) != ctx.obs.business_date:
+            continue
+        grouped.setdefault(run.batch_cd, []).append(run)
+    for runs in grouped.values():
+        runs.sort(key=lambda r: (r.start or ctx.as_of, r.batch_nbr, r.rerun_nbr))
+    return grouped
+
+
+def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
+    """Remember the run's counts; return when it last showed progress."""
+    token = run.key.token()
+    previous = ctx.memory.get(token)
+    current = (run.records, run.threads_done)
+    if previous is None:
+        changed_at = ctx.as_of  # first sighting: progress unknown before now
+    elif (previous.records, previous.threads_done) == current and previous.changed_at <= ctx.as_of:
+        changed_at = previous.changed_at
+    else:
+        changed_at = ctx.as_of
+    ctx.progress[token] = Progress(
+        records=run.records, threads_done=run.threads_done, changed_at=changed_at, seen_at=ctx.as_of
+    )
+    activity = run.last_activity
+    return max(changed_at, activity) if activity and activity <= ctx.as_of else changed_at
+
+
+def _view(ctx: _Context, step: StepConfig, run: RunObservation) -> RunView:
+    start = run.start
+    stop = run.end if run.status in _FINISHED and run.end else ctx.as_of
+    duration = (stop - start).total_seconds() if start else None
+    running = run.status == RunStatus.RUNNING
+    last_progress = _last_progress(ctx, run) if running else None
+    return RunView(
+        batch_cd=run.batch_cd,
+        batch_nbr=run.batch_nbr,
+        rerun_nbr=run.rerun_nbr,
+        step_id=step.id,
+        status=run.status,
+        status_code=run.status_code,
+        start=start,
+        end=run.end if run.status in _FINISHED else None,
+        duration_s=duration,
+        records=run.records,
+        errors=run.errors,
+        rps=(run.records / duration) if duration and duration > 0 else None,
+        threads_total=len(run.threads),
+        threads_done=run.threads_done,
+        threads_running=sum(1 for t in run.threads if t.status == RunStatus.RUNNING),
+        error_text=run.error_text,
+        last_progress_at=last_progress,
+    )
+
+
+def _failed_run(runs: list[RunView]) -> RunView | None:
+    """The run in error that no later run has made good, if any."""
+    failed: RunView | None = None
+    for run in runs:
+        if run.status == RunStatus.ERROR:
+            failed = run
+        elif run.status == RunStatus.COMPLETE and failed is not None:
+            failed = None
+    return failed
+
+
+def _rule_met(ctx: _Context, step: StepConfig, completed: list[RunView]) -> bool:
+    rule = step.repeat
+    if rule.until_sql is None:
+        return len(completed) >= rule.required_runs
+    pending = ctx.obs.checks.get(step.id)
+    return len(completed) >= rule.min_runs and pending is not None and pending <= 0
+
+
+def _status(ctx: _Context, step: StepConfig, views: list[RunView], preds_done: bool) -> StepStatus:
+    """The step's status from its runs (see SEMANTICS in the README)."""
+    if not step.enabled:
+        return StepStatus.SKIPPED
+    running = [v for v in views if v.status == RunStatus.RUNNING]
+    if running:
+        current = running[-1]
+        assert current.last_progress_at is not None
+        if ctx.as_of - current.last_progress_at >= step.stuck_after:
+            return StepStatus.STUCK
+        return StepStatus.RUNNING
+    if _failed_run(views) is not None:
+        return StepStatus.FAILED
+    completed = [v for v in views if v.status == RunStatus.COMPLETE]
+    if _rule_met(ctx, step, completed):
+        return StepStatus.COMPLETE
+    if completed:
+        return StepStatus.REPEATING
+    return StepStatus.PENDING if preds_done else StepStatus.WAITING
+
+
+def _expected_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
+    """Clock start (or the day start), pushed later by predecessors that end later."""
+    preds = [ctx.states[d] for d in step.depends_on or []]
+    ends = [p.end or p.predicted_end or p.expected_end for p in preds if p.status != StepStatus.SKIPPED]
+    after = max((e for e in ends if e is not None), default=None)
+    if step.expected_start == AFTER_PREDECESSOR:
+        if preds:
+            return after
+        return bd.window(ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)[0]
+    assert isinstance(step.expected_start, dt.time)
+    clock = ctx.clock(step.expected_start)
+    return max(clock, after) if after else clock
+
+
+def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunObservation]) -> StepState:
+    views = [_view(ctx, step, r) for r in runs]
+    preds = [ctx.states[d] for d in step.depends_on or []]
+    preds_done = all(p.status in _DONE for p in preds)
+    status = _status(ctx, step, views, preds_done)
+    completed = [v for v in views if v.status == RunStatus.COMPLETE]
+    expected_start = _expected_start(ctx, step)
+    first_start = views[0].start if views else None
+    last = views[-1] if views else None
+    end = completed[-1].end if status == StepStatus.COMPLETE and completed else None
+    duration = (
+        ((end or ctx.as_of) - first_start).total_seconds() if first_start and status != StepStatus.FAILED else None
+    )
+    if status == StepStatus.FAILED and last and last.end and first_start:
+        duration = (last.end - first_start).total_seconds()
+    records = sum(v.records for v in views)
+    busy = sum(v.duration_s or 0.0 for v in views)
+    run_start = last.start if last else None
+    exp = step.expected_duration
+    basis = run_start or expected_start
+    expected_end = basis + exp if exp and basis else None
+    progress = _progress(ctx, status, last, exp)
+    return StepState(
+        step_id=step.id,
+        batch_code=step.batch_code,
+        name=step.name,
+        position=position,
+        depends_on=list(step.depends_on or []),
+        status=status,
+        runs=views,
+        runs_done=len(completed),
+        runs_required=step.repeat.required_runs,
+        start=first_start,
+        end=end,
+        duration_s=duration,
+        records=records,
+        errors=sum(v.errors for v in views),
+        rps=(records / busy) if busy > 0 else None,
+        threads_total=last.threads_total if last else 0,
+        threads_done=last.threads_done if last else 0,
+        progress=progress,
+        expected_start=expected_start,
+        expected_end=expected_end,
+        finish_by=ctx.clock(step.finish_by) if step.finish_by else None,
+        predicted_end=_predicted_end(ctx, status, last, expected_start, exp, progress, end),
+        pending_count=ctx.obs.checks.get(step.id),
+        error_text=next((v.error_text for v in reversed(views) if v.error_text), None),
+        last_progress_at=last.last_progress_at if last else None,
+    )
+
+
+def _progress(
+    ctx: _Context, status: StepStatus, last: RunView | None, expected: dt.timedelta | None
+) -> float | None:
+    if status == StepStatus.COMPLETE:
+        return 1.0
+    if status not in (StepStatus.RUNNING, StepStatus.STUCK) or last is None:
+        return None
+    if last.threads_total and last.threads_done:
+        return round(last.threads_done / last.threads_total, 3)
+    if expected and last.duration_s is not None:
+        return round(min(last.duration_s / expected.total_seconds(), 0.95), 3)
+    return None
+
+
+def _predicted_end(
+    ctx: _Context,
+    status: StepStatus,
+    last: RunView | None,
+    expected_start: dt.datetime | None,
+    expected: dt.timedelta | None,
+    progress: float | None,
+    end: dt.datetime | None,
+) -> dt.datetime | None:
+    if status in (StepStatus.COMPLETE, StepStatus.SKIPPED):
+        return end
+    if status in (StepStatus.RUNNING, StepStatus.STUCK) and last and last.start:
+        elapsed = ctx.as_of - last.start
+        candidates = [ctx.as_of]
+        if expected:
+            candidates.append(last.start + expected)
+        if progress and progress > 0 and last.threads_done:
+            candidates.append(last.start + elapsed / progress)
+        return max(candidates)
+    if status == StepStatus.FAILED:
+        return None
+    if expected_start is None or expected is None:
+        return None
+    return max(expected_start, ctx.as_of) + expected
+
+
+def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list[RunObservation]) -> None:
+    if not step.enabled:
+        return
+    failed = _failed_run(state.runs)
+    if failed is not None:
+        _failed(ctx, step, failed)
+    if state.status == StepStatus.STUCK:
+        _stuck(ctx, step, state)
+    else:
+        running = [v for v in state.runs if v.status == RunStatus.RUNNING]
+        if running:
+            _long_running(ctx, step, running[-1])
+            _low_throughput(ctx, step, running[-1])
+    _late_start(ctx, step, state)
+    _missed_deadline(ctx, step, state)
+    _out_of_order(ctx, step, state)
+    _empty_runs(ctx, step, state)
+
+
+def _failed(ctx: _Context, step: StepConfig, run: RunView) -> None:
+    when = run.end or run.start or ctx.as_of
+    error = (run.error_text or "").strip()
+    first_line = error.splitlines()[0][:160] if error else "no error message recorded"
+    ctx.add(
+        FindingKind.FAILED,
+        step,
+        f"{step.batch_code} failed at {ctx.local(when)} — {first_line}",
+        since=when,
+        expected=f"{step.batch_code} completes (status complete)",
+        actual=f"run {run.batch_nbr} (rerun {run.rerun_nbr}) ended in error after "
+        f"{format_duration(run.duration_s)}, {run.records:,} records, {run.errors:,} in error",
+        error_text=run.error_text,
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        action=step.runbook or f"Find the cause in the thread logs, then resubmit {step.batch_code}.",
+        details={"batch_nbr": run.batch_nbr, "rerun_nbr": run.rerun_nbr},
+    )
+
+
+def _stuck(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    run = next(v for v in reversed(state.runs) if v.status == RunStatus.RUNNING)
+    since = run.last_progress_at or ctx.as_of
+    ctx.add(
+        FindingKind.STUCK,
+        step,
+        f"{step.batch_code} stuck: no progress for {format_duration(ctx.as_of - since)} "
+        f"({run.threads_running} thread(s) still in progress, {run.records:,} records)",
+        since=since,
+        expected=f"records or finished threads grow at least every {format_duration(step.stuck_after)}",
+        actual=f"{run.records:,} records and {run.threads_done}/{run.threads_total} threads done "
+        f"unchanged since {ctx.local(since)}",
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        action=step.runbook
+        or "A thread that died abnormally stays 'in progress': check the thread on the batch server, "
+        "mark it in error and restart it.",
+        details={"threads_running": run.threads_running, "records": run.records},
+    )
+
+
+def _limit(step: StepConfig) -> dt.timedelta | None:
+    if step.max_duration is not None:
+        return step.max_duration
+    return step.expected_duration * 2 if step.expected_duration else None
+
+
+def _long_running(ctx: _Context, step: StepConfig, run: RunView) -> None:
+    limit = _limit(step)
+    if limit is None or run.start is None or run.duration_s is None:
+        return
+    if run.duration_s <= limit.total_seconds():
+        return
+    expected = format_duration(step.expected_duration) if step.expected_duration else "—"
+    rps = f", RPS {run.rps:.1f}" if run.rps is not None else ""
+    threshold = f" (threshold {step.min_rps:g})" if step.min_rps is not None and rps else ""
+    ctx.add(
+        FindingKind.LONG_RUNNING,
+        step,
+        f"{step.batch_code} running {format_duration(run.duration_s)}, expected {expected}{rps}{threshold}",
+        since=run.start + limit,
+        expected=f"finishes within {format_duration(limit)} (expected {expected})",
+        actual=f"running since {ctx.local(run.start)} ({format_duration(run.duration_s)}), "
+        f"{run.records:,} records, {run.threads_done}/{run.threads_total} threads done",
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        details={"elapsed_s": run.duration_s, "limit_s": limit.total_seconds()},
+    )
+
+
+def _low_throughput(ctx: _Context, step: StepConfig, run: RunView) -> None:
+    if step.min_rps is None or run.start is None or run.duration_s is None:
+        return
+    if run.duration_s < LOW_THROUGHPUT_MIN_ELAPSED.total_seconds():
+        return
+    rps = run.rps or 0.0
+    if rps >= step.min_rps:
+        return
+    ctx.add(
+        FindingKind.LOW_THROUGHPUT,
+        step,
+        f"{step.batch_code} processing {rps:.1f} records/s (threshold {step.min_rps:g})",
+        since=run.start,
+        expected=f"at least {step.min_rps:g} records per second",
+        actual=f"{run.records:,} records in {format_duration(run.duration_s)} = {rps:.1f}/s",
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        details={"rps": rps, "min_rps": step.min_rps},
+    )
+
+
+def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.runs or state.status != StepStatus.PENDING or state.expected_start is None:
+        return
+    due = state.expected_start + step.start_grace
+    if ctx.as_of <= due:
+        return
+    ctx.add(
+        FindingKind.LATE_START,
+        step,
+        f"{step.batch_code} has not started: expected at {ctx.local(state.expected_start)}, "
+        f"late by {format_duration(ctx.as_of - state.expected_start)}",
+        since=due,
+        expected=f"starts by {ctx.local(state.expected_start)} (+{format_duration(step.start_grace)} grace)",
+        actual=f"no run of {step.batch_code} in this business day as of {ctx.local(ctx.as_of)}",
+        action=step.runbook or f"Check the scheduler that submits {step.batch_code}; submit it if it was missed.",
+    )
+
+
+def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.finish_by is None or state.status in _DONE or ctx.as_of <= state.finish_by:
+        return
+    predicted = f", predicted {ctx.local(state.predicted_end)}" if state.predicted_end else ""
+    ctx.add(
+        FindingKind.MISSED_DEADLINE,
+        step,
+        f"{step.batch_code} not complete by its {ctx.local(state.finish_by)} deadline "
+        f"({state.status.value}{predicted})",
+        since=state.finish_by,
+        expected=f"complete by {ctx.local(state.finish_by)}",
+        actual=f"{state.status.value} as of {ctx.local(ctx.as_of)}; {state.runs_done} of "
+        f"{state.runs_required} run(s) complete",
+        details={"status": state.status.value},
+    )
+
+
+def _out_of_order(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if not state.runs or not step.depends_on:
+        return
+    first = state.runs[0]
+    if first.start is None:
+        return
+    for dep in step.depends_on:
+        pred = ctx.states[dep]
+        if pred.status == StepStatus.SKIPPED:
+            continue
+        if pred.end is not None and pred.end <= first.start:
+            continue
+        ctx.add(
+            FindingKind.OUT_OF_ORDER,
+            step,
+            f"{step.batch_code} started at {ctx.local(first.start)} before {pred.batch_code} completed",
+            since=first.start,
+            expected=f"starts after {pred.batch_code} completes",
+            actual=f"{pred.batch_code} was {pred.status.value}"
+            + (f" and completed at {ctx.local(pred.end)}" if pred.end else ""),
+            run_key=f"{first.batch_cd}:{first.batch_nbr}:{first.rerun_nbr}",
+            details={"predecessor": pred.step_id},
+        )
+        return
+
+
+def _empty_runs(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if not step.expect_records:
+        return
+    empty = [v for v in state.runs if v.status == RunStatus.COMPLETE and v.records == 0]
+    if not empty:
+        return
+    run = empty[-1]
+    when = run.end or run.start or ctx.as_of
+    ctx.add(
+        FindingKind.EMPTY_RUN,
+        step,
+        f"{step.batch_code} completed at {ctx.local(when)} having processed 0 records",
+        since=when,
+        expected="a run processes records",
+        actual=f"{len(empty)} completed run(s) with 0 records",
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        action=step.runbook or "Check the run's input (upstream extract, parameters) before the chain goes on.",
+    )
+
+
+def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.datetime | None]:
+    states = [s for s in ctx.states.values() if s.status != StepStatus.SKIPPED]
+    statuses = {s.status for s in states}
+    if all(s.status == StepStatus.COMPLETE for s in states):
+        status = StepStatus.COMPLETE
+    else:
+        status = next(
+            (
+                s
+                for s in (StepStatus.FAILED, StepStatus.STUCK, StepStatus.RUNNING, StepStatus.REPEATING)
+                if s in statuses
+            ),
+            StepStatus.PENDING if any(s.runs for s in states) else StepStatus.WAITING,
+        )
+        if status == StepStatus.WAITING and StepStatus.PENDING in statuses:
+            status = StepStatus.PENDING
+    ends = [s.end or s.predicted_end for s in states]
+    predicted = max((e for e in ends if e is not None), default=None)
+    finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
+    if finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
+        open_steps = [s.batch_code for s in states if s.status != StepStatus.COMPLETE]
+        ctx.add(
+            FindingKind.MISSED_DEADLINE,
+            None,
+            f"{ctx.workflow.name} not complete by its {ctx.local(finish_by)} deadline "
+            f"({len(open_steps)} step(s) open: {', '.join(open_steps)})",
+            since=finish_by,
+            expected=f"every step complete by {ctx.local(finish_by)}",
+            actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
+            action="Work through the open steps in order; the earliest open step holds the chain.",
+            details={"open_steps": open_steps},
+        )
+    return status, predicted, finish_by

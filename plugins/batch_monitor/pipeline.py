@@ -1,0 +1,218 @@
+"""One monitoring tick: extract → evaluate → persist → notify → summarize/purge.
+
+The DAG's tasks call these functions one by one (each may run on a different worker; what
+passes between them is a few snapshot ids, everything else lives in the store). Tests, the
+demo and the benchmarks call :func:`run_tick`, which runs the same functions in sequence.
+No Airflow imports: the DAG edge hands in SQLAlchemy engines, recipients and the page URL.
+
+Playing a simulated day into a store (what the tests and the demo do)::
+
+    from batch_monitor import pipeline, simulator
+    for as_of in ticks:                      # e.g. every 15 minutes of the business day
+        simulator.play(source_engine, scenario, workflow, business_date, as_of)
+        pipeline.run_tick(source_engine, store_engine, workflow, as_of, channel=channel)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from batch_monitor import business_day as bd
+from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import DEFAULT_RETENTION_DAYS, StepStatus
+from batch_monitor.evaluate import evaluate
+from batch_monitor.models import Evaluation
+from batch_monitor.notify.channels import EmailChannel
+from batch_monitor.notify.sender import send_pending
+from batch_monitor.paths import sql_dir
+from batch_monitor.source import SourceReader
+from batch_monitor.store import alerts, repository
+from batch_monitor.store.schema import source_snapshots
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_URL = "http://localhost:8080"
+
+
+@dataclass
+class TickResult:
+    """What one tick did, in numbers (also what the DAG's tasks log)."""
+
+    as_of: dt.datetime
+    snapshot_ids: list[int] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    persisted: dict[str, Any] = field(default_factory=dict)
+    sent: int = 0
+    send_failures: int = 0
+    housekeeping: dict[str, Any] = field(default_factory=dict)
+
+
+def dates_to_judge(store: sa.Connection, workflow: WorkflowConfig, as_of: dt.datetime) -> list[dt.date]:
+    """The business day containing ``as_of``, and the day before while it was left unfinished.
+
+    Yesterday is judged again only if the monitor saw it and its chain had not completed when it
+    last looked: a chain still running past 05:00 is followed to its end, and its open alerts can
+    resolve; a day the monitor never saw raises nothing.
+    """
+    current = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
+    previous = current - dt.timedelta(days=1)
+    last = repository.load_evaluation(store, workflow.workflow_id, previous)
+    if last is not None and last.chain_status != StepStatus.COMPLETE:
+        return [previous, current]
+    return [current]
+
+
+def prepare_store(store: sa.Engine, workflow: WorkflowConfig, now: dt.datetime) -> None:
+    """Create/upgrade the schema and record the workflow's configuration (idempotent)."""
+    from batch_monitor.store.migrate import migrate
+
+    migrate(store)
+    with store.begin() as conn:
+        repository.ensure_default_settings(conn)
+        repository.save_workflow_config(conn, workflow, now)
+
+
+def extract(
+    source: sa.Engine,
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    as_of: dt.datetime,
+    reader: SourceReader | None = None,
+) -> list[int]:
+    """Read CC&B as of ``as_of`` and keep each judged day's observations as a snapshot."""
+    reader = reader or SourceReader(sql_dir())
+    with store.connect() as conn:
+        dates = dates_to_judge(conn, workflow, as_of)
+    snapshot_ids = []
+    with source.connect() as src:
+        observations = [reader.read(src, workflow, date, as_of) for date in dates]
+    with store.begin() as conn:
+        for obs in observations:
+            snapshot_ids.append(repository.save_snapshot(conn, obs))
+    for obs, sid in zip(observations, snapshot_ids, strict=True):
+        log.info(
+            "snapshot %s: %s business day %s as of %s: %d runs, %d anomalies",
+            sid, workflow.workflow_id, obs.business_date, obs.as_of.isoformat(), len(obs.runs), len(obs.anomalies),
+        )
+    return snapshot_ids
+
+
+def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
+    """Judge each snapshot against the workflow and keep the evaluation beside it."""
+    summaries = []
+    for sid in snapshot_ids:
+        with store.begin() as conn:
+            obs = repository.load_snapshot(conn, sid)
+            memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
+            ev = evaluate(workflow, obs, obs.as_of, memory)
+            conn.execute(
+                sa.update(source_snapshots)
+                .where(source_snapshots.c.id == sid)
+                .values(evaluation=ev.model_dump(mode="json"))
+            )
+        summary = {
+            "snapshot_id": sid,
+            "business_date": ev.business_date.isoformat(),
+            "chain_status": ev.chain_status.value,
+            "findings": sorted(f"{f.kind.value}:{f.step_id}" for f in ev.findings),
+        }
+        log.info("evaluation %s", summary)
+        summaries.append(summary)
+    return summaries
+
+
+def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:
+    payload = conn.execute(
+        sa.select(source_snapshots.c.evaluation).where(source_snapshots.c.id == snapshot_id)
+    ).scalar_one_or_none()
+    if payload is None:
+        raise LookupError(f"snapshot {snapshot_id} has no evaluation: run the evaluate task first")
+    return Evaluation.model_validate(payload)
+
+
+def persist(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    snapshot_ids: list[int],
+    *,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """In ONE transaction: upsert the runs, sync the alerts (and their mails), keep the evaluation."""
+    totals: dict[str, Any] = {"runs": 0, "skipped_days": []}
+    with store.begin() as conn:
+        for sid in snapshot_ids:
+            ev = _tick_evaluation(conn, sid)
+            totals["runs"] += repository.upsert_runs(conn, workflow.workflow_id, ev)
+            result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, page_url_base=page_url_base, now=now)
+            for key, value in vars(result).items():
+                if isinstance(value, bool):
+                    if value:
+                        totals["skipped_days"].append(ev.business_date.isoformat())
+                elif isinstance(value, int):
+                    totals[key] = totals.get(key, 0) + value
+            repository.save_evaluation(conn, ev)
+    log.info("persisted %s", totals)
+    return totals
+
+
+def notify(store: sa.Engine, channel: EmailChannel, now: dt.datetime, worker: str | None = None) -> tuple[int, int]:
+    """Send what the outbox holds; returns (sent, failed). Failed mails stay queued."""
+    report = send_pending(store, channel, worker=worker or f"{socket.gethostname()}", now=now)
+    for error in report.errors:
+        log.warning("mail not sent (stays queued): %s", error)
+    return report.sent, report.failed
+
+
+def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    """Recompute the judged days' performance summary; purge what is older than the retention."""
+    with store.connect() as conn:
+        dates = dates_to_judge(conn, workflow, as_of)
+    with store.begin() as conn:
+        summarized = sum(repository.summarize_day(conn, workflow.workflow_id, date, now) for date in dates)
+        retention = repository.get_setting(conn, "retention_days")
+        days = int(retention) if retention is not None else DEFAULT_RETENTION_DAYS
+        before = dates[-1] - dt.timedelta(days=days)
+        purged = repository.purge(conn, workflow_id=workflow.workflow_id, before=before)
+    result = {"summarized": summarized, "purged_before": before.isoformat(), "purged": purged}
+    log.info("housekeeping %s", result)
+    return result
+
+
+def run_tick(
+    source: sa.Engine,
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    as_of: dt.datetime,
+    *,
+    channel: EmailChannel | None = None,
+    recipients: list[str] | None = None,
+    page_url_base: str = DEFAULT_PAGE_URL,
+    now: dt.datetime | None = None,
+    reader: SourceReader | None = None,
+) -> TickResult:
+    """Run every task of one tick in order, as the DAG does. ``now`` defaults to ``as_of``."""
+    as_of = bd.to_utc(as_of)
+    now = now or as_of
+    result = TickResult(as_of=as_of)
+    result.snapshot_ids = extract(source, store, workflow, as_of, reader)
+    result.evaluations = evaluate_snapshots(store, workflow, result.snapshot_ids)
+    result.persisted = persist(
+        store,
+        workflow,
+        result.snapshot_ids,
+        recipients=recipients if recipients is not None else list(workflow.on_call),
+        page_url_base=page_url_base,
+        now=now,
+    )
+    if channel is not None:
+        result.sent, result.send_failures = notify(store, channel, now)
+    result.housekeeping = housekeeping(store, workflow, as_of, now)
+    return result

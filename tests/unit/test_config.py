@@ -1,0 +1,111 @@
+"""Workflow YAML: defaults, derived fields, and errors that name the file, the step and the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from batch_monitor.config import load_workflows, parse_duration, parse_workflow
+from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.paths import workflows_dir
+
+GOOD = """
+workflow_id: demo
+timezone: Asia/Dhaka
+defaults:
+  stuck_after: 30m
+  min_rps: 5
+steps:
+  - batch_code: A-ONE
+    expected_start: "05:00"
+    expected_duration: 30m
+    max_duration: 1h
+  - batch_code: B-TWO
+    repeat: {runs: 3}
+  - batch_code: C-THREE
+    depends_on: [A-ONE]
+    stuck_after: 90m
+"""
+
+
+def parse(text: str, name: str = "wf.yaml") -> object:
+    return parse_workflow(textwrap.dedent(text), Path(name))
+
+
+def test_the_shipped_workflows_load() -> None:
+    result = load_workflows(workflows_dir())
+    assert result.errors == []
+    dpdc = next(w for w in result.workflows if w.workflow_id == "dpdc_ami")
+    assert [s.batch_code for s in dpdc.steps] == ["CM-DMRU", "D1-IMD", "C1-PPBTR", "F1-FLUSH", "CM_BSGGN", "BILLRESTSMS"]
+    assert dpdc.dag_id == "batch_monitor_dpdc_ami"
+    assert dpdc.step("D1-IMD").repeat.until_sql
+    assert dpdc.step("F1-FLUSH").repeat.required_runs == 3
+
+
+def test_steps_inherit_defaults_and_depend_on_the_step_above() -> None:
+    wf = parse_workflow(GOOD, Path("wf.yaml"))
+    a, b, c = wf.steps
+    assert a.depends_on == [] and b.depends_on == ["A-ONE"] and c.depends_on == ["A-ONE"]
+    assert a.stuck_after == dt.timedelta(minutes=30) and c.stuck_after == dt.timedelta(minutes=90)
+    assert b.min_rps == 5
+    assert wf.source_timezone == "Asia/Dhaka"
+    assert wf.schedule == "*/15 * * * *"
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [("30m", 30), ("1h30m", 90), ("2h", 120), (45, 45), ("1d", 1440), ("90s", 1.5)],
+)
+def test_durations_read_as_people_write_them(value: object, minutes: float) -> None:
+    assert parse_duration(value) == dt.timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragments"),
+    [
+        (GOOD.replace("max_duration: 1h", "max_duraton: 1h"), ["step 'A-ONE' (steps[0])", "max_duraton", "unknown field"]),
+        (GOOD.replace("max_duration: 1h", "max_duration: soon"), ["step 'A-ONE' (steps[0])", "max_duration", "not a duration"]),
+        (GOOD.replace("max_duration: 1h", "max_duration: 10m"), ["step 'A-ONE' (steps[0])", "shorter than expected_duration"]),
+        (GOOD.replace('expected_start: "05:00"', 'expected_start: "25:00"'), ["steps[0]", "expected_start"]),
+        (GOOD.replace("timezone: Asia/Dhaka", "timezone: Mars/Olympus"), ["field 'timezone'", "unknown time zone"]),
+        (GOOD.replace("repeat: {runs: 3}", "repeat: {runs: -1}"), ["step 'B-TWO' (steps[1])", "repeat.runs"]),
+        (GOOD.replace("depends_on: [A-ONE]", "depends_on: [NOPE]"), ["C-THREE", "unknown step 'NOPE'"]),
+        (GOOD.replace("batch_code: C-THREE", "batch_code: A-ONE"), ["step 'A-ONE' (steps[2]), field 'batch_code'", "used twice"]),
+        (GOOD.replace("min_rps: 5", "min_rps: fast"), ["step 'A-ONE' (steps[0])", "min_rps"]),
+        (GOOD.replace("workflow_id: demo\n", ""), ["field 'workflow_id'", "required field is missing"]),
+        (GOOD.replace("stuck_after: 90m", "stuck_after: -5"), ["step 'C-THREE' (steps[2])", "negative"]),
+        ("steps: [", ["not valid YAML"]),
+    ],
+)
+def test_a_bad_file_names_the_file_the_step_and_the_field(yaml_text: str, fragments: list[str]) -> None:
+    with pytest.raises(WorkflowConfigError) as caught:
+        parse_workflow(textwrap.dedent(yaml_text), Path("include/workflows/bad.yaml"))
+    message = str(caught.value)
+    assert message.startswith("include/workflows/bad.yaml: invalid workflow file")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_dependency_cycle_is_named() -> None:
+    cyclic = GOOD.replace("  - batch_code: A-ONE\n", "  - batch_code: A-ONE\n    depends_on: [C-THREE]\n")
+    with pytest.raises(WorkflowConfigError, match="cycle: .*A-ONE.*C-THREE"):
+        parse_workflow(cyclic, Path("wf.yaml"))
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(GOOD.replace("workflow_id: demo", "workflow_id: other").replace("30m", "thirty"))
+    result = load_workflows(tmp_path)
+    assert [w.workflow_id for w in result.workflows] == ["demo"]
+    assert len(result.errors) == 1 and result.errors[0].path == tmp_path / "bad.yaml"
+
+
+def test_two_files_cannot_claim_one_workflow_id(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    result = load_workflows(tmp_path)
+    assert len(result.workflows) == 1
+    assert "already used by" in str(result.errors[0])

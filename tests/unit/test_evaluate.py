@@ -1,0 +1,259 @@
+"""The evaluator judges a business day as of a moment: states, findings, progress memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from batch_monitor import business_day as bd
+from batch_monitor.config import WorkflowConfig, load_workflow
+from batch_monitor.constants import FindingKind, RunStatus, StepStatus
+from batch_monitor.evaluate import evaluate, format_duration
+from batch_monitor.models import Evaluation, Observations, Progress, RunObservation, ThreadObservation
+from batch_monitor.paths import workflows_dir
+
+DAY = dt.date(2026, 11, 24)
+WF: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
+_NEXT_NBR = iter(range(1000, 100000))
+
+
+def at(clock: str, date: dt.date = DAY) -> dt.datetime:
+    hour, minute = map(int, clock.split(":"))
+    return bd.at_clock(date, dt.time(hour, minute), WF.timezone, WF.business_day_start)
+
+
+def run(
+    code: str,
+    start: str,
+    end: str | None = None,
+    *,
+    status: RunStatus | None = None,
+    records: int = 120_000,
+    threads: int = 4,
+    done: int | None = None,
+    nbr: int | None = None,
+    rerun: int = 0,
+    error: str | None = None,
+    date: dt.date = DAY,
+) -> RunObservation:
+    status = status or (RunStatus.COMPLETE if end else RunStatus.RUNNING)
+    finished = status in (RunStatus.COMPLETE, RunStatus.ERROR)
+    done = threads if done is None and finished else (done or 0)
+    thread_rows = [
+        ThreadObservation(
+            thread_nbr=i + 1,
+            status=(status if finished else RunStatus.COMPLETE) if i < done else RunStatus.RUNNING,
+            start=at(start, date),
+            end=at(end, date) if end and i < done else None,
+            last_activity=at(end, date) if end and i < done else at(start, date),
+            records=records // threads,
+        )
+        for i in range(threads)
+    ]
+    return RunObservation(
+        batch_cd=code,
+        batch_nbr=nbr or next(_NEXT_NBR),
+        rerun_nbr=rerun,
+        status=status,
+        start=at(start, date),
+        end=at(end, date) if end else None,
+        threads=thread_rows,
+        error_text=error,
+    )
+
+
+NORMAL_MORNING = [
+    run("CM-DMRU", "05:00", "05:50", records=200_000),
+    run("D1-IMD", "06:00", "06:40"),
+    run("D1-IMD", "07:00", "07:30"),
+]
+
+
+def judge(clock: str, runs: list[RunObservation], checks: dict[str, int | None] | None = None,
+          memory: dict[str, Progress] | None = None, anomalies: list[str] | None = None) -> Evaluation:
+    as_of = at(clock)
+    start, end = bd.window(DAY, WF.timezone, WF.business_day_start)
+    obs = Observations(
+        workflow_id=WF.workflow_id, business_date=DAY, as_of=as_of, window_start=start, window_end=end,
+        runs=runs, checks=checks or {}, anomalies=anomalies or [],
+    )
+    return evaluate(WF, obs, as_of, memory)
+
+
+def kinds(ev: Evaluation) -> set[tuple[str, str]]:
+    return {(f.kind.value, f.step_id) for f in ev.findings}
+
+
+def status(ev: Evaluation, step: str) -> StepStatus:
+    return next(s.status for s in ev.steps if s.step_id == step)
+
+
+@pytest.mark.parametrize(
+    ("clock", "runs", "checks", "expected_status", "expected_findings"),
+    [
+        ("05:10", [], {}, {"CM-DMRU": StepStatus.PENDING, "D1-IMD": StepStatus.WAITING}, set()),
+        ("05:16", [], {}, {"CM-DMRU": StepStatus.PENDING}, {("LATE_START", "CM-DMRU")}),
+        ("05:30", [run("CM-DMRU", "05:00", records=90_000)], {}, {"CM-DMRU": StepStatus.RUNNING}, set()),
+        ("07:10", NORMAL_MORNING, {"D1-IMD": 500}, {"D1-IMD": StepStatus.REPEATING}, set()),
+        ("07:35", NORMAL_MORNING, {"D1-IMD": 0}, {"D1-IMD": StepStatus.COMPLETE, "C1-PPBTR": StepStatus.PENDING}, set()),
+        # D1-IMD done at 07:30: C1-PPBTR is not late before its 12:00 clock start + 15 min grace
+        ("12:10", NORMAL_MORNING, {"D1-IMD": 0}, {"C1-PPBTR": StepStatus.PENDING}, set()),
+        ("12:20", NORMAL_MORNING, {"D1-IMD": 0}, {"C1-PPBTR": StepStatus.PENDING}, {("LATE_START", "C1-PPBTR")}),
+        # D1-IMD's pending count never reaches 0 → it is not complete, and its 11:30 deadline passes
+        ("11:45", NORMAL_MORNING, {"D1-IMD": 40}, {"D1-IMD": StepStatus.REPEATING},
+         {("MISSED_DEADLINE", "D1-IMD")}),
+        # a step that waits on an unfinished predecessor is not "late": the predecessor is the problem
+        ("12:30", NORMAL_MORNING[:1], {}, {"D1-IMD": StepStatus.PENDING, "C1-PPBTR": StepStatus.WAITING},
+         {("LATE_START", "D1-IMD"), ("MISSED_DEADLINE", "D1-IMD")}),
+    ],
+)
+def test_steps_and_findings_as_of_a_moment(
+    clock: str, runs: list[RunObservation], checks: dict[str, int | None],
+    expected_status: dict[str, StepStatus], expected_findings: set[tuple[str, str]],
+) -> None:
+    ev = judge(clock, runs, checks)
+    for step, want in expected_status.items():
+        assert status(ev, step) == want, step
+    assert kinds(ev) == expected_findings
+
+
+DONE_TO_PPBTR = [*NORMAL_MORNING]
+
+
+def test_a_failed_step_raises_failed_with_the_error_text_until_a_rerun_completes() -> None:
+    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, nbr=77,
+                 error="ORA-12545 Connection timeout\nat CIPBPPBT thread 3")
+    ev = judge("14:45", [*NORMAL_MORNING, failed], {"D1-IMD": 0})
+    finding = next(f for f in ev.findings if f.kind == FindingKind.FAILED)
+    assert finding.title == "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout"
+    assert finding.error_text and "ORA-12545" in finding.error_text
+    assert finding.severity.value == "CRITICAL" and finding.since == at("14:30")
+    assert status(ev, "C1-PPBTR") == StepStatus.FAILED
+    assert status(ev, "F1-FLUSH") == StepStatus.WAITING
+
+    rerun_running = run("C1-PPBTR", "15:00", nbr=77, rerun=1, records=50_000)
+    ev = judge("15:30", [*NORMAL_MORNING, failed, rerun_running], {"D1-IMD": 0})
+    assert status(ev, "C1-PPBTR") == StepStatus.RUNNING
+    assert ("FAILED", "C1-PPBTR") in kinds(ev)
+
+    rerun_done = run("C1-PPBTR", "15:00", "16:30", nbr=77, rerun=1)
+    ev = judge("16:45", [*NORMAL_MORNING, failed, rerun_done], {"D1-IMD": 0})
+    assert status(ev, "C1-PPBTR") == StepStatus.COMPLETE
+    assert kinds(ev) == set()
+
+
+def test_a_run_without_progress_for_stuck_after_is_stuck_and_not_also_long_running() -> None:
+    stalled = run("D1-IMD", "06:00", records=40_000, threads=4, done=1, nbr=5)
+    key = stalled.key.token()
+    memory = {key: Progress(records=stalled.records, threads_done=1, changed_at=at("06:30"), seen_at=at("07:15"))}
+    ev = judge("07:30", [NORMAL_MORNING[0], stalled], memory=memory)
+    assert status(ev, "D1-IMD") == StepStatus.STUCK
+    assert kinds(ev) == {("STUCK", "D1-IMD")}  # 1h30m elapsed = max_duration: not yet long-running
+    stuck = next(f for f in ev.findings if f.kind == FindingKind.STUCK)
+    assert stuck.since == at("06:30") and "no progress for 1h 00m" in stuck.title
+    # the progress memory carries the unchanged counts forward with their original change time
+    assert ev.progress[key].changed_at == at("06:30")
+
+    ev = judge("07:45", [NORMAL_MORNING[0], stalled], memory=memory)
+    assert kinds(ev) == {("STUCK", "D1-IMD")}
+
+
+def test_growing_records_reset_the_stuck_clock() -> None:
+    moving = run("D1-IMD", "06:00", records=90_000, threads=4, done=1, nbr=6)
+    memory = {moving.key.token(): Progress(records=40_000, threads_done=1, changed_at=at("06:30"), seen_at=at("07:15"))}
+    ev = judge("07:30", [NORMAL_MORNING[0], moving], memory=memory)
+    assert status(ev, "D1-IMD") == StepStatus.RUNNING
+    assert ev.progress[moving.key.token()].changed_at == at("07:30")
+
+
+def test_a_run_seen_for_the_first_time_is_not_stuck_yet() -> None:
+    ev = judge("07:30", [NORMAL_MORNING[0], run("D1-IMD", "06:00", records=40_000)])
+    assert status(ev, "D1-IMD") == StepStatus.RUNNING
+
+
+def test_a_long_slow_run_is_long_running_and_low_throughput() -> None:
+    slow = run("C1-PPBTR", "12:00", records=100_000, threads=8)  # 100k records in 4h15m ≈ 6.5/s < 10
+    ev = judge("16:15", [*NORMAL_MORNING, slow], {"D1-IMD": 0})
+    assert kinds(ev) == {("LONG_RUNNING", "C1-PPBTR"), ("LOW_THROUGHPUT", "C1-PPBTR")}
+    long = next(f for f in ev.findings if f.kind == FindingKind.LONG_RUNNING)
+    assert long.title.startswith("C1-PPBTR running 4h 15m, expected 2h 45m, RPS 6.5 (threshold 10)")
+
+
+def test_low_throughput_waits_for_15_minutes_of_running() -> None:
+    early = run("C1-PPBTR", "12:00", records=10, threads=8)
+    assert kinds(judge("12:10", [*NORMAL_MORNING, early], {"D1-IMD": 0})) == set()
+    assert kinds(judge("12:16", [*NORMAL_MORNING, early], {"D1-IMD": 0})) == {("LOW_THROUGHPUT", "C1-PPBTR")}
+
+
+def test_a_multi_run_step_completes_after_its_required_runs() -> None:
+    base = [*NORMAL_MORNING, run("C1-PPBTR", "12:00", "14:45")]
+    flushes = [run("F1-FLUSH", "15:00", "15:10"), run("F1-FLUSH", "15:30", "15:40")]
+    ev = judge("15:50", [*base, *flushes], {"D1-IMD": 0})
+    state = next(s for s in ev.steps if s.step_id == "F1-FLUSH")
+    assert (state.status, state.runs_done, state.runs_required) == (StepStatus.REPEATING, 2, 3)
+    ev = judge("16:15", [*base, *flushes, run("F1-FLUSH", "16:00", "16:10")], {"D1-IMD": 0})
+    assert status(ev, "F1-FLUSH") == StepStatus.COMPLETE
+    assert status(ev, "CM_BSGGN") == StepStatus.PENDING
+
+
+def test_a_step_started_before_its_predecessor_completed_is_out_of_order() -> None:
+    early = run("C1-PPBTR", "07:10", "09:00")
+    ev = judge("09:10", [*NORMAL_MORNING, early], {"D1-IMD": 0})
+    assert ("OUT_OF_ORDER", "C1-PPBTR") in kinds(ev)
+
+
+def test_a_completed_run_with_no_records_is_an_empty_run_unless_none_are_expected() -> None:
+    ev = judge("05:50", [run("CM-DMRU", "05:00", "05:40", records=0)])
+    assert kinds(ev) == {("EMPTY_RUN", "CM-DMRU")}
+    base = [*NORMAL_MORNING, run("C1-PPBTR", "12:00", "14:45")]
+    ev = judge("15:20", [*base, run("F1-FLUSH", "15:00", "15:10", records=0)], {"D1-IMD": 0})
+    assert ("EMPTY_RUN", "F1-FLUSH") not in kinds(ev)  # F1-FLUSH has expect_records: false
+
+
+def test_a_run_crossing_midnight_stays_in_its_business_day_and_the_chain_deadline_is_judged() -> None:
+    day = [
+        *NORMAL_MORNING,
+        run("C1-PPBTR", "12:00", "14:45"),
+        *[run("F1-FLUSH", f"{h}:00", f"{h}:10") for h in (15, 16, 17)],
+        run("CM_BSGGN", "17:20", "18:30"),
+    ]
+    sms = {"nbr": 4242, "records": 30_000}
+    ev = judge("00:30", [*day, run("BILLRESTSMS", "23:30", **sms)], {"D1-IMD": 0})  # 00:30 Nov 25: still Nov 24
+    assert status(ev, "BILLRESTSMS") == StepStatus.RUNNING
+    assert ("MISSED_DEADLINE", "_chain") in kinds(ev)
+    ev = judge("00:45", [*day, run("BILLRESTSMS", "23:30", "00:40", **sms)], {"D1-IMD": 0})
+    assert ev.chain_status == StepStatus.COMPLETE
+    assert kinds(ev) == set()
+
+
+def test_a_run_that_started_before_0500_belongs_to_the_previous_day() -> None:
+    yesterday_late = run("CM-DMRU", "04:50", "05:20", date=DAY)  # 04:50 on Nov 25 → business day Nov 24
+    early_today = RunObservation(**{**yesterday_late.model_dump(), "start": at("04:50", DAY - dt.timedelta(days=1))})
+    ev = judge("05:10", [early_today])
+    assert status(ev, "CM-DMRU") == StepStatus.PENDING
+
+
+def test_source_anomalies_become_one_data_quality_finding() -> None:
+    ev = judge("05:10", [], anomalies=["CI_BATCH_RUN CM-DMRU 12/0: START_DTTM is NULL"])
+    assert kinds(ev) == {("DATA_QUALITY", "_chain")}
+
+
+def test_evaluation_is_deterministic_for_the_same_inputs() -> None:
+    args: dict[str, Any] = {"clock": "16:15", "runs": [*NORMAL_MORNING, run("C1-PPBTR", "12:00", nbr=9)],
+                            "checks": {"D1-IMD": 0}}
+    assert judge(**args).model_dump() == judge(**args).model_dump()
+
+
+def test_a_running_step_has_a_predicted_end_and_progress() -> None:
+    ev = judge("12:30", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=50_000, threads=4, done=2)], {"D1-IMD": 0})
+    state = next(s for s in ev.steps if s.step_id == "C1-PPBTR")
+    assert state.progress == 0.5
+    assert state.predicted_end == at("14:45")  # expected 2h45m is later than 2 × elapsed
+    assert state.expected_start == at("12:00") and state.finish_by == at("17:00")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(40, "40s"), (35 * 60, "35m"), (4 * 3600 + 23 * 60, "4h 23m")])
+def test_durations_print_as_operators_read_them(seconds: int, text: str) -> None:
+    assert format_duration(seconds) == text
