@@ -1,4 +1,4 @@
-"""One monitoring DAG per workflow file in include/workflows/ (batch_monitor_<workflow_id>).
+"""One Airflow monitoring DAG per workflow file in include/workflows/ (batch_monitor_<workflow_id>).
 
 Adding or changing a workflow is a YAML edit. A file that does not validate is skipped here so
 the other workflows keep running; dags/batch_monitor_config_check.py reports it as an import error.
