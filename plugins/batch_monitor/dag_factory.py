@@ -64,7 +64,7 @@ def build_dag(workflow: WorkflowConfig) -> DAG:
         dagrun_timeout=dt.timedelta(minutes=30),
         tags=["batch-monitor", workflow.workflow_id, *workflow.tags],
         doc_md=doc,
-        params={"on_call": list(workflow.on_call)},
+        params={"on_call": list(workflow.on_call), "timezone": workflow.timezone},
         default_args={
             "owner": "batch-monitor",
             "retries": 2,

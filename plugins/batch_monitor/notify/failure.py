@@ -1,0 +1,130 @@
+"""Tell on-call when the monitor itself fails: an Airflow ``on_failure_callback``.
+
+The mail goes straight through :class:`SmtpChannel`, not through the outbox: the store may be
+what is down. Recipients, first found wins:
+
+1. the Airflow Variable ``batch_monitor_email_to`` (addresses separated by commas or semicolons);
+2. the DAG's params ``on_call`` (the DAG factory puts the workflow's ``on_call`` there);
+3. the task's ``email`` (``default_args["email"]``).
+
+Times are shown in ``params["timezone"]`` (the workflow's zone) when the DAG has it, else UTC.
+Passwords and connection URIs in the exception text are masked. The callback never raises: a
+callback that raises hides the task's own error, so problems are logged and swallowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from batch_monitor.constants import EMAIL_TO_VARIABLE, SMTP_CONN_ID
+from batch_monitor.notify.channels import SmtpChannel
+from batch_monitor.notify.render import render_monitor_failure
+
+log = logging.getLogger(__name__)
+
+_MAX_CAUSES = 3
+
+
+def monitor_failure_callback(context: Mapping[str, Any]) -> None:
+    """Mail on-call that a monitor task failed. Logs instead of raising."""
+    try:
+        _notify(context)
+    except Exception:
+        log.exception("batch_monitor: could not send the monitor-failure mail")
+
+
+def _notify(context: Mapping[str, Any]) -> None:
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_id = str(getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "unknown DAG"))
+    task_id = str(getattr(ti, "task_id", None) or "unknown task")
+    recipients = _recipients(context, ti)
+    if not recipients:
+        log.error(
+            "batch_monitor: %s.%s failed but nobody can be told: set the Airflow Variable %s or the workflow's on_call",
+            dag_id,
+            task_id,
+            EMAIL_TO_VARIABLE,
+        )
+        return
+    params = context.get("params") or {}
+    content = render_monitor_failure(
+        dag_id=dag_id,
+        task_id=task_id,
+        error=describe_exception(context.get("exception")),
+        try_number=getattr(ti, "try_number", None),
+        logical_date=_aware(context.get("logical_date")),
+        data_interval_end=_aware(context.get("data_interval_end")),
+        log_url=_log_url(ti),
+        timezone=str(params.get("timezone") or "UTC"),
+    )
+    SmtpChannel(smtp_conn_id=SMTP_CONN_ID).send(recipients=recipients, content=content)
+    log.info("batch_monitor: sent the monitor-failure mail for %s.%s to %s", dag_id, task_id, recipients)
+
+
+def split_addresses(value: str | Iterable[str] | None) -> list[str]:
+    """'a@x, b@y; c@z' or ['a@x', 'b@y'] → clean list of addresses, duplicates dropped."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else [str(v) for v in value]
+    found: list[str] = []
+    for item in items:
+        for address in re.split(r"[,;\s]+", item):
+            if address and address not in found:
+                found.append(address)
+    return found
+
+
+def _recipients(context: Mapping[str, Any], ti: Any) -> list[str]:
+    try:
+        from airflow.sdk import Variable
+
+        configured = Variable.get(EMAIL_TO_VARIABLE, default=None)
+    except Exception:  # the API server may be what failed; fall back to the DAG's own list
+        log.warning("batch_monitor: could not read Variable %s", EMAIL_TO_VARIABLE, exc_info=True)
+        configured = None
+    if addresses := split_addresses(configured):
+        return addresses
+    params = context.get("params") or {}
+    if addresses := split_addresses(params.get("on_call")):
+        return addresses
+    return split_addresses(getattr(getattr(ti, "task", None), "email", None))
+
+
+def describe_exception(exc: object) -> str:
+    """'Type: message', with up to three causes below it. Not masked here (the renderer masks)."""
+    if exc is None:
+        return "No exception was passed to the callback (the task may have been killed or timed out)."
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    lines = [_one(exc)]
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(lines) <= _MAX_CAUSES:
+        seen.add(id(cause))
+        lines.append(f"caused by {_one(cause)}")
+        cause = cause.__cause__ or cause.__context__
+    return "\n".join(lines)
+
+
+def _one(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _aware(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _log_url(ti: Any) -> str | None:
+    try:
+        url = getattr(ti, "log_url", None)
+    except Exception:  # the property reads Airflow config; a missing URL is no reason to not mail
+        return None
+    return str(url) if url else None

@@ -1,0 +1,200 @@
+"""Render alert, recovery and monitor-failure e-mails from Jinja2 templates. Pure.
+
+Templates live in ``include/templates`` (``<name>.txt.j2`` and ``<name>.html.j2``, one pair per
+mail): ``$BATCH_MONITOR_TEMPLATES_DIR`` if set, else ``templates`` in the include folder
+(:func:`batch_monitor.paths.include_dir`, relative to this package unless overridden). HTML is
+autoescaped, so error text with markup arrives as text. Times are shown in the workflow's zone,
+with the zone named ("2026-11-24 14:30 +06 (Asia/Dhaka)").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+
+from batch_monitor import paths
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
+from batch_monitor.models import AlertContext, EmailContent
+
+TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
+
+# "C1-PPBTR <phrase>" in subjects and headings
+KIND_PHRASES: dict[FindingKind, str] = {
+    FindingKind.FAILED: "failed",
+    FindingKind.STUCK: "is stuck",
+    FindingKind.LONG_RUNNING: "is running long",
+    FindingKind.LOW_THROUGHPUT: "is running slowly",
+    FindingKind.LATE_START: "has not started",
+    FindingKind.MISSED_DEADLINE: "missed its deadline",
+    FindingKind.OUT_OF_ORDER: "ran out of order",
+    FindingKind.EMPTY_RUN: "processed no records",
+    FindingKind.DATA_QUALITY: "has data quality problems",
+    FindingKind.SOURCE_UNAVAILABLE: "cannot be read: CC&B source unavailable",
+}
+
+_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # scheme://user:password@host → scheme://***@host (also scheme://password@host)
+    (re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@'\"<>]+@"), r"\g<scheme>***@"),
+    # key=value / key: value / "key": "value" for password-like keys
+    (
+        re.compile(
+            r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
+            r"[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;&)}]+)",
+            re.IGNORECASE,
+        ),
+        r"\g<key>***",
+    ),
+    # Oracle style user/password@dsn
+    (re.compile(r"\b(?P<user>[A-Za-z_][\w$#]*)/[^\s/@'\"]+@(?=[\w\[(])"), r"\g<user>/***@"),
+]
+
+
+def mask_credentials(text: str) -> str:
+    """Hide passwords in free text: URIs with user info, ``password=...`` pairs, ``user/pass@dsn``."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def templates_dir() -> Path:
+    """The mail templates folder: ``$BATCH_MONITOR_TEMPLATES_DIR`` or ``<include>/templates``."""
+    override = os.environ.get(TEMPLATES_ENV_VAR, "").strip()
+    return Path(override) if override else paths.include_dir() / "templates"
+
+
+@lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def _render_pair(name: str, subject: str, values: dict[str, Any]) -> EmailContent:
+    folder = templates_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"mail templates folder {folder} does not exist; set {TEMPLATES_ENV_VAR} to the folder "
+            "that holds alert.html.j2 and alert.txt.j2"
+        )
+    env = _environment(str(folder))
+    values = {**values, "subject": subject}
+    try:
+        text = env.get_template(f"{name}.txt.j2").render(values)
+        html = env.get_template(f"{name}.html.j2").render(values)
+    except jinja2.TemplateNotFound as exc:
+        raise FileNotFoundError(f"mail template {exc.name} is missing from {folder}") from exc
+    return EmailContent(subject=subject, text=text, html=html)
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Dhaka'") from exc
+
+
+def format_local(moment: dt.datetime | None, timezone: str) -> str:
+    """'2026-11-24 14:30 +06 (Asia/Dhaka)': the moment in the zone, the zone named."""
+    if moment is None:
+        return "unknown"
+    if moment.tzinfo is None:
+        raise ValueError(f"format_local needs an aware datetime, got {moment!r}")
+    local = moment.astimezone(_zone(timezone))
+    abbreviation = local.tzname() or ""
+    named = "" if abbreviation == timezone else f" ({timezone})"
+    return f"{local:%Y-%m-%d %H:%M} {abbreviation}{named}"
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    """'45 min', '2 h 05 min', '1 d 3 h 00 min'; under a minute is '< 1 min'."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "< 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h {mins:02d} min"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _subject_of(ctx: AlertContext, tag: str) -> str:
+    if ctx.step_id == CHAIN_STEP_ID:
+        who = "Chain" if ctx.kind != FindingKind.SOURCE_UNAVAILABLE else "Workflow"
+    else:
+        who = ctx.batch_code or ctx.step_name or ctx.step_id
+    what = KIND_PHRASES.get(ctx.kind, ctx.kind.value.lower().replace("_", " "))
+    return _one_line(f"[{tag}] {who} {what} — {ctx.workflow_id} business day {ctx.business_date.isoformat()}")
+
+
+def _alert_values(ctx: AlertContext) -> dict[str, Any]:
+    started = ctx.since or ctx.first_seen_at
+    return {
+        "ctx": ctx,
+        "severity": ctx.severity.value,
+        "kind": ctx.kind.value,
+        "step_label": "whole chain" if ctx.step_id == CHAIN_STEP_ID else f"{ctx.step_name} ({ctx.batch_code})",
+        "since_local": format_local(started, ctx.timezone),
+        "first_seen_local": format_local(ctx.first_seen_at, ctx.timezone),
+        "last_seen_local": format_local(ctx.last_seen_at, ctx.timezone),
+        "business_date": ctx.business_date.isoformat(),
+    }
+
+
+def render_alert(ctx: AlertContext) -> EmailContent:
+    """The mail sent when an alert opens."""
+    return _render_pair("alert", _subject_of(ctx, ctx.severity.value), _alert_values(ctx))
+
+
+def render_recovery(ctx: AlertContext) -> EmailContent:
+    """The mail sent when an alert resolves: when it cleared and how long it lasted."""
+    if ctx.resolved_at is None:
+        raise ValueError(f"render_recovery: alert {ctx.alert_id} has no resolved_at")
+    started = ctx.since or ctx.first_seen_at
+    values = _alert_values(ctx)
+    values["resolved_local"] = format_local(ctx.resolved_at, ctx.timezone)
+    values["lasted"] = format_duration(ctx.resolved_at - started)
+    return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values)
+
+
+def render_monitor_failure(
+    *,
+    dag_id: str,
+    task_id: str,
+    error: str,
+    try_number: int | None = None,
+    logical_date: dt.datetime | None = None,
+    data_interval_end: dt.datetime | None = None,
+    log_url: str | None = None,
+    timezone: str = "UTC",
+) -> EmailContent:
+    """The mail sent when one of the monitor's own tasks fails. Credentials in ``error`` are masked."""
+    subject = _one_line(f"[MONITOR DOWN] {dag_id}: {task_id} failed")
+    values = {
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "try_number": try_number,
+        "logical_date_local": format_local(logical_date, timezone) if logical_date else None,
+        "data_interval_end_local": format_local(data_interval_end, timezone) if data_interval_end else None,
+        "error": mask_credentials(error),
+        "log_url": log_url,
+    }
+    return _render_pair("monitor_failure", subject, values)

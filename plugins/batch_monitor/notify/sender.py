@@ -1,0 +1,71 @@
+"""Deliver queued mails: claim a batch from the outbox, send each, record each outcome.
+
+The claim is its own short transaction and every outcome is committed on its own, right after
+the mail went (or did not). A sender that crashes mid-way leaves at most the mail in flight to
+be sent again (after the claim goes stale); nothing is lost. When the server cannot be reached,
+the remaining mails are not tried: they are released with the error recorded, and a later call
+sends them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from batch_monitor.exceptions import NotificationError
+from batch_monitor.notify.channels import ChannelUnavailableError, EmailChannel
+from batch_monitor.store import outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What one :func:`send_pending` call did."""
+
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def send_pending(
+    engine: sa.Engine,
+    channel: EmailChannel,
+    *,
+    worker: str,
+    now: dt.datetime,
+    limit: int = 100,
+) -> SendReport:
+    """Send up to ``limit`` queued mails through ``channel`` as ``worker`` (a unique sender name)."""
+    with engine.begin() as conn:
+        messages = outbox.claim(conn, worker=worker, now=now, limit=limit)
+    sent = failed = 0
+    errors: list[str] = []
+    unavailable: ChannelUnavailableError | None = None
+    for message in messages:
+        label = f"mail {message.id} ({message.dedupe_key})"
+        if unavailable is not None:
+            error = f"not tried, channel unavailable: {unavailable}"
+        else:
+            try:
+                channel.send(recipients=list(message.recipients), content=message.content)
+            except NotificationError as exc:
+                if isinstance(exc, ChannelUnavailableError):
+                    unavailable = exc
+                error = str(exc)
+            else:
+                with engine.begin() as conn:
+                    if not outbox.mark_sent(conn, message.id, worker=worker, now=now):
+                        errors.append(f"{label}: sent, but its claim had been taken over by another sender")
+                sent += 1
+                continue
+        with engine.begin() as conn:
+            outbox.mark_failed(conn, message.id, worker=worker, error=error, now=now)
+        failed += 1
+        errors.append(f"{label}: {error}")
+    for line in errors:
+        log.warning("batch_monitor outbox: %s", line)
+    return SendReport(sent=sent, failed=failed, errors=errors)
