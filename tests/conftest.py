@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tests.support.mail import MailServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -99,3 +100,24 @@ def airflow_db() -> Path:
         timeout=300,
     )
     return AIRFLOW_HOME
+
+
+@pytest.fixture
+def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    """A running SMTP server, and AIRFLOW_CONN_SMTP_DEFAULT pointing at it."""
+    server = MailServer()
+    server.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", server.connection_json())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(fresh_pg_url: str) -> Iterator[sa.Engine]:
+    """An engine on a fresh database holding the store's tables (Alembic head)."""
+    from batch_monitor.store.migrate import migrate
+
+    engine = sa.create_engine(fresh_pg_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()

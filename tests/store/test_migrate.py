@@ -1,0 +1,112 @@
+"""The store's Alembic migrations, run from code against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from batch_monitor.store.migrate import (
+    VERSION_TABLE,
+    current,
+    downgrade,
+    head_revision,
+    migrate,
+    schema_differences,
+)
+from batch_monitor.store.schema import metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_it_creates_exactly_the_tables_of_the_schema(fresh_pg_url: str) -> None:
+    migrate(fresh_pg_url)
+    assert tables(fresh_pg_url) == set(metadata.tables) | {VERSION_TABLE}
+    assert schema_differences(fresh_pg_url) == []
+    assert current(fresh_pg_url) == head_revision()
+
+
+def test_it_goes_down_to_nothing_and_up_again(fresh_pg_url: str) -> None:
+    migrate(fresh_pg_url)
+    downgrade(fresh_pg_url)
+    assert tables(fresh_pg_url) == {VERSION_TABLE}
+    assert current(fresh_pg_url) is None
+    migrate(fresh_pg_url)
+    assert schema_differences(fresh_pg_url) == []
+    assert current(fresh_pg_url) == head_revision()
+
+
+def test_running_it_twice_changes_nothing_and_keeps_rows(fresh_pg_url: str) -> None:
+    migrate(fresh_pg_url)
+    engine = sa.create_engine(fresh_pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO batch_monitoring_config (scope, key, value) VALUES ('global', 'k', '1')"))
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM batch_monitoring_config")).scalar_one() == 1
+    engine.dispose()
+    assert current(fresh_pg_url) == head_revision()
+
+
+def test_two_workers_migrating_at_once_both_succeed(fresh_pg_url: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            migrate(fresh_pg_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert schema_differences(fresh_pg_url) == []
+
+
+def test_it_shares_a_database_with_other_tables_and_alembic_histories(fresh_pg_url: str) -> None:
+    engine = sa.create_engine(fresh_pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('someone_elses_head')"))
+        conn.execute(sa.text("CREATE TABLE dag_run (id int PRIMARY KEY)"))
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "someone_elses_head"
+    engine.dispose()
+    assert {"dag_run", "alembic_version"} <= tables(fresh_pg_url)
+    assert schema_differences(fresh_pg_url) == []
+
+
+def test_the_command_line_upgrades_reports_and_downgrades(fresh_pg_url: str) -> None:
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "batch_monitor.store.migrate", *args, "--url", fresh_pg_url],
+            cwd=ROOT / "plugins",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout
+
+    assert f"store revision: {head_revision()}" in cli("upgrade")
+    assert f"store revision: {head_revision()}" in cli("current")
+    assert "differs" not in cli("check")
+    assert "store revision: none (not migrated)" in cli("downgrade")
+    assert tables(fresh_pg_url) == {VERSION_TABLE}
