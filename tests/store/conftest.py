@@ -1,20 +1,19 @@
-"""Fixtures for the store tests: a migrated PostgreSQL database, the DPDC workflow, and small
-builders for evaluations, so each test states only the findings and runs it cares about."""
+"""Fixtures for the store tests: the DPDC workflow and small builders for evaluations, so each
+test states only the findings and runs it cares about. The migrated database is the shared
+``store`` fixture of tests/conftest.py."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig, load_workflow
 from batch_monitor.constants import SEVERITY_OF_KIND, FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding, Progress, RunView, StepState
-from batch_monitor.store.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,15 +26,6 @@ ONCALL = ["ccb-oncall@dpdc.example"]
 def tick(n: int) -> dt.datetime:
     """The as-of time of the n-th 15-minute tick after T0."""
     return T0 + dt.timedelta(minutes=15 * n)
-
-
-@pytest.fixture
-def store(fresh_pg_url: str) -> Iterator[sa.Engine]:
-    """An engine on a fresh, migrated database."""
-    engine = sa.create_engine(fresh_pg_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

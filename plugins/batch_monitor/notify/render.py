@@ -136,13 +136,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _subject_of(ctx: AlertContext, tag: str) -> str:
+def _headline(ctx: AlertContext) -> str:
+    """Who and what, without the details: "C1-PPBTR failed", "Chain missed its deadline"."""
     if ctx.step_id == CHAIN_STEP_ID:
         who = "Chain" if ctx.kind != FindingKind.SOURCE_UNAVAILABLE else "Workflow"
     else:
         who = ctx.batch_code or ctx.step_name or ctx.step_id
     what = KIND_PHRASES.get(ctx.kind, ctx.kind.value.lower().replace("_", " "))
-    return _one_line(f"[{tag}] {who} {what} — {ctx.workflow_id} business day {ctx.business_date.isoformat()}")
+    return _one_line(f"{who} {what}")
+
+
+def _subject_of(ctx: AlertContext, tag: str) -> str:
+    return _one_line(f"[{tag}] {_headline(ctx)} — {ctx.workflow_id} business day {ctx.business_date.isoformat()}")
 
 
 def _alert_values(ctx: AlertContext) -> dict[str, Any]:
@@ -170,6 +175,7 @@ def render_recovery(ctx: AlertContext) -> EmailContent:
         raise ValueError(f"render_recovery: alert {ctx.alert_id} has no resolved_at")
     started = ctx.since or ctx.first_seen_at
     values = _alert_values(ctx)
+    values["headline"] = _headline(ctx)  # not the title: the error text was mailed once already
     values["resolved_local"] = format_local(ctx.resolved_at, ctx.timezone)
     values["lasted"] = format_duration(ctx.resolved_at - started)
     return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values)

@@ -1,0 +1,666 @@
+"""Alerts: the evaluator's findings diffed against the day's alert rows, and operators' actions.
+
+:func:`sync_alerts` is the heart of alerting. A finding whose identity (step, kind) has no alert
+yet opens one; a finding that is still there is *seen* (and may escalate); an alert whose
+finding is gone resolves; a resolved alert whose condition comes back reopens. Every change is
+an event row, and every mail an outbox row written in the same transaction, so a tick either
+happened completely or not at all. Replays are harmless: a tick not newer than the last synced
+one for the workflow and day changes nothing, and mail dedupe keys are unique per opening.
+
+A manually resolved alert stays resolved while its condition keeps holding without a break; it
+reopens only when the condition clears and later comes back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity
+from batch_monitor.models import AlertContext, EmailContent, Evaluation, Finding
+from batch_monitor.store import outbox
+from batch_monitor.store.repository import recordset, utc
+from batch_monitor.store.schema import alert_events, alerts, evaluations
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+ACTIVE_STATES = (OPEN, ACKNOWLEDGED)
+MONITOR = "monitor"
+PAGE_PATH = "/plugin/batch-monitor"
+
+# columns the diff writes back to an existing alert (one UPDATE ... FROM for all of them)
+_UPDATE_COLUMNS = (
+    "state",
+    "severity",
+    "batch_cd",
+    "title",
+    "expected",
+    "actual",
+    "action",
+    "error_text",
+    "run_key",
+    "details",
+    "since",
+    "last_seen_at",
+    "seen_count",
+    "acknowledged_at",
+    "acknowledged_by",
+    "ack_comment",
+    "resolved_at",
+    "resolved_by",
+    "resolution",
+    "open_count",
+    "email_queued",
+    "condition_holds",
+    "updated_at",
+)
+_INSERT_COLUMNS = (
+    "workflow_id",
+    "business_date",
+    "step_id",
+    "kind",
+    "state",
+    "severity",
+    "batch_cd",
+    "title",
+    "expected",
+    "actual",
+    "action",
+    "error_text",
+    "run_key",
+    "details",
+    "since",
+    "first_seen_at",
+    "last_seen_at",
+    "seen_count",
+    "open_count",
+    "email_queued",
+    "condition_holds",
+    "created_at",
+    "updated_at",
+)
+_EVENT_COLUMNS = ("alert_id", "event", "at", "as_of", "actor", "comment", "details")
+
+
+@dataclass
+class SyncResult:
+    """What one :func:`sync_alerts` call did."""
+
+    opened: int = 0
+    seen: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    mails_queued: int = 0
+    skipped: bool = False  # the tick was not newer than the last one synced: nothing changed
+    reason: str = ""
+
+
+@dataclass
+class _Change:
+    """One alert's new values, the events to record and the mail to queue (if any)."""
+
+    row: dict[str, Any]  # the alert's full row after the change
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    mail: Literal["alert", "recovery"] | None = None
+    mail_tag: str = ""  # dedupe key = f"alert:{id}:{mail_tag}"; unique per opening of the alert
+    mail_details: dict[str, Any] = field(default_factory=dict)  # the event details that tell of it
+
+
+class AlertEvent(BaseModel):
+    """One entry of an alert's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    alert_id: int
+    event: str
+    at: dt.datetime
+    as_of: dt.datetime | None
+    actor: str
+    comment: str | None
+    details: dict[str, Any]
+
+
+class AlertRecord(BaseModel):
+    """An alert row as stored, with its events when loaded through :func:`get_alert`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    workflow_id: str
+    business_date: dt.date
+    step_id: str
+    batch_cd: str
+    kind: FindingKind
+    severity: Severity
+    state: str
+    title: str
+    expected: str
+    actual: str
+    action: str
+    error_text: str | None
+    run_key: str | None
+    details: dict[str, Any]
+    since: dt.datetime | None
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    seen_count: int
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    ack_comment: str | None
+    resolved_at: dt.datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    open_count: int
+    email_queued: bool
+    condition_holds: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    events: list[AlertEvent] = []
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """The outcome of an acknowledgement: who holds the alert now and whether this call won."""
+
+    alert_id: int
+    outcome: Literal["acknowledged", "already_acknowledged", "resolved"]
+    state: str
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+    ack_comment: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "acknowledged"
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    """The outcome of a manual resolve."""
+
+    alert_id: int
+    outcome: Literal["resolved", "already_resolved"]
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    resolution: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "resolved"
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _claim_tick(conn: sa.Connection, ev: Evaluation, as_of: dt.datetime) -> bool:
+    """Mark ``as_of`` as the day's latest synced tick; False if it is not newer than the stored one.
+
+    The row stays locked until the caller's transaction ends, so two ticks of one day never
+    diff the alerts at the same time.
+    """
+    t = evaluations
+    same_day = (t.c.workflow_id == ev.workflow_id, t.c.business_date == ev.business_date)
+    newer = sa.or_(t.c.alerts_synced_as_of.is_(None), t.c.alerts_synced_as_of < as_of)
+    for _attempt in range(2):
+        claimed = conn.execute(
+            sa.update(t).where(*same_day, newer).values(alerts_synced_as_of=as_of).returning(t.c.as_of)
+        ).first()
+        if claimed is not None:
+            return True
+        # no row yet (sync before save_evaluation), or a row that is already as new
+        inserted = conn.execute(
+            pg_insert(t)
+            .values(
+                workflow_id=ev.workflow_id,
+                business_date=ev.business_date,
+                as_of=as_of,
+                chain_status=ev.chain_status.value,
+                payload=ev.model_dump(mode="json"),
+                alerts_synced_as_of=as_of,
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.workflow_id, t.c.business_date])
+            .returning(t.c.as_of)
+        ).first()
+        if inserted is not None:
+            return True
+        # a row exists: either newer (skip) or just inserted by another transaction (retry once)
+        stored = conn.execute(sa.select(t.c.alerts_synced_as_of).where(*same_day)).scalar_one_or_none()
+        if stored is not None and stored >= as_of:
+            return False
+    return False
+
+
+def _utc_values(row: sa.Row[Any]) -> dict[str, Any]:
+    """A row as a dict with its times in UTC (whatever the session's TimeZone)."""
+    return {k: v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for k, v in row._mapping.items()}
+
+
+def _utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else moment.astimezone(dt.UTC)
+
+
+def _finding_values(f: Finding) -> dict[str, Any]:
+    return {
+        "severity": f.severity.value,
+        "batch_cd": f.batch_code,
+        "title": f.title,
+        "expected": f.expected,
+        "actual": f.actual,
+        "action": f.action,
+        "error_text": f.error_text,
+        "run_key": f.run_key,
+        "details": f.details,
+        "since": f.since,
+    }
+
+
+def _unique(findings: Iterable[Finding]) -> dict[tuple[str, str], Finding]:
+    """One finding per identity; should the evaluator give two, the more severe one counts."""
+    chosen: dict[tuple[str, str], Finding] = {}
+    for f in findings:
+        held = chosen.get(f.identity)
+        if held is None or f.severity.rank > held.severity.rank:
+            chosen[f.identity] = f
+    return chosen
+
+
+def _rank(severity: str) -> int:
+    return Severity(severity).rank
+
+
+class _Planner:
+    """Works out, in memory, what the tick changes; :func:`sync_alerts` writes it in a few statements."""
+
+    def __init__(
+        self, workflow: WorkflowConfig, ev: Evaluation, as_of: dt.datetime, now: dt.datetime, to: list[str]
+    ) -> None:
+        self.workflow = workflow
+        self.ev = ev
+        self.as_of = as_of
+        self.now = now
+        self.to = to
+        self.result = SyncResult()
+
+    def _mail(self, change: _Change, kind: Literal["alert", "recovery"], tag: str) -> None:
+        """Plan a mail about the change's latest event (or note why none can go)."""
+        details = change.events[-1][1]
+        if not self.to:
+            details["email"] = {"queued": False, "reason": "no recipients configured"}
+            return
+        change.mail, change.mail_tag, change.mail_details = kind, tag, details
+        if kind == "alert":
+            change.row["email_queued"] = True
+
+    def _mailed(self, severity: str) -> bool:
+        return _rank(severity) >= self.workflow.email_min_severity.rank
+
+    def new(self, f: Finding) -> _Change:
+        self.result.opened += 1
+        row = {
+            "workflow_id": self.ev.workflow_id,
+            "business_date": self.ev.business_date,
+            "step_id": f.step_id,
+            "kind": f.kind.value,
+            "state": OPEN,
+            **_finding_values(f),
+            "first_seen_at": self.as_of,
+            "last_seen_at": self.as_of,
+            "seen_count": 1,
+            "open_count": 1,
+            "email_queued": False,
+            "condition_holds": True,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        change = _Change(row=row, events=[("opened", {"severity": f.severity.value})])
+        if self._mailed(f.severity.value):
+            self._mail(change, "alert", "opened:1")
+        return change
+
+    def still_there(self, old: dict[str, Any], f: Finding) -> _Change:
+        row = {
+            **old,
+            **_finding_values(f),
+            "since": f.since or old["since"],
+            "last_seen_at": self.as_of,
+            "seen_count": old["seen_count"] + 1,
+            "condition_holds": True,
+            "updated_at": self.now,
+        }
+        change = _Change(row=row)
+        if old["state"] == RESOLVED and not (old["resolution"] == "manual" and old["condition_holds"]):
+            return self._reopen(change, old, f)
+        self.result.seen += 1
+        if old["state"] == RESOLVED:  # resolved by hand while it held: it stays resolved
+            return change
+        if f.severity.rank > _rank(old["severity"]):
+            self.result.escalated += 1
+            change.events.append(("escalated", {"from": old["severity"], "to": f.severity.value}))
+            if self._mailed(f.severity.value):
+                self._mail(change, "alert", f"escalated:{old['open_count']}:{f.severity.value}")
+        return change
+
+    def _reopen(self, change: _Change, old: dict[str, Any], f: Finding) -> _Change:
+        self.result.reopened += 1
+        openings = old["open_count"] + 1
+        change.row.update(
+            state=OPEN,
+            since=f.since or self.as_of,  # this opening's start, not the first one's
+            open_count=openings,
+            email_queued=False,
+            resolved_at=None,
+            resolved_by=None,
+            resolution=None,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            ack_comment=None,
+        )
+        change.events.append(("reopened", {"severity": f.severity.value, "after": old["resolution"]}))
+        if self._mailed(f.severity.value):
+            self._mail(change, "alert", f"opened:{openings}")
+        return change
+
+    def gone(self, old: dict[str, Any]) -> _Change | None:
+        if old["state"] == RESOLVED:
+            if not old["condition_holds"]:
+                return None
+            # resolved by hand earlier; now the condition cleared too, so it may reopen later
+            return _Change(row={**old, "condition_holds": False, "updated_at": self.now})
+        self.result.resolved += 1
+        row = {
+            **old,
+            "state": RESOLVED,
+            "resolved_at": self.as_of,
+            "resolved_by": MONITOR,
+            "resolution": "cleared",
+            "condition_holds": False,
+            "updated_at": self.now,
+        }
+        change = _Change(row=row, events=[("resolved", {"resolution": "cleared"})])
+        if old["email_queued"]:
+            self._mail(change, "recovery", f"recovery:{old['open_count']}")
+        return change
+
+
+def page_url(page_url_base: str, workflow_id: str, business_date: dt.date, alert_id: int | None = None) -> str:
+    """Link to the plugin page showing a workflow's day (and one alert)."""
+    query: dict[str, Any] = {"workflow": workflow_id, "date": business_date.isoformat()}
+    if alert_id is not None:
+        query["alert"] = alert_id
+    return f"{page_url_base.rstrip('/')}{PAGE_PATH}?{urlencode(query)}"
+
+
+def _step_name(workflow: WorkflowConfig, step_id: str) -> str:
+    if step_id == CHAIN_STEP_ID:
+        return workflow.name
+    try:
+        return workflow.step(step_id).name
+    except KeyError:  # a step removed from the YAML during the day
+        return step_id
+
+
+def alert_context(row: dict[str, Any], workflow: WorkflowConfig, page_url_base: str) -> AlertContext:
+    """What a mail about this alert row says."""
+    return AlertContext(
+        alert_id=row["id"],
+        workflow_id=row["workflow_id"],
+        workflow_name=workflow.name,
+        timezone=workflow.timezone,
+        business_date=row["business_date"],
+        step_id=row["step_id"],
+        step_name=_step_name(workflow, row["step_id"]),
+        batch_code=row["batch_cd"],
+        kind=FindingKind(row["kind"]),
+        severity=Severity(row["severity"]),
+        title=row["title"],
+        since=row["since"],
+        first_seen_at=row["first_seen_at"],
+        last_seen_at=row["last_seen_at"],
+        resolved_at=row["resolved_at"] if row["state"] == RESOLVED else None,
+        expected=row["expected"],
+        actual=row["actual"],
+        error_text=row["error_text"],
+        action=row["action"],
+        run_key=row["run_key"],
+        page_url=page_url(page_url_base, row["workflow_id"], row["business_date"], row["id"]),
+        details=row["details"] or {},
+    )
+
+
+def _render(change: _Change, workflow: WorkflowConfig, page_url_base: str) -> EmailContent:
+    from batch_monitor.notify.render import render_alert, render_recovery
+
+    ctx = alert_context(change.row, workflow, page_url_base)
+    return render_recovery(ctx) if change.mail == "recovery" else render_alert(ctx)
+
+
+def _load_day(conn: sa.Connection, ev: Evaluation) -> dict[tuple[str, str], dict[str, Any]]:
+    """The day's alerts, locked until the transaction ends (an acknowledgement waits for the tick)."""
+    t = alerts
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.workflow_id == ev.workflow_id, t.c.business_date == ev.business_date)
+        .order_by(t.c.id)
+        .with_for_update()
+    )
+    return {(r.step_id, r.kind): _utc_values(r) for r in rows}
+
+
+def _insert_new(conn: sa.Connection, changes: list[_Change]) -> None:
+    if not changes:
+        return
+    t = alerts
+    source = recordset([c.row for c in changes], [t.c[n] for n in _INSERT_COLUMNS])
+    stmt = (
+        pg_insert(t)
+        .from_select(list(_INSERT_COLUMNS), sa.select(*source.c))
+        .on_conflict_do_nothing(constraint="uq_alerts_identity")
+        .returning(t.c.id, t.c.step_id, t.c.kind)
+    )
+    ids = {(r.step_id, r.kind): r.id for r in conn.execute(stmt)}
+    for change in changes:
+        identity = (change.row["step_id"], change.row["kind"])
+        if identity not in ids:  # only possible if the tick lock was bypassed
+            raise RuntimeError(f"alert {identity} of {change.row['workflow_id']} was opened concurrently")
+        change.row["id"] = ids[identity]
+
+
+def _update_existing(conn: sa.Connection, changes: list[_Change]) -> None:
+    if not changes:
+        return
+    t = alerts
+    source = recordset(
+        [{n: c.row[n] for n in ("id", *_UPDATE_COLUMNS)} for c in changes],
+        [t.c.id, *(t.c[n] for n in _UPDATE_COLUMNS)],
+    )
+    conn.execute(sa.update(t).where(t.c.id == source.c.id).values({n: source.c[n] for n in _UPDATE_COLUMNS}))
+
+
+def _insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    t = alert_events
+    source = recordset(rows, [t.c[n] for n in _EVENT_COLUMNS])
+    conn.execute(sa.insert(t).from_select(list(_EVENT_COLUMNS), sa.select(*source.c)))
+
+
+def sync_alerts(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    ev: Evaluation,
+    *,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> SyncResult:
+    """Bring the day's alerts in line with the findings of ``ev``; queue the mails that entails.
+
+    Alerts of severity >= ``workflow.email_min_severity`` are mailed to ``recipients`` when they
+    open, reopen or escalate, and get a recovery mail when they resolve. A tick whose ``as_of``
+    is not newer than the last synced one for the workflow and day changes nothing
+    (``skipped=True``). A handful of statements whatever the number of findings, plus one
+    per mail.
+    """
+    if ev.workflow_id != workflow.workflow_id:
+        raise ValueError(f"sync_alerts: evaluation of {ev.workflow_id!r} given with workflow {workflow.workflow_id!r}")
+    as_of = utc(ev.as_of, "Evaluation.as_of")
+    now = utc(now, "now")
+    if not _claim_tick(conn, ev, as_of):
+        return SyncResult(skipped=True, reason=f"a tick as new as {as_of.isoformat()} was already synced")
+    to = [r.strip() for r in recipients if r and r.strip()]
+    plan = _Planner(workflow, ev, as_of, now, to)
+    existing = _load_day(conn, ev)
+    findings = _unique(ev.findings)
+    new = [plan.new(f) for identity, f in findings.items() if identity not in existing]
+    updated = [plan.still_there(old, findings[key]) for key, old in existing.items() if key in findings]
+    updated += [change for key, old in existing.items() if key not in findings if (change := plan.gone(old))]
+    _insert_new(conn, new)
+    _update_existing(conn, updated)
+    for change in new + updated:
+        if change.mail is None:
+            continue
+        dedupe_key = f"alert:{change.row['id']}:{change.mail_tag}"
+        queued = outbox.enqueue(
+            conn,
+            dedupe_key=dedupe_key,
+            alert_id=change.row["id"],
+            kind=change.mail,
+            recipients=to,
+            content=_render(change, workflow, page_url_base),
+            now=now,
+        )
+        plan.result.mails_queued += int(queued)
+        change.mail_details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": to}
+    _insert_events(
+        conn,
+        [
+            {"alert_id": c.row["id"], "event": name, "at": now, "as_of": as_of, "actor": MONITOR, "details": details}
+            for c in new + updated
+            for name, details in c.events
+        ],
+    )
+    return plan.result
+
+
+# --------------------------------------------------------------------------- operator actions
+
+
+def _event(
+    conn: sa.Connection,
+    alert_id: int,
+    event: str,
+    *,
+    actor: str,
+    comment: str | None,
+    now: dt.datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        sa.insert(alert_events).values(
+            alert_id=alert_id, event=event, at=now, actor=actor, comment=comment, details=details or {}
+        )
+    )
+
+
+def acknowledge_alert(
+    conn: sa.Connection, alert_id: int, *, user: str, comment: str | None, now: dt.datetime
+) -> AckResult | None:
+    """Acknowledge an open alert. Of two people acknowledging at once exactly one wins.
+
+    The result says who holds it; a repeated or rejected attempt is recorded as an
+    ``ack_repeated`` / ``ack_rejected`` event. None when there is no such alert.
+    """
+    now = utc(now, "now")
+    t = alerts
+    won = conn.execute(
+        sa.update(t)
+        .where(t.c.id == alert_id, t.c.state == OPEN)
+        .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user, ack_comment=comment, updated_at=now)
+        .returning(t.c.state, t.c.acknowledged_by, t.c.acknowledged_at, t.c.ack_comment)
+    ).first()
+    if won is not None:
+        _event(conn, alert_id, "acknowledged", actor=user, comment=comment, now=now)
+        return AckResult(
+            alert_id, "acknowledged", won.state, won.acknowledged_by, _utc_or_none(won.acknowledged_at), won.ack_comment
+        )
+    row = conn.execute(
+        sa.select(t.c.state, t.c.acknowledged_by, t.c.acknowledged_at, t.c.ack_comment).where(t.c.id == alert_id)
+    ).first()
+    if row is None:
+        return None
+    if row.state == ACKNOWLEDGED:
+        event = "ack_repeated" if row.acknowledged_by == user else "ack_rejected"
+        details = {"acknowledged_by": row.acknowledged_by, "acknowledged_at": row.acknowledged_at.isoformat()}
+        _event(conn, alert_id, event, actor=user, comment=comment, now=now, details=details)
+        outcome: Literal["already_acknowledged", "resolved"] = "already_acknowledged"
+    else:
+        _event(conn, alert_id, "ack_rejected", actor=user, comment=comment, now=now, details={"reason": "resolved"})
+        outcome = "resolved"
+    return AckResult(
+        alert_id, outcome, row.state, row.acknowledged_by, _utc_or_none(row.acknowledged_at), row.ack_comment
+    )
+
+
+def resolve_alert(
+    conn: sa.Connection, alert_id: int, *, user: str, comment: str | None, now: dt.datetime
+) -> ResolveResult | None:
+    """Resolve an open or acknowledged alert by hand (resolution 'manual'). None for an unknown id.
+
+    The alert stays resolved while its condition holds; it reopens if the condition clears and
+    comes back. No recovery mail: the condition did not clear.
+    """
+    now = utc(now, "now")
+    t = alerts
+    done = conn.execute(
+        sa.update(t)
+        .where(t.c.id == alert_id, t.c.state.in_(ACTIVE_STATES))
+        .values(state=RESOLVED, resolved_at=now, resolved_by=user, resolution="manual", updated_at=now)
+        .returning(t.c.resolved_by, t.c.resolved_at, t.c.resolution)
+    ).first()
+    if done is not None:
+        _event(conn, alert_id, "resolved", actor=user, comment=comment, now=now, details={"resolution": "manual"})
+        return ResolveResult(alert_id, "resolved", done.resolved_by, _utc_or_none(done.resolved_at), done.resolution)
+    row = conn.execute(sa.select(t.c.resolved_by, t.c.resolved_at, t.c.resolution).where(t.c.id == alert_id)).first()
+    if row is None:
+        return None
+    return ResolveResult(alert_id, "already_resolved", row.resolved_by, _utc_or_none(row.resolved_at), row.resolution)
+
+
+def _record(row: sa.Row[Any], events: list[AlertEvent] | None = None) -> AlertRecord:
+    return AlertRecord.model_validate({**_utc_values(row), "events": events or []})
+
+
+def get_alert(conn: sa.Connection, alert_id: int) -> AlertRecord | None:
+    """One alert with its events (oldest first), or None."""
+    row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
+    if row is None:
+        return None
+    e = alert_events
+    events = [
+        AlertEvent.model_validate(_utc_values(r))
+        for r in conn.execute(sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.at, e.c.id))
+    ]
+    return _record(row, events)
+
+
+def list_alerts(
+    conn: sa.Connection, workflow_id: str, business_date: dt.date, states: Iterable[str] | None = None
+) -> list[AlertRecord]:
+    """The day's alerts (without events), most severe and oldest first."""
+    t = alerts
+    query = sa.select(t).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+    if states is not None:
+        query = query.where(t.c.state.in_(list(states)))
+    records = [_record(r) for r in conn.execute(query.order_by(t.c.first_seen_at, t.c.id))]
+    return sorted(records, key=lambda a: -a.severity.rank)

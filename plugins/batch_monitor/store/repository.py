@@ -1,0 +1,480 @@
+"""Reads and writes of the store that the DAG's tasks call (alerts live in store/alerts.py).
+
+Every function takes a SQLAlchemy ``Connection``; the caller owns the transaction, so one
+tick's writes commit or roll back together. Bulk writes are one statement whatever the size:
+the rows travel as one JSON array that PostgreSQL unpacks with ``jsonb_to_recordset``
+(see :func:`recordset`), so a 5,000-step evaluation is as many round trips as a 5-step one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
+from batch_monitor.constants import RunStatus
+from batch_monitor.exceptions import StoreError
+from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
+from batch_monitor.store.schema import (
+    alert_events,
+    alerts,
+    email_outbox,
+    evaluations,
+    execution_logs,
+    monitoring_config,
+    performance_summary,
+    source_snapshots,
+    workflow_config,
+)
+
+GLOBAL_SCOPE = "global"
+
+# (value, description) of the global settings an operator may change in batch_monitoring_config
+DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
+    "retention_days": (60, "Days of history kept; older runs, alerts, summaries and snapshots are purged"),
+    "stuck_threshold_minutes": (60, "Default minutes without progress before a running step is stuck"),
+    "refresh_interval_seconds": (1800, "How often the page refreshes itself, in seconds"),
+    "business_day_start": ("05:00", "Default local time at which a business day begins"),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def utc(moment: dt.datetime, name: str = "datetime") -> dt.datetime:
+    """``moment`` in UTC; a naive datetime is refused (the store keeps only aware times)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime (UTC), got naive {moment.isoformat()}")
+    return moment.astimezone(dt.UTC)
+
+
+def _utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else moment.astimezone(dt.UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return utc(value, "a time in a row").isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} as JSON")
+
+
+def recordset(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[sa.Column[Any]], name: str = "r"
+) -> sa.TableValuedAlias:
+    """``rows`` as a derived table ``name(col type, ...)`` built from ONE bound JSON parameter.
+
+    Use it as the source of an ``INSERT ... SELECT`` or an ``UPDATE ... FROM``: one statement
+    and one parameter for any number of rows (no per-row round trips, no parameter limits).
+    Keys of each row are the column names; a missing key reads as NULL.
+    """
+    payload = json.dumps(list(rows), default=_json_default, allow_nan=False)
+    typed = [sa.column(c.name, c.type) for c in columns]
+    source = sa.func.jsonb_to_recordset(sa.cast(sa.bindparam(None, payload, type_=sa.Text), JSONB))
+    return source.table_valued(*typed).render_derived(name=name, with_types=True)
+
+
+def _clock(value: dt.time | None) -> str | None:
+    return None if value is None else value.strftime("%H:%M")
+
+
+def _seconds(value: dt.timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _step_row(workflow: WorkflowConfig, position: int, step: StepConfig, now: dt.datetime) -> dict[str, Any]:
+    step_json = step.model_dump(mode="json")
+    expected_start = step.expected_start
+    return {
+        "workflow_id": workflow.workflow_id,
+        "step_id": step.id,
+        "position": position,
+        "workflow_name": workflow.name,
+        "batch_cd": step.batch_code,
+        "step_name": step.name,
+        "depends_on": list(step.depends_on or []),
+        "expected_start": expected_start if expected_start == AFTER_PREDECESSOR else _clock(expected_start),
+        "expected_duration_s": _seconds(step.expected_duration),
+        "max_duration_s": _seconds(step.max_duration),
+        "finish_by": _clock(step.finish_by),
+        "stuck_after_s": step.stuck_after.total_seconds(),
+        "min_rps": step.min_rps,
+        "repeat_rule": step.repeat.model_dump(mode="json"),
+        "enabled": step.enabled,
+        "step_config": step_json,
+        "source_file": workflow.source_file,
+        "config_hash": hashlib.sha256(json.dumps(step_json, sort_keys=True).encode()).hexdigest(),
+        "loaded_at": now,
+    }
+
+
+def save_workflow_config(conn: sa.Connection, workflow: WorkflowConfig, now: dt.datetime) -> None:
+    """Record the workflow as loaded from YAML: one row per step, and its workflow-level settings.
+
+    Steps no longer in the YAML are deleted. A step's ``loaded_at`` moves only when it changed.
+    """
+    now = utc(now, "now")
+    t = workflow_config
+    rows = [_step_row(workflow, i, step, now) for i, step in enumerate(workflow.steps)]
+    columns = list(t.c)
+    source = recordset(rows, columns)
+    stmt = pg_insert(t).from_select([c.name for c in columns], sa.select(*source.c))
+    changed = sa.tuple_(t.c.config_hash, t.c.position, t.c.workflow_name, t.c.source_file).is_distinct_from(
+        sa.tuple_(
+            stmt.excluded.config_hash,
+            stmt.excluded.position,
+            stmt.excluded.workflow_name,
+            stmt.excluded.source_file,
+        )
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.workflow_id, t.c.step_id],
+            set_={c.name: stmt.excluded[c.name] for c in columns if not c.primary_key},
+            where=changed,
+        )
+    )
+    step_ids = [s.id for s in workflow.steps]
+    conn.execute(
+        sa.delete(t).where(
+            t.c.workflow_id == workflow.workflow_id,
+            t.c.step_id != sa.all_(sa.bindparam(None, step_ids, type_=ARRAY(sa.String))),
+        )
+    )
+    settings: dict[str, tuple[Any, str]] = {
+        "timezone": (workflow.timezone, "Zone of the business calendar"),
+        "business_day_start": (_clock(workflow.business_day_start), "Local time a business day begins"),
+        "schedule": (workflow.schedule, "Cron schedule of the monitoring DAG"),
+        "on_call": (list(workflow.on_call), "Addresses e-mailed about alerts"),
+        "chain_finish_by": (_clock(workflow.chain_finish_by), "Local time the whole chain must finish by"),
+        "email_min_severity": (workflow.email_min_severity.value, "Lowest severity that is e-mailed"),
+    }
+    _upsert_settings(conn, workflow.workflow_id, settings, now, overwrite=True)
+
+
+def _upsert_settings(
+    conn: sa.Connection,
+    scope: str,
+    settings: Mapping[str, tuple[Any, str]],
+    now: dt.datetime | None,
+    *,
+    overwrite: bool,
+) -> None:
+    t = monitoring_config
+    rows = [
+        {"scope": scope, "key": key, "value": value, "description": description}
+        | ({"updated_at": now} if now is not None else {})
+        for key, (value, description) in settings.items()
+    ]
+    stmt = pg_insert(t).values(rows)
+    if overwrite:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.scope, t.c.key],
+            set_={
+                "value": stmt.excluded.value,
+                "description": stmt.excluded.description,
+                "updated_at": stmt.excluded.updated_at,
+            },
+            where=t.c.value.is_distinct_from(stmt.excluded.value),
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[t.c.scope, t.c.key])
+    conn.execute(stmt)
+
+
+def ensure_default_settings(conn: sa.Connection) -> None:
+    """Insert the global settings that are missing; an operator's values are never overwritten."""
+    _upsert_settings(conn, GLOBAL_SCOPE, DEFAULT_SETTINGS, None, overwrite=False)
+
+
+def get_setting(conn: sa.Connection, key: str, scope: str = GLOBAL_SCOPE, default: Any = None) -> Any:
+    """A setting's JSON value, or ``default`` when it is not set."""
+    t = monitoring_config
+    row = conn.execute(sa.select(t.c.value).where(t.c.scope == scope, t.c.key == key)).one_or_none()
+    return default if row is None else row.value
+
+
+# --------------------------------------------------------------------------- snapshots, evaluations
+
+
+def save_snapshot(conn: sa.Connection, obs: Observations) -> int:
+    """Keep what was read from CC&B for one tick; returns the snapshot id (same tick → same id).
+
+    Saving a tick again with different observations clears the evaluation kept beside it.
+    """
+    t = source_snapshots
+    stmt = pg_insert(t).values(
+        workflow_id=obs.workflow_id,
+        business_date=obs.business_date,
+        as_of=utc(obs.as_of, "Observations.as_of"),
+        payload=obs.model_dump(mode="json"),
+    )
+    upsert = stmt.on_conflict_do_update(
+        constraint="uq_snapshots_tick",
+        set_={
+            "payload": stmt.excluded.payload,
+            "evaluation": sa.case((t.c.payload == stmt.excluded.payload, t.c.evaluation), else_=sa.null()),
+        },
+    ).returning(t.c.id)
+    return int(conn.execute(upsert).scalar_one())
+
+
+def load_snapshot(conn: sa.Connection, snapshot_id: int) -> Observations:
+    """The observations of a snapshot saved by :func:`save_snapshot`."""
+    t = source_snapshots
+    payload = conn.execute(sa.select(t.c.payload).where(t.c.id == snapshot_id)).scalar_one_or_none()
+    if payload is None:
+        raise StoreError(f"{t.name}: no snapshot with id {snapshot_id} (purged, or never saved)")
+    return Observations.model_validate(payload)
+
+
+def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
+    """Keep the day's latest evaluation. False (nothing written) when a newer one is stored."""
+    t = evaluations
+    stmt = pg_insert(t).values(
+        workflow_id=ev.workflow_id,
+        business_date=ev.business_date,
+        as_of=utc(ev.as_of, "Evaluation.as_of"),
+        chain_status=ev.chain_status.value,
+        payload=ev.model_dump(mode="json"),
+        updated_at=sa.func.now(),
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[t.c.workflow_id, t.c.business_date],
+        set_={
+            "as_of": stmt.excluded.as_of,
+            "chain_status": stmt.excluded.chain_status,
+            "payload": stmt.excluded.payload,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=t.c.as_of <= stmt.excluded.as_of,
+    ).returning(t.c.as_of)
+    return conn.execute(upsert).first() is not None
+
+
+def load_evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> Evaluation | None:
+    """The latest evaluation kept for the day, or None."""
+    t = evaluations
+    payload = conn.execute(
+        sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+    ).scalar_one_or_none()
+    return None if payload is None else Evaluation.model_validate(payload)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def load_progress(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> dict[str, Progress]:
+    """The progress memory of the day's runs, keyed by ``RunKey.token()``."""
+    t = execution_logs
+    rows = conn.execute(
+        sa.select(
+            t.c.batch_cd,
+            t.c.batch_nbr,
+            t.c.rerun_nbr,
+            t.c.progress_records,
+            t.c.progress_threads_done,
+            t.c.progress_changed_at,
+            t.c.observed_at,
+        ).where(
+            t.c.workflow_id == workflow_id,
+            t.c.business_date == business_date,
+            t.c.progress_changed_at.is_not(None),
+        )
+    )
+    memory: dict[str, Progress] = {}
+    for row in rows:
+        key = RunKey(batch_cd=row.batch_cd, batch_nbr=row.batch_nbr, rerun_nbr=row.rerun_nbr)
+        memory[key.token()] = Progress(
+            records=row.progress_records or 0,
+            threads_done=row.progress_threads_done or 0,
+            changed_at=row.progress_changed_at.astimezone(dt.UTC),
+            seen_at=row.observed_at.astimezone(dt.UTC),
+        )
+    return memory
+
+
+def _run_row(workflow_id: str, ev: Evaluation, run: RunView, as_of: dt.datetime) -> dict[str, Any]:
+    token = RunKey(batch_cd=run.batch_cd, batch_nbr=run.batch_nbr, rerun_nbr=run.rerun_nbr).token()
+    progress = ev.progress.get(token)
+    return {
+        "workflow_id": workflow_id,
+        "step_id": run.step_id,
+        "batch_cd": run.batch_cd,
+        "batch_nbr": run.batch_nbr,
+        "rerun_nbr": run.rerun_nbr,
+        "business_date": ev.business_date,
+        "status": run.status.value,
+        "status_code": run.status_code,
+        "start_time": run.start,
+        "end_time": run.end,
+        "duration_s": run.duration_s,
+        "records": run.records,
+        "errors": run.errors,
+        "rps": run.rps,
+        "threads_total": run.threads_total,
+        "threads_done": run.threads_done,
+        "error_text": run.error_text,
+        "progress_records": progress.records if progress else None,
+        "progress_threads_done": progress.threads_done if progress else None,
+        "progress_changed_at": progress.changed_at if progress else None,
+        "observed_at": as_of,
+    }
+
+
+_RUN_COLUMNS = (
+    "workflow_id",
+    "step_id",
+    "batch_cd",
+    "batch_nbr",
+    "rerun_nbr",
+    "business_date",
+    "status",
+    "status_code",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "records",
+    "errors",
+    "rps",
+    "threads_total",
+    "threads_done",
+    "error_text",
+    "progress_records",
+    "progress_threads_done",
+    "progress_changed_at",
+    "observed_at",
+)
+_PROGRESS_COLUMNS = ("progress_records", "progress_threads_done", "progress_changed_at")
+
+
+def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
+    """Write every run of the evaluation to batch_execution_logs in one statement.
+
+    A run already stored from a newer tick is left alone (a late, older tick never moves a run
+    backwards). Progress memory comes from ``ev.progress``; a run without an entry keeps what it
+    had. Returns how many rows were inserted or updated.
+    """
+    as_of = utc(ev.as_of, "Evaluation.as_of")
+    by_key: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for step in ev.steps:
+        for run in step.runs:
+            by_key[(run.batch_cd, run.batch_nbr, run.rerun_nbr)] = _run_row(workflow_id, ev, run, as_of)
+    if not by_key:
+        return 0
+    t = execution_logs
+    columns = [t.c[name] for name in _RUN_COLUMNS]
+    source = recordset(list(by_key.values()), columns)
+    stmt = pg_insert(t).from_select(list(_RUN_COLUMNS), sa.select(*source.c))
+    updates: dict[str, Any] = {
+        name: stmt.excluded[name] for name in _RUN_COLUMNS if name not in ("batch_cd", "batch_nbr", "rerun_nbr")
+    }
+    for name in _PROGRESS_COLUMNS:
+        updates[name] = sa.func.coalesce(stmt.excluded[name], t.c[name])
+    updates["updated_at"] = sa.func.now()
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_execution_logs_run", set_=updates, where=t.c.observed_at <= stmt.excluded.observed_at
+    )
+    return int(conn.execute(stmt).rowcount)
+
+
+# --------------------------------------------------------------------------- housekeeping
+
+
+def summarize_day(conn: sa.Connection, workflow_id: str, business_date: dt.date, now: dt.datetime) -> int:
+    """Recompute the day's batch_performance_summary rows from its runs (one per batch code).
+
+    Durations and RPS average the finished runs; success rate is completed / finished runs.
+    Returns how many summary rows were written.
+    """
+    t = execution_logs
+    finished = t.c.status.in_([RunStatus.COMPLETE.value, RunStatus.ERROR.value])
+    completed = sa.func.count().filter(t.c.status == RunStatus.COMPLETE.value)
+    finished_count = sa.func.count().filter(finished)
+    query = (
+        sa.select(
+            t.c.workflow_id,
+            t.c.business_date,
+            sa.func.max(t.c.step_id),
+            t.c.batch_cd,
+            sa.func.count(),
+            sa.func.count().filter(t.c.status == RunStatus.ERROR.value),
+            sa.cast(completed, sa.Float) / sa.func.nullif(finished_count, 0),
+            sa.func.avg(t.c.duration_s).filter(finished),
+            sa.func.max(t.c.duration_s).filter(finished),
+            sa.func.coalesce(sa.func.sum(t.c.records), 0),
+            sa.func.coalesce(sa.func.sum(t.c.errors), 0),
+            sa.func.avg(t.c.rps).filter(finished),
+            sa.func.min(t.c.start_time),
+            sa.func.max(t.c.end_time),
+            sa.literal(utc(now, "now"), type_=t.c.observed_at.type),
+        )
+        .where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+        .group_by(t.c.workflow_id, t.c.business_date, t.c.batch_cd)
+    )
+    p = performance_summary
+    names = [
+        "workflow_id",
+        "business_date",
+        "step_id",
+        "batch_cd",
+        "runs",
+        "failures",
+        "success_rate",
+        "avg_duration_s",
+        "max_duration_s",
+        "total_records",
+        "total_errors",
+        "avg_rps",
+        "first_start",
+        "last_end",
+        "computed_at",
+    ]
+    stmt = pg_insert(p).from_select(names, query)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_performance_day_batch",
+        set_={name: stmt.excluded[name] for name in names[2:] if name != "batch_cd"},
+    )
+    return int(conn.execute(stmt).rowcount)
+
+
+def purge(conn: sa.Connection, *, workflow_id: str | None, before: dt.date) -> dict[str, int]:
+    """Delete history of business days before ``before`` (one workflow, or all when None).
+
+    Mails are deleted only once sent; an unsent mail is never lost, even when its alert goes.
+    Returns the number of rows deleted per table.
+    """
+
+    def of(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        conditions = [table.c.business_date < before]
+        if workflow_id is not None:
+            conditions.append(table.c.workflow_id == workflow_id)
+        return conditions
+
+    counts: dict[str, int] = {}
+    o = email_outbox
+    old_alert_ids = sa.select(alerts.c.id).where(*of(alerts))
+    sent_mail = [o.c.sent_at.is_not(None)]
+    if workflow_id is None:
+        cutoff = dt.datetime.combine(before, dt.time(), dt.UTC)
+        whose = sa.or_(o.c.alert_id.in_(old_alert_ids), sa.and_(o.c.alert_id.is_(None), o.c.created_at < cutoff))
+    else:
+        whose = o.c.alert_id.in_(old_alert_ids)
+    counts[o.name] = conn.execute(sa.delete(o).where(*sent_mail, whose)).rowcount
+    counts[alert_events.name] = conn.execute(
+        sa.delete(alert_events).where(alert_events.c.alert_id.in_(old_alert_ids))
+    ).rowcount
+    for table in (alerts, execution_logs, performance_summary, source_snapshots, evaluations):
+        counts[table.name] = conn.execute(sa.delete(table).where(*of(table))).rowcount
+    return counts

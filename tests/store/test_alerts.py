@@ -1,0 +1,397 @@
+"""sync_alerts over sequences of evaluations, and operators' actions, on a real PostgreSQL.
+
+Each tick is its own transaction, as in the DAG: findings in, alerts/events/outbox rows out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import FindingKind, Severity
+from batch_monitor.models import Evaluation, Finding
+from batch_monitor.store import alerts, repository, schema
+from batch_monitor.store.alerts import SyncResult
+
+from .conftest import DAY, ONCALL, PAGE, evaluation, finding, tick
+
+WF = "dpdc_ami"
+
+
+def parse(spec: str) -> Finding:
+    """'FAILED:C1-PPBTR' or 'LONG_RUNNING:C1-PPBTR@CRITICAL' → a finding."""
+    identity, _, severity = spec.partition("@")
+    kind, step_id = identity.split(":")
+    return finding(FindingKind(kind), step_id, Severity(severity) if severity else None)
+
+
+def sync(
+    engine: sa.Engine,
+    workflow: WorkflowConfig,
+    ev: Evaluation,
+    recipients: list[str] | None = None,
+) -> SyncResult:
+    with engine.begin() as conn:
+        return alerts.sync_alerts(
+            conn,
+            workflow,
+            ev,
+            recipients=ONCALL if recipients is None else recipients,
+            page_url_base=PAGE,
+            now=ev.as_of,
+        )
+
+
+def play(engine: sa.Engine, workflow: WorkflowConfig, ticks: list[list[str]]) -> list[SyncResult]:
+    return [sync(engine, workflow, evaluation(tick(n), [parse(s) for s in specs])) for n, specs in enumerate(ticks)]
+
+
+def state(engine: sa.Engine) -> dict[str, Any]:
+    """Everything sync_alerts writes: alert rows, their events, queued mails."""
+    with engine.connect() as conn:
+        a = {
+            f"{r.kind}:{r.step_id}": (r.state, r.seen_count, r.open_count)
+            for r in conn.execute(sa.select(schema.alerts).order_by(schema.alerts.c.id))
+        }
+        ids = {r.id: f"{r.kind}:{r.step_id}" for r in conn.execute(sa.select(schema.alerts))}
+        events: dict[str, list[str]] = {}
+        for r in conn.execute(sa.select(schema.alert_events).order_by(schema.alert_events.c.id)):
+            events.setdefault(ids[r.alert_id], []).append(r.event)
+        mails = [
+            f"{ids[r.alert_id]}:{r.dedupe_key.split(':', 2)[2]}"
+            for r in conn.execute(sa.select(schema.email_outbox).order_by(schema.email_outbox.c.id))
+        ]
+    return {"alerts": a, "events": events, "mails": mails}
+
+
+@dataclass
+class Case:
+    ticks: list[list[str]]
+    alerts: dict[str, tuple[str, int, int]]  # identity → (state, seen_count, open_count)
+    mails: list[str]  # identity:mail tag, in the order queued
+    events: dict[str, list[str]] = field(default_factory=dict)
+
+
+F = "FAILED:C1-PPBTR"
+LATE = "LATE_START:F1-FLUSH"
+LONG = "LONG_RUNNING:C1-PPBTR"
+STUCK = "STUCK:CM_BSGGN"
+CHAIN = "MISSED_DEADLINE:_chain"
+
+CASES = {
+    "a condition holding 10 ticks is one alert and one mail": Case(
+        ticks=[[F]] * 10,
+        alerts={F: ("open", 10, 1)},
+        mails=[f"{F}:opened:1"],
+        events={F: ["opened"]},
+    ),
+    "a cleared condition resolves with a recovery mail": Case(
+        ticks=[[F], [F], [F], []],
+        alerts={F: ("resolved", 3, 1)},
+        mails=[f"{F}:opened:1", f"{F}:recovery:1"],
+        events={F: ["opened", "resolved"]},
+    ),
+    "a condition that comes back reopens the same alert with a new mail": Case(
+        ticks=[[F], [], [F], [F], []],
+        alerts={F: ("resolved", 3, 2)},
+        mails=[f"{F}:opened:1", f"{F}:recovery:1", f"{F}:opened:2", f"{F}:recovery:2"],
+        events={F: ["opened", "resolved", "reopened", "resolved"]},
+    ),
+    "warnings show on the page only, opened and resolved without mails": Case(
+        ticks=[[LATE], [LATE], []],
+        alerts={LATE: ("resolved", 2, 1)},
+        mails=[],
+        events={LATE: ["opened", "resolved"]},
+    ),
+    "a warning that escalates to critical is mailed, and so is its recovery": Case(
+        ticks=[[LONG], [LONG], [f"{LONG}@CRITICAL"], [f"{LONG}@CRITICAL"], []],
+        alerts={LONG: ("resolved", 4, 1)},
+        mails=[f"{LONG}:escalated:1:CRITICAL", f"{LONG}:recovery:1"],
+        events={LONG: ["opened", "escalated", "resolved"]},
+    ),
+    "conditions of different steps live and clear independently": Case(
+        ticks=[[F, STUCK], [STUCK, CHAIN], [CHAIN]],
+        alerts={F: ("resolved", 1, 1), STUCK: ("resolved", 2, 1), CHAIN: ("open", 2, 1)},
+        mails=[f"{F}:opened:1", f"{STUCK}:opened:1", f"{CHAIN}:opened:1", f"{F}:recovery:1", f"{STUCK}:recovery:1"],
+        events={F: ["opened", "resolved"], STUCK: ["opened", "resolved"], CHAIN: ["opened"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_sync_alerts_turns_findings_into_alerts_events_and_mails(
+    store: sa.Engine, dpdc: WorkflowConfig, case: Case
+) -> None:
+    play(store, dpdc, case.ticks)
+    got = state(store)
+    assert got["alerts"] == case.alerts
+    assert got["mails"] == case.mails
+    assert got["events"] == case.events
+
+
+def test_the_result_counts_what_each_tick_changed(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    results = play(store, dpdc, [[F, LATE], [F, LATE], [F], [F, LATE], [f"{LONG}@CRITICAL"]])
+    counts = [(r.opened, r.seen, r.resolved, r.reopened, r.escalated, r.mails_queued) for r in results]
+    assert counts == [
+        (2, 0, 0, 0, 0, 1),
+        (0, 2, 0, 0, 0, 0),
+        (0, 1, 1, 0, 0, 0),
+        (0, 1, 0, 1, 0, 0),
+        (1, 0, 2, 0, 0, 2),  # LONG opened + mailed; F and LATE resolved, F's recovery mailed
+    ]
+    assert not any(r.skipped for r in results)
+
+
+def test_a_replayed_tick_changes_nothing_and_queues_no_second_mail(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F], [F, STUCK]])
+    before = state(store)
+    again = sync(store, dpdc, evaluation(tick(1), [parse(F), parse(STUCK)]))
+    assert again.skipped
+    assert (again.opened, again.seen, again.mails_queued) == (0, 0, 0)
+    assert state(store) == before
+
+
+def test_an_older_tick_arriving_late_changes_nothing(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F], [F], []])  # resolved at tick 2
+    before = state(store)
+    late = sync(store, dpdc, evaluation(tick(1), [parse(F), parse(STUCK)]))
+    assert late.skipped
+    assert state(store) == before
+    assert before["alerts"] == {F: ("resolved", 2, 1)}
+
+
+def test_a_tick_with_no_findings_leaves_a_replay_guard_too(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    sync(store, dpdc, evaluation(tick(5)))
+    assert sync(store, dpdc, evaluation(tick(4), [parse(F)])).skipped
+    assert state(store)["alerts"] == {}
+
+
+@pytest.mark.parametrize("save_first", [True, False], ids=["evaluation saved first", "alerts synced first"])
+def test_sync_and_save_evaluation_work_in_either_order(
+    store: sa.Engine, dpdc: WorkflowConfig, save_first: bool
+) -> None:
+    ev = evaluation(tick(0), [parse(F)])
+    with store.begin() as conn:
+        if save_first:
+            assert repository.save_evaluation(conn, ev)
+        result = alerts.sync_alerts(conn, dpdc, ev, recipients=ONCALL, page_url_base=PAGE, now=tick(0))
+        if not save_first:
+            assert repository.save_evaluation(conn, ev)
+    assert result.opened == 1
+    with store.connect() as conn:
+        assert repository.load_evaluation(conn, WF, DAY) == ev
+    assert sync(store, dpdc, ev).skipped
+
+
+def test_alerts_of_another_day_or_workflow_are_left_alone(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F]])
+    next_day = evaluation(tick(100), business_date=DAY + dt.timedelta(days=1))
+    assert sync(store, dpdc, next_day).resolved == 0
+    other = dpdc.model_copy(update={"workflow_id": "other_chain"})
+    assert sync(store, other, evaluation(tick(101), workflow_id="other_chain")).resolved == 0
+    assert state(store)["alerts"] == {F: ("open", 1, 1)}
+
+
+def test_the_alert_mail_names_the_failure_and_links_to_the_alert(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    failed = finding(
+        FindingKind.FAILED,
+        "C1-PPBTR",
+        title="C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout",
+        error_text="ORA-12545: Connect failed because target host or object does not exist",
+        action="Resubmit C1-PPBTR",
+    )
+    sync(store, dpdc, evaluation(tick(0), [failed]))
+    with store.connect() as conn:
+        alert_id = conn.execute(sa.select(schema.alerts.c.id)).scalar_one()
+        mail = conn.execute(sa.select(schema.email_outbox)).one()
+    assert mail.recipients == ONCALL
+    assert mail.kind == "alert"
+    assert mail.alert_id == alert_id
+    assert "C1-PPBTR" in mail.subject and "CRITICAL" in mail.subject
+    assert f"{PAGE}/plugin/batch-monitor?workflow=dpdc_ami&date=2026-11-24&alert={alert_id}" in mail.body_text
+    assert "ORA-12545" in mail.body_text
+
+
+def test_without_recipients_nothing_is_queued_and_the_event_says_why(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    result = sync(store, dpdc, evaluation(tick(0), [parse(F)]), recipients=[])
+    assert (result.opened, result.mails_queued) == (1, 0)
+    with store.connect() as conn:
+        alert_id = conn.execute(sa.select(schema.alerts.c.id)).scalar_one()
+        record = alerts.get_alert(conn, alert_id)
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.email_outbox)).scalar_one() == 0
+    assert record is not None
+    assert record.events[0].details["email"] == {"queued": False, "reason": "no recipients configured"}
+    assert not record.email_queued
+
+
+# --------------------------------------------------------------------------- operator actions
+
+
+def only_alert_id(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(schema.alerts.c.id)).scalar_one())
+
+
+def test_acknowledging_an_open_alert_records_who_and_why(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    with store.begin() as conn:
+        result = alerts.acknowledge_alert(conn, alert_id, user="ann", comment="rerunning", now=tick(1))
+    assert result is not None and result.ok
+    assert (result.state, result.acknowledged_by, result.acknowledged_at) == ("acknowledged", "ann", tick(1))
+    with store.connect() as conn:
+        record = alerts.get_alert(conn, alert_id)
+    assert record is not None
+    assert (record.state, record.ack_comment) == ("acknowledged", "rerunning")
+    assert [(e.event, e.actor, e.comment) for e in record.events][-1] == ("acknowledged", "ann", "rerunning")
+
+
+def test_a_second_acknowledgement_is_told_who_was_first(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    with store.begin() as conn:
+        alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
+        repeated = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(2))
+        rejected = alerts.acknowledge_alert(conn, alert_id, user="bob", comment="mine", now=tick(2))
+        record = alerts.get_alert(conn, alert_id)
+    assert repeated is not None and rejected is not None and record is not None
+    assert (repeated.outcome, rejected.outcome) == ("already_acknowledged", "already_acknowledged")
+    assert (rejected.acknowledged_by, rejected.acknowledged_at) == ("ann", tick(1))
+    assert [e.event for e in record.events] == ["opened", "acknowledged", "ack_repeated", "ack_rejected"]
+    assert record.acknowledged_by == "ann"
+
+
+def test_acknowledging_a_resolved_or_unknown_alert_says_so(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F], []])
+    alert_id = only_alert_id(store)
+    with store.begin() as conn:
+        resolved = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(3))
+        unknown = alerts.acknowledge_alert(conn, alert_id + 1000, user="ann", comment=None, now=tick(3))
+    assert resolved is not None and not resolved.ok
+    assert (resolved.outcome, resolved.state) == ("resolved", "resolved")
+    assert unknown is None
+
+
+def wait_until_blocked(engine: sa.Engine, count: int = 1) -> None:
+    """Wait until ``count`` sessions of this database wait on a lock."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 20
+    # autocommit: pg_stat_activity is a snapshot that lasts as long as the reading transaction
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while conn.execute(query).scalar_one() < count:
+            assert time.monotonic() < deadline, "the second session never waited for the first"
+            time.sleep(0.02)
+
+
+def test_of_two_concurrent_acknowledgements_exactly_one_wins(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    second: list[alerts.AckResult | None] = []
+
+    def bob() -> None:
+        with store.begin() as conn:
+            second.append(alerts.acknowledge_alert(conn, alert_id, user="bob", comment=None, now=tick(1)))
+
+    with store.begin() as conn:
+        first = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
+        other = threading.Thread(target=bob)
+        other.start()
+        wait_until_blocked(store)  # bob's UPDATE waits for ann's row lock
+    other.join(timeout=20)
+    assert first is not None and first.ok
+    assert len(second) == 1 and second[0] is not None
+    assert (second[0].outcome, second[0].acknowledged_by) == ("already_acknowledged", "ann")
+    with store.connect() as conn:
+        record = alerts.get_alert(conn, alert_id)
+    assert record is not None
+    assert [e.event for e in record.events] == ["opened", "acknowledged", "ack_rejected"]
+
+
+def test_an_acknowledgement_during_a_tick_waits_and_sees_what_the_tick_did(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    outcome: list[alerts.AckResult | None] = []
+
+    def ann() -> None:
+        with store.begin() as conn:
+            outcome.append(alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1)))
+
+    with store.begin() as conn:
+        alerts.sync_alerts(conn, dpdc, evaluation(tick(1)), recipients=ONCALL, page_url_base=PAGE, now=tick(1))
+        other = threading.Thread(target=ann)
+        other.start()
+        wait_until_blocked(store)
+    other.join(timeout=20)
+    assert outcome[0] is not None and outcome[0].outcome == "resolved"
+
+
+def test_an_acknowledged_alert_stays_acknowledged_until_it_clears(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    with store.begin() as conn:
+        alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(0) + dt.timedelta(minutes=5))
+    sync(store, dpdc, evaluation(tick(1), [parse(F)]))
+    assert state(store)["alerts"] == {F: ("acknowledged", 2, 1)}
+    sync(store, dpdc, evaluation(tick(2)))
+    got = state(store)
+    assert got["alerts"] == {F: ("resolved", 2, 1)}
+    assert got["mails"] == [f"{F}:opened:1", f"{F}:recovery:1"]
+
+
+def test_a_manually_resolved_alert_stays_resolved_while_its_condition_holds(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    play(store, dpdc, [[F]])
+    alert_id = only_alert_id(store)
+    with store.begin() as conn:
+        done = alerts.resolve_alert(conn, alert_id, user="ann", comment="fixed by hand", now=tick(1))
+        again = alerts.resolve_alert(conn, alert_id, user="bob", comment=None, now=tick(1))
+        unknown = alerts.resolve_alert(conn, alert_id + 1000, user="bob", comment=None, now=tick(1))
+    assert done is not None and done.ok and (done.resolved_by, done.resolution) == ("ann", "manual")
+    assert again is not None and (again.outcome, again.resolved_by) == ("already_resolved", "ann")
+    assert unknown is None
+
+    sync(store, dpdc, evaluation(tick(2), [parse(F)]))  # still failed: no reopen, no mail
+    got = state(store)
+    assert got["alerts"] == {F: ("resolved", 2, 1)}
+    assert got["mails"] == [f"{F}:opened:1"]
+
+    sync(store, dpdc, evaluation(tick(3)))  # the condition clears...
+    sync(store, dpdc, evaluation(tick(4), [parse(F)]))  # ...and comes back: a new opening
+    got = state(store)
+    assert got["alerts"] == {F: ("open", 3, 2)}
+    assert got["mails"] == [f"{F}:opened:1", f"{F}:opened:2"]
+    assert got["events"][F] == ["opened", "resolved", "reopened"]
+    with store.connect() as conn:
+        record = alerts.get_alert(conn, alert_id)
+    assert record is not None
+    assert [(e.event, e.actor) for e in record.events] == [
+        ("opened", "monitor"),
+        ("resolved", "ann"),
+        ("reopened", "monitor"),
+    ]
+    assert (record.resolved_at, record.resolution, record.acknowledged_by) == (None, None, None)
+    assert (record.first_seen_at, record.since, record.last_seen_at) == (tick(0), tick(4), tick(4))
+
+
+def test_list_alerts_puts_the_most_severe_first(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[LATE], [LATE, F]])
+    with store.connect() as conn:
+        listed = alerts.list_alerts(conn, WF, DAY)
+        active = alerts.list_alerts(conn, WF, DAY, states=["open"])
+    assert [(a.kind, a.severity) for a in listed] == [
+        (FindingKind.FAILED, Severity.CRITICAL),
+        (FindingKind.LATE_START, Severity.WARNING),
+    ]
+    assert len(active) == 2
