@@ -7,10 +7,9 @@ built by dags/batch_monitor_workflows.py. This file defines no DAG of its own.
 
 from __future__ import annotations
 
-
 from batch_monitor.config import load_workflows
-from batch_monitor.paths import workflows_dir
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.paths import workflows_dir
 
 WORKFLOWS_DIR = workflows_dir()
 
@@ -18,6 +17,5 @@ _errors = load_workflows(WORKFLOWS_DIR).errors
 if _errors:
     raise WorkflowConfigError(
         WORKFLOWS_DIR,
-        [f"{len(_errors)} invalid workflow file(s); the other workflows still run"]
-        + [str(error) for error in _errors],
+        [f"{len(_errors)} invalid workflow file(s); the other workflows still run"] + [str(error) for error in _errors],
     )

@@ -1,6 +1,6 @@
 """A local SMTP server for the demo: every mail it receives is saved as an .eml file.
 
-    python scripts/mail_sink.py --port 8025 --dir .demo/mail
+python scripts/mail_sink.py --port 8025 --dir .demo/mail
 """
 
 from __future__ import annotations

@@ -46,9 +46,7 @@ def localize(naive: dt.datetime, timezone: str) -> pendulum.DateTime:
 def to_naive_local(moment: dt.datetime, timezone: str) -> dt.datetime:
     """The wall-clock time at ``moment`` in ``timezone``, without zone (to bind against CC&B)."""
     local = to_utc(moment).in_timezone(timezone)
-    return dt.datetime(
-        local.year, local.month, local.day, local.hour, local.minute, local.second, local.microsecond
-    )
+    return dt.datetime(local.year, local.month, local.day, local.hour, local.minute, local.second, local.microsecond)
 
 
 def at_clock(date: dt.date, clock: dt.time, timezone: str, day_start: dt.time) -> pendulum.DateTime:

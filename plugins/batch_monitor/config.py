@@ -263,7 +263,9 @@ def _check_unique(steps: list[StepConfig]) -> None:
     seen_codes: set[str] = set()
     for index, step in enumerate(steps):
         if step.batch_code in seen_codes:
-            raise ValueError(f"step {step.id!r} (steps[{index}]), field 'batch_code': {step.batch_code!r} is used twice")
+            raise ValueError(
+                f"step {step.id!r} (steps[{index}]), field 'batch_code': {step.batch_code!r} is used twice"
+            )
         if step.id in seen_ids:
             raise ValueError(f"step {step.id!r} (steps[{index}]), field 'id': duplicate step id {step.id!r}")
         seen_ids.add(step.id)

@@ -36,10 +36,9 @@ SENSOR_TIMEOUT = dt.timedelta(minutes=10)
 def _as_of() -> pendulum.DateTime:
     """The tick's as-of time: the DAG run's data interval end (its logical date for cron schedules)."""
     context = get_current_context()
-    moment = context.get("data_interval_end") or context.get("logical_date")
+    moment: dt.datetime | None = context.get("data_interval_end") or context.get("logical_date")
     if moment is None:  # a manual run without a logical date is judged as of when it was queued
-        dag_run = context["dag_run"]
-        moment = dag_run.run_after
+        moment = context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone("UTC")
 
 
@@ -126,9 +125,11 @@ def build_dag(workflow: WorkflowConfig) -> DAG:
             return pipeline.housekeeping(airflow_io.store_engine(), workflow, _as_of(), _now())
 
         snapshots = extract()
-        persisted = persist(snapshots)
+        # TaskFlow hands each task the XCom value behind the XComArg: the ignores below are for that
+        persisted = persist(snapshots)  # type: ignore[arg-type]
         prepare_store() >> source_available() >> snapshots
-        evaluate(snapshots) >> persisted >> notify() >> summarize_and_purge()
+        evaluated = evaluate(snapshots)  # type: ignore[arg-type]
+        evaluated >> persisted >> notify() >> summarize_and_purge()
     return dag
 
 

@@ -68,13 +68,9 @@ class _Context:
         return bd.to_utc(moment).in_timezone(self.workflow.timezone).format("HH:mm")
 
     def clock(self, clock: dt.time) -> dt.datetime:
-        return bd.at_clock(
-            self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start
-        )
+        return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
 
-    def add(
-        self, kind: FindingKind, step: StepConfig | None, title: str, *, action: str = "", **fields: Any
-    ) -> None:
+    def add(self, kind: FindingKind, step: StepConfig | None, title: str, *, action: str = "", **fields: Any) -> None:
         """Record a finding; the step's runbook is its action unless one is given."""
         self.findings.append(
             Finding(
@@ -310,9 +306,7 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
     )
 
 
-def _progress(
-    ctx: _Context, status: StepStatus, last: RunView | None, expected: dt.timedelta | None
-) -> float | None:
+def _progress(ctx: _Context, status: StepStatus, last: RunView | None, expected: dt.timedelta | None) -> float | None:
     if status == StepStatus.COMPLETE:
         return 1.0
     if status not in (StepStatus.RUNNING, StepStatus.STUCK) or last is None:

@@ -98,7 +98,12 @@ def extract(
     for obs, sid in zip(observations, snapshot_ids, strict=True):
         log.info(
             "snapshot %s: %s business day %s as of %s: %d runs, %d anomalies",
-            sid, workflow.workflow_id, obs.business_date, obs.as_of.isoformat(), len(obs.runs), len(obs.anomalies),
+            sid,
+            workflow.workflow_id,
+            obs.business_date,
+            obs.as_of.isoformat(),
+            len(obs.runs),
+            len(obs.anomalies),
         )
     return snapshot_ids
 

@@ -29,7 +29,13 @@ def test_the_monitor_dag_is_a_15_minute_schedule_with_one_run_at_a_time() -> Non
     assert dag.catchup is False and dag.max_active_runs == 1
     assert {"batch-monitor", "dpdc_ami"} <= set(dag.tags)
     assert [t.task_id for t in dag.topological_sort()] == [
-        "prepare_store", "source_available", "extract", "evaluate", "persist", "notify", "summarize_and_purge",
+        "prepare_store",
+        "source_available",
+        "extract",
+        "evaluate",
+        "persist",
+        "notify",
+        "summarize_and_purge",
     ]
     sensor = dag.get_task("source_available")
     assert sensor.mode == "reschedule" and sensor.timeout == 600

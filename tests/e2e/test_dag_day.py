@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
+from tests.e2e.test_scenario_days import DAY, WORKFLOW, ticks
+from tests.support.mail import MailServer
 
 from batch_monitor import simulator
 from batch_monitor.paths import scenarios_dir
 from batch_monitor.store import schema
-from tests.e2e.test_scenario_days import DAY, WORKFLOW, ticks
-from tests.support.mail import MailServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,8 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def connection_json(url: str) -> str:
     parts = sa.make_url(url)
     return json.dumps(
-        {"conn_type": "postgres", "host": parts.host, "port": parts.port or 5432, "login": parts.username,
-         "password": parts.password or "", "schema": parts.database}
+        {
+            "conn_type": "postgres",
+            "host": parts.host,
+            "port": parts.port or 5432,
+            "login": parts.username,
+            "password": parts.password or "",
+            "schema": parts.database,
+        }
     )
 
 
@@ -41,6 +47,8 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
     scenario = simulator.load_scenario(scenarios_dir() / "failure.yaml")
     monkeypatch.setenv("AIRFLOW_CONN_CCB_ORACLE", json.dumps({"conn_type": "sqlite", "host": str(ccb)}))
     monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", connection_json(fresh_pg_url))
+    # the Airflow Variable batch_monitor_email_to overrides the workflow's on_call list
+    monkeypatch.setenv("AIRFLOW_VAR_BATCH_MONITOR_EMAIL_TO", "night-shift@dpdc.example, noc@dpdc.example")
     dag = DagBag(str(ROOT / "dags")).dags[WORKFLOW.dag_id]
 
     for as_of in ticks(WORKFLOW, DAY, every=dt.timedelta(minutes=15)):
@@ -54,8 +62,13 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
         logs = conn.execute(sa.select(schema.execution_logs)).mappings().all()
         summary = conn.execute(sa.select(schema.performance_summary)).mappings().all()
         steps = conn.execute(sa.select(schema.workflow_config)).mappings().all()
-        settings = dict(conn.execute(sa.select(schema.monitoring_config.c.key, schema.monitoring_config.c.value)
-                                     .where(schema.monitoring_config.c.scope == "global")).all())
+        settings = dict(
+            conn.execute(
+                sa.select(schema.monitoring_config.c.key, schema.monitoring_config.c.value).where(
+                    schema.monitoring_config.c.scope == "global"
+                )
+            ).all()
+        )
     assert [(a["kind"], a["step_id"], a["severity"], a["state"]) for a in alerts] == [
         ("FAILED", "C1-PPBTR", "CRITICAL", "resolved")
     ]
@@ -66,5 +79,8 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
     assert settings["retention_days"] == 60
     subjects = [str(m.message["Subject"]) for m in mail_server.received]
     assert len(subjects) == 2 and subjects[1].startswith("[RESOLVED]")
-    assert sum("ORA-12545" in m.message.get_body(preferencelist=("plain",)).get_content()
-               for m in mail_server.received) == 1
+    assert all(m.rcpt_tos == ["night-shift@dpdc.example", "noc@dpdc.example"] for m in mail_server.received)
+    assert (
+        sum("ORA-12545" in m.message.get_body(preferencelist=("plain",)).get_content() for m in mail_server.received)
+        == 1
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.mail import MailServer
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
@@ -23,7 +24,6 @@ from batch_monitor.config import WorkflowConfig, load_workflow
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.paths import scenarios_dir, workflows_dir
 from batch_monitor.store import schema
-from tests.support.mail import MailServer
 
 DAY = dt.date(2026, 11, 24)
 WORKFLOW: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
@@ -89,7 +89,9 @@ SCENARIOS = sorted(p.stem for p in scenarios_dir().glob("*.yaml") if "us_east" n
 
 
 @pytest.fixture
-def played(request: pytest.FixtureRequest, store: sa.Engine, mail_server: MailServer, tmp_path: Path) -> Iterator[PlayedDay]:
+def played(
+    request: pytest.FixtureRequest, store: sa.Engine, mail_server: MailServer, tmp_path: Path
+) -> Iterator[PlayedDay]:
     yield play_day(request.param, store, mail_server, tmp_path)
 
 
@@ -127,13 +129,19 @@ def test_the_failure_day_mails_the_ora_error_once_and_recovers_after_the_rerun(p
     assert recovery.startswith("[RESOLVED]") and "C1-PPBTR" in recovery
     with played.store.connect() as conn:
         runs = conn.execute(
-            sa.select(schema.execution_logs.c.batch_cd, schema.execution_logs.c.rerun_nbr, schema.execution_logs.c.status)
+            sa.select(
+                schema.execution_logs.c.batch_cd, schema.execution_logs.c.rerun_nbr, schema.execution_logs.c.status
+            )
             .where(schema.execution_logs.c.batch_cd == "C1-PPBTR")
             .order_by(schema.execution_logs.c.rerun_nbr)
         ).all()
-        summary = conn.execute(
-            sa.select(schema.performance_summary).where(schema.performance_summary.c.batch_cd == "C1-PPBTR")
-        ).mappings().one()
+        summary = (
+            conn.execute(
+                sa.select(schema.performance_summary).where(schema.performance_summary.c.batch_cd == "C1-PPBTR")
+            )
+            .mappings()
+            .one()
+        )
     assert [(r.rerun_nbr, r.status) for r in runs] == [(0, "error"), (1, "complete")]
     assert (summary["runs"], summary["failures"], summary["success_rate"]) == (2, 1, 0.5)
 

@@ -39,7 +39,14 @@ def test_the_shipped_workflows_load() -> None:
     result = load_workflows(workflows_dir())
     assert result.errors == []
     dpdc = next(w for w in result.workflows if w.workflow_id == "dpdc_ami")
-    assert [s.batch_code for s in dpdc.steps] == ["CM-DMRU", "D1-IMD", "C1-PPBTR", "F1-FLUSH", "CM_BSGGN", "BILLRESTSMS"]
+    assert [s.batch_code for s in dpdc.steps] == [
+        "CM-DMRU",
+        "D1-IMD",
+        "C1-PPBTR",
+        "F1-FLUSH",
+        "CM_BSGGN",
+        "BILLRESTSMS",
+    ]
     assert dpdc.dag_id == "batch_monitor_dpdc_ami"
     assert dpdc.step("D1-IMD").repeat.until_sql
     assert dpdc.step("F1-FLUSH").repeat.required_runs == 3
@@ -66,14 +73,26 @@ def test_durations_read_as_people_write_them(value: object, minutes: float) -> N
 @pytest.mark.parametrize(
     ("yaml_text", "fragments"),
     [
-        (GOOD.replace("max_duration: 1h", "max_duraton: 1h"), ["step 'A-ONE' (steps[0])", "max_duraton", "unknown field"]),
-        (GOOD.replace("max_duration: 1h", "max_duration: soon"), ["step 'A-ONE' (steps[0])", "max_duration", "not a duration"]),
-        (GOOD.replace("max_duration: 1h", "max_duration: 10m"), ["step 'A-ONE' (steps[0])", "shorter than expected_duration"]),
+        (
+            GOOD.replace("max_duration: 1h", "max_duraton: 1h"),
+            ["step 'A-ONE' (steps[0])", "max_duraton", "unknown field"],
+        ),
+        (
+            GOOD.replace("max_duration: 1h", "max_duration: soon"),
+            ["step 'A-ONE' (steps[0])", "max_duration", "not a duration"],
+        ),
+        (
+            GOOD.replace("max_duration: 1h", "max_duration: 10m"),
+            ["step 'A-ONE' (steps[0])", "shorter than expected_duration"],
+        ),
         (GOOD.replace('expected_start: "05:00"', 'expected_start: "25:00"'), ["steps[0]", "expected_start"]),
         (GOOD.replace("timezone: Asia/Dhaka", "timezone: Mars/Olympus"), ["field 'timezone'", "unknown time zone"]),
         (GOOD.replace("repeat: {runs: 3}", "repeat: {runs: -1}"), ["step 'B-TWO' (steps[1])", "repeat.runs"]),
         (GOOD.replace("depends_on: [A-ONE]", "depends_on: [NOPE]"), ["C-THREE", "unknown step 'NOPE'"]),
-        (GOOD.replace("batch_code: C-THREE", "batch_code: A-ONE"), ["step 'A-ONE' (steps[2]), field 'batch_code'", "used twice"]),
+        (
+            GOOD.replace("batch_code: C-THREE", "batch_code: A-ONE"),
+            ["step 'A-ONE' (steps[2]), field 'batch_code'", "used twice"],
+        ),
         (GOOD.replace("min_rps: 5", "min_rps: fast"), ["step 'A-ONE' (steps[0])", "min_rps"]),
         (GOOD.replace("workflow_id: demo\n", ""), ["field 'workflow_id'", "required field is missing"]),
         (GOOD.replace("stuck_after: 90m", "stuck_after: -5"), ["step 'C-THREE' (steps[2])", "negative"]),
@@ -91,7 +110,7 @@ def test_a_bad_file_names_the_file_the_step_and_the_field(yaml_text: str, fragme
 
 def test_a_dependency_cycle_is_named() -> None:
     cyclic = GOOD.replace("  - batch_code: A-ONE\n", "  - batch_code: A-ONE\n    depends_on: [C-THREE]\n")
-    with pytest.raises(WorkflowConfigError, match="cycle: .*A-ONE.*C-THREE"):
+    with pytest.raises(WorkflowConfigError, match=r"cycle: .*A-ONE.*C-THREE"):
         parse_workflow(cyclic, Path("wf.yaml"))
 
 

@@ -71,13 +71,24 @@ NORMAL_MORNING = [
 ]
 
 
-def judge(clock: str, runs: list[RunObservation], checks: dict[str, int | None] | None = None,
-          memory: dict[str, Progress] | None = None, anomalies: list[str] | None = None) -> Evaluation:
+def judge(
+    clock: str,
+    runs: list[RunObservation],
+    checks: dict[str, int | None] | None = None,
+    memory: dict[str, Progress] | None = None,
+    anomalies: list[str] | None = None,
+) -> Evaluation:
     as_of = at(clock)
     start, end = bd.window(DAY, WF.timezone, WF.business_day_start)
     obs = Observations(
-        workflow_id=WF.workflow_id, business_date=DAY, as_of=as_of, window_start=start, window_end=end,
-        runs=runs, checks=checks or {}, anomalies=anomalies or [],
+        workflow_id=WF.workflow_id,
+        business_date=DAY,
+        as_of=as_of,
+        window_start=start,
+        window_end=end,
+        runs=runs,
+        checks=checks or {},
+        anomalies=anomalies or [],
     )
     return evaluate(WF, obs, as_of, memory)
 
@@ -97,21 +108,34 @@ def status(ev: Evaluation, step: str) -> StepStatus:
         ("05:16", [], {}, {"CM-DMRU": StepStatus.PENDING}, {("LATE_START", "CM-DMRU")}),
         ("05:30", [run("CM-DMRU", "05:00", records=90_000)], {}, {"CM-DMRU": StepStatus.RUNNING}, set()),
         ("07:10", NORMAL_MORNING, {"D1-IMD": 500}, {"D1-IMD": StepStatus.REPEATING}, set()),
-        ("07:35", NORMAL_MORNING, {"D1-IMD": 0}, {"D1-IMD": StepStatus.COMPLETE, "C1-PPBTR": StepStatus.PENDING}, set()),
+        (
+            "07:35",
+            NORMAL_MORNING,
+            {"D1-IMD": 0},
+            {"D1-IMD": StepStatus.COMPLETE, "C1-PPBTR": StepStatus.PENDING},
+            set(),
+        ),
         # D1-IMD done at 07:30: C1-PPBTR is not late before its 12:00 clock start + 15 min grace
         ("12:10", NORMAL_MORNING, {"D1-IMD": 0}, {"C1-PPBTR": StepStatus.PENDING}, set()),
         ("12:20", NORMAL_MORNING, {"D1-IMD": 0}, {"C1-PPBTR": StepStatus.PENDING}, {("LATE_START", "C1-PPBTR")}),
         # D1-IMD's pending count never reaches 0 → it is not complete, and its 11:30 deadline passes
-        ("11:45", NORMAL_MORNING, {"D1-IMD": 40}, {"D1-IMD": StepStatus.REPEATING},
-         {("MISSED_DEADLINE", "D1-IMD")}),
+        ("11:45", NORMAL_MORNING, {"D1-IMD": 40}, {"D1-IMD": StepStatus.REPEATING}, {("MISSED_DEADLINE", "D1-IMD")}),
         # a step that waits on an unfinished predecessor is not "late": the predecessor is the problem
-        ("12:30", NORMAL_MORNING[:1], {}, {"D1-IMD": StepStatus.PENDING, "C1-PPBTR": StepStatus.WAITING},
-         {("LATE_START", "D1-IMD"), ("MISSED_DEADLINE", "D1-IMD")}),
+        (
+            "12:30",
+            NORMAL_MORNING[:1],
+            {},
+            {"D1-IMD": StepStatus.PENDING, "C1-PPBTR": StepStatus.WAITING},
+            {("LATE_START", "D1-IMD"), ("MISSED_DEADLINE", "D1-IMD")},
+        ),
     ],
 )
 def test_steps_and_findings_as_of_a_moment(
-    clock: str, runs: list[RunObservation], checks: dict[str, int | None],
-    expected_status: dict[str, StepStatus], expected_findings: set[tuple[str, str]],
+    clock: str,
+    runs: list[RunObservation],
+    checks: dict[str, int | None],
+    expected_status: dict[str, StepStatus],
+    expected_findings: set[tuple[str, str]],
 ) -> None:
     ev = judge(clock, runs, checks)
     for step, want in expected_status.items():
@@ -123,8 +147,14 @@ DONE_TO_PPBTR = [*NORMAL_MORNING]
 
 
 def test_a_failed_step_raises_failed_with_the_error_text_until_a_rerun_completes() -> None:
-    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, nbr=77,
-                 error="ORA-12545 Connection timeout\nat CIPBPPBT thread 3")
+    failed = run(
+        "C1-PPBTR",
+        "12:00",
+        "14:30",
+        status=RunStatus.ERROR,
+        nbr=77,
+        error="ORA-12545 Connection timeout\nat CIPBPPBT thread 3",
+    )
     ev = judge("14:45", [*NORMAL_MORNING, failed], {"D1-IMD": 0})
     finding = next(f for f in ev.findings if f.kind == FindingKind.FAILED)
     assert finding.title == "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout"
@@ -241,8 +271,11 @@ def test_source_anomalies_become_one_data_quality_finding() -> None:
 
 
 def test_evaluation_is_deterministic_for_the_same_inputs() -> None:
-    args: dict[str, Any] = {"clock": "16:15", "runs": [*NORMAL_MORNING, run("C1-PPBTR", "12:00", nbr=9)],
-                            "checks": {"D1-IMD": 0}}
+    args: dict[str, Any] = {
+        "clock": "16:15",
+        "runs": [*NORMAL_MORNING, run("C1-PPBTR", "12:00", nbr=9)],
+        "checks": {"D1-IMD": 0},
+    }
     assert judge(**args).model_dump() == judge(**args).model_dump()
 
 
