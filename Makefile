@@ -26,7 +26,7 @@ test: venv lint
 	$(PY) -m pytest -q
 
 demo: venv
-	bash scripts/demo.sh
+	$(PY) scripts/demo.py
 
 bench: venv
 	$(PY) benchmarks/run_all.py

@@ -34,13 +34,15 @@ def _connection_url(conn_id: str) -> sa.URL | None:
     if kind == "sqlite":
         path = conn.host or conn.schema or ""
         return sa.make_url(f"sqlite:///{path}")
+    socket_dir = conn.host if conn.host and conn.host.startswith("/") else None  # a Unix socket directory
     return sa.URL.create(
         _SQLALCHEMY_SCHEMES[kind],
         username=conn.login or None,
         password=conn.password or None,
-        host=conn.host or None,
-        port=conn.port or None,
+        host=None if socket_dir else conn.host or None,
+        port=None if socket_dir else conn.port or None,
         database=conn.schema or None,
+        query={"host": socket_dir} if socket_dir else {},
     )
 
 
