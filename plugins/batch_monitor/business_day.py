@@ -11,10 +11,17 @@ Pure: pendulum only, no Airflow, no database.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import pendulum
 
 UTC = pendulum.UTC
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> pendulum.Timezone:
+    """The pendulum zone of an IANA name, loaded once (loading one costs tens of microseconds)."""
+    return pendulum.timezone(name)  # type: ignore[return-value]
 
 
 def to_utc(moment: dt.datetime) -> pendulum.DateTime:
@@ -30,22 +37,21 @@ def localize(naive: dt.datetime, timezone: str) -> pendulum.DateTime:
     Ambiguous times (the repeated hour when clocks go back) resolve to the first occurrence;
     times that do not exist (skipped hour when clocks go forward) are moved forward.
     """
-    local = pendulum.datetime(
-        naive.year,
-        naive.month,
-        naive.day,
-        naive.hour,
-        naive.minute,
-        naive.second,
-        naive.microsecond,
-        tz=timezone,
-    )
-    return local.in_timezone(UTC)
+    return wall_clock(naive, timezone).in_timezone(UTC)
+
+
+def wall_clock(naive: dt.datetime, timezone: str) -> pendulum.DateTime:
+    """``naive`` read in ``timezone``: a repeated time is its first occurrence, a skipped one moves forward."""
+    fields = (naive.year, naive.month, naive.day, naive.hour, naive.minute, naive.second, naive.microsecond)
+    first = pendulum.datetime(*fields, tz=zone(timezone), fold=0)
+    if (first.hour, first.minute) == (naive.hour, naive.minute):
+        return first
+    return pendulum.datetime(*fields, tz=zone(timezone), fold=1)  # in the hour the clocks skip
 
 
 def to_naive_local(moment: dt.datetime, timezone: str) -> dt.datetime:
     """The wall-clock time at ``moment`` in ``timezone``, without zone (to bind against CC&B)."""
-    local = to_utc(moment).in_timezone(timezone)
+    local = to_utc(moment).in_timezone(zone(timezone))
     return dt.datetime(local.year, local.month, local.day, local.hour, local.minute, local.second, local.microsecond)
 
 
@@ -55,16 +61,8 @@ def at_clock(date: dt.date, clock: dt.time, timezone: str, day_start: dt.time) -
     Clock times before ``day_start`` fall on the calendar day after ``date``.
     """
     calendar_day = date if clock >= day_start else date + dt.timedelta(days=1)
-    local = pendulum.datetime(
-        calendar_day.year,
-        calendar_day.month,
-        calendar_day.day,
-        clock.hour,
-        clock.minute,
-        clock.second,
-        tz=timezone,
-    )
-    return local.in_timezone(UTC)
+    naive = dt.datetime.combine(calendar_day, clock.replace(tzinfo=None))
+    return wall_clock(naive, timezone).in_timezone(UTC)
 
 
 def window(date: dt.date, timezone: str, day_start: dt.time) -> tuple[pendulum.DateTime, pendulum.DateTime]:
@@ -77,7 +75,7 @@ def window(date: dt.date, timezone: str, day_start: dt.time) -> tuple[pendulum.D
 
 def business_date(moment: dt.datetime, timezone: str, day_start: dt.time) -> dt.date:
     """The business date that contains ``moment`` (an aware datetime)."""
-    local = to_utc(moment).in_timezone(timezone)
+    local = to_utc(moment).in_timezone(zone(timezone))
     calendar_day = dt.date(local.year, local.month, local.day)
     if local.time().replace(tzinfo=None) < day_start:
         return calendar_day - dt.timedelta(days=1)

@@ -70,3 +70,8 @@ def test_naive_ccb_times_are_read_in_the_source_zone() -> None:
 def test_naive_datetimes_are_refused_where_a_zone_is_needed() -> None:
     with pytest.raises(ValueError, match="no time zone"):
         bd.business_date(dt.datetime(2026, 11, 24, 5, 0), DHAKA, FIVE)
+
+
+def test_a_repeated_wall_clock_time_reads_as_its_first_occurrence_when_clocks_go_back() -> None:
+    # 2026-11-01 01:30 happens twice in New York: first in EDT (05:30 UTC), then in EST (06:30 UTC)
+    assert bd.localize(dt.datetime(2026, 11, 1, 1, 30), NY) == pendulum.datetime(2026, 11, 1, 5, 30, tz="UTC")

@@ -1,0 +1,573 @@
+"""Read one business day of a workflow from CC&B's OUAF batch tables, as of one moment.
+
+The SQL lives in include/sql (plain SQL with bind parameters, portable across Oracle,
+PostgreSQL and SQLite); this module binds it, decodes the rows and folds thread executions
+into threads. CC&B stores naive wall-clock times of its server: they are bound and read in
+the workflow's ``source_timezone`` and handed on in UTC.
+
+As-of semantics: the tables may hold more than existed at ``as_of`` (re-judging an earlier
+moment). A run, thread execution or message that started after ``as_of`` is treated as not
+existing; one that ended after ``as_of`` is still running. Counts cannot be rewound: a run
+read at an earlier moment shows the records its executions hold now.
+
+Bad rows never stop a read: each is kept or skipped as makes sense and described in
+``Observations.anomalies``. Takes a SQLAlchemy connection; no Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from batch_monitor import business_day as bd
+from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import RunStatus
+from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
+from batch_monitor.models import Observations, RunObservation, ThreadObservation
+
+RUNS_SQL = "batch_runs.sql"
+THREADS_SQL = "batch_threads.sql"
+INSTANCES_SQL = "batch_instances.sql"
+PING_SQL = "ping.sql"
+
+LOOKBACK = dt.timedelta(days=1)  # runs ending up to a day before the window are read (then judged by start)
+BOUND_MARGIN = dt.timedelta(hours=3)  # covers clock changes between the bound and the row's wall-clock time
+CHUNK_SIZE = 500  # batch codes per query (Oracle allows 1000 items in an IN list)
+MAX_ERROR_TEXT = 2000
+MAX_ANOMALIES = 500
+
+_LIST_PARAMS = {"batch_codes", "error_codes"}
+_TIME_PARAMS = {"window_start", "window_end", "as_of"}
+_DATE_PARAMS = {"business_date"}
+_FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
+
+_HOUR_END = dt.timedelta(minutes=59, seconds=59)
+
+RunKey = tuple[str, int, int]
+Where = str | Callable[[], str]
+
+
+@dataclass(frozen=True)
+class _Sql:
+    path: Path
+    statement: sa.TextClause
+    params: frozenset[str]
+
+
+def _prepare(path: Path, text: str) -> _Sql:
+    clause = sa.text(text)
+    names = frozenset(clause.compile().params)
+    unknown = names - _LIST_PARAMS - _TIME_PARAMS - _DATE_PARAMS
+    if unknown:
+        known = ", ".join(sorted(_LIST_PARAMS | _TIME_PARAMS | _DATE_PARAMS))
+        raise BatchMonitorError(f"{path}: unknown bind parameter(s) {sorted(unknown)}; the reader binds {known}")
+    binds: list[sa.BindParameter[Any]] = []
+    for name in names:
+        if name in _LIST_PARAMS:
+            binds.append(sa.bindparam(name, expanding=True))
+        elif name in _TIME_PARAMS:
+            binds.append(sa.bindparam(name, type_=sa.DateTime()))
+        else:
+            binds.append(sa.bindparam(name, type_=sa.Date()))  # type: ignore[arg-type]
+    return _Sql(path, clause.bindparams(*binds), names)
+
+
+def _chunked(items: list[str], size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _execute(conn: sa.Connection, sql: _Sql, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run one statement (chunking the batch code list); rows as dicts with lower-case keys."""
+    bound = {k: v for k, v in params.items() if k in sql.params}
+    chunks = list(_chunked(bound["batch_codes"])) if "batch_codes" in bound else [[]]
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks:
+        if "batch_codes" in bound:
+            bound["batch_codes"] = chunk
+        try:
+            result = conn.execute(sql.statement, bound)
+            keys = [k.lower() for k in result.keys()]  # noqa: SIM118 (a Result, not a dict)
+            rows.extend(dict(zip(keys, row, strict=True)) for row in result)
+        except sa.exc.DBAPIError as exc:
+            detail = str(exc.orig or exc).strip()
+            first = detail.splitlines()[0] if detail else type(exc).__name__
+            raise SourceUnavailableError(f"CC&B query {sql.path.name} failed: {first}") from exc
+    return rows
+
+
+def bind_parameters(workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime) -> dict[str, Any]:
+    """The values the SQL files may bind, for a workflow's business day as of a moment.
+
+    Bounds are the CC&B server's wall-clock times, widened (a lookback before the window, a
+    margin after it or after ``as_of``): the reader places each row exactly by its UTC start.
+    """
+    window_start, window_end = bd.window(business_date, workflow.timezone, workflow.business_day_start)
+    tz = workflow.source_timezone
+    return {
+        "batch_codes": sorted({s.batch_code for s in workflow.enabled_steps}),
+        "window_start": bd.to_naive_local(window_start - LOOKBACK, tz),
+        "window_end": bd.to_naive_local(min(window_end, bd.to_utc(as_of)), tz) + BOUND_MARGIN,
+        "business_date": business_date,
+        "as_of": bd.to_naive_local(as_of, tz),
+        "error_codes": sorted(c for c, m in workflow.status_map.items() if m == RunStatus.ERROR.value),
+    }
+
+
+def status_codes(workflow: WorkflowConfig) -> dict[RunStatus, str]:
+    """The code that stands for each status: the first one the workflow's status_map gives it."""
+    codes: dict[RunStatus, str] = {}
+    for code, meaning in workflow.status_map.items():
+        codes.setdefault(RunStatus(meaning), code)
+    return codes
+
+
+def ping(conn: sa.Connection, sql_dir: Path) -> None:
+    """Run ping.sql: returns when the OUAF tables answer, raises SourceUnavailableError if not."""
+    SourceReader(sql_dir).query(conn, PING_SQL, {})
+
+
+class _Decoder:
+    """Turns raw column values into numbers, UTC moments and statuses; notes every anomaly."""
+
+    def __init__(self, workflow: WorkflowConfig) -> None:
+        self.status_map = workflow.status_map
+        self.timezone = workflow.source_timezone
+        self.anomalies: list[str] = []
+        self._shifts: dict[dt.datetime, dt.timedelta | None] = {}
+        # the code shown for a run or thread whose end lies after as_of (it was running then)
+        self.code_of = status_codes(workflow)
+
+    def note(self, message: str) -> None:
+        self.anomalies.append(message)
+
+    def flag(self, where: Where, problem: str) -> None:
+        """Note ``problem`` about the row ``where`` names (a label, or a function making one)."""
+        self.note(f"{where() if callable(where) else where}: {problem}")
+
+    def code(self, value: Any) -> str:
+        """A status or batch code as text (a NUMBER column's 20 or 20.0 reads '20')."""
+        if value is None:
+            return ""
+        if isinstance(value, float | Decimal):
+            number = Decimal(value)
+            if number.is_finite() and number == number.to_integral_value():
+                return str(int(number))
+        return str(value).strip()
+
+    def number(self, value: Any, where: Where, column: str) -> int | None:
+        """An integer from an int, Decimal, float or numeric string; None (noted) otherwise."""
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        except (InvalidOperation, TypeError, ValueError):
+            number = Decimal("NaN")
+        if not number.is_finite():
+            self.flag(where, f"{column} {value!r} is not a number")
+            return None
+        return int(number)
+
+    def count(self, value: Any, where: Where, column: str) -> int:
+        """A record count: missing is 0, negative or non-numeric is noted and taken as 0."""
+        number = self.number(value, where, column)
+        if number is None:
+            return 0
+        if number < 0:
+            self.flag(where, f"{column} is negative ({number}); taken as 0")
+            return 0
+        return number
+
+    def moment(self, value: Any, where: Where, column: str) -> dt.datetime | None:
+        """A CC&B wall-clock time (naive, source zone) in UTC; None if missing or unreadable."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                self.flag(where, f"{column} {value!r} is not a timestamp")
+                return None
+        if not isinstance(value, dt.datetime):
+            if isinstance(value, dt.date):
+                value = dt.datetime(value.year, value.month, value.day)
+            else:
+                self.flag(where, f"{column} {value!r} is not a timestamp")
+                return None
+        if value.tzinfo is not None:
+            return bd.to_utc(value)
+        return self._localize(value)
+
+    def _localize(self, naive: dt.datetime) -> dt.datetime:
+        """business_day.localize, worked out once per wall-clock hour (it is slow, rows are many).
+
+        Within an hour whose first and last second have the same UTC offset every moment has it;
+        an hour in which the offset changes is converted moment by moment.
+        """
+        hour = naive.replace(minute=0, second=0, microsecond=0)
+        if hour not in self._shifts:
+            first, last = self._shift(hour), self._shift(hour + _HOUR_END)
+            self._shifts[hour] = first if first == last else None
+        shift = self._shifts[hour]
+        if shift is None:
+            shift = self._shift(naive.replace(microsecond=0))
+        return (naive + shift).replace(tzinfo=dt.UTC)
+
+    def _shift(self, naive: dt.datetime) -> dt.timedelta:
+        """UTC minus the wall-clock time ``naive``, as business_day.localize reads it."""
+        utc = bd.localize(naive, self.timezone)
+        return dt.timedelta(seconds=utc.timestamp() - naive.replace(tzinfo=dt.UTC).timestamp())
+
+    def date(self, value: Any, where: Where, column: str) -> dt.date | None:
+        if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+            return value
+        if isinstance(value, dt.datetime):
+            return value.date()
+        try:
+            return dt.date.fromisoformat(str(value).strip()[:10])
+        except ValueError:
+            self.flag(where, f"{column} {value!r} is not a date")
+            return None
+
+    def status(self, code: str, where: Where, column: str) -> RunStatus:
+        meaning = self.status_map.get(code)
+        if meaning is None:
+            self.flag(where, f"{column} {code!r} is not in the workflow's status_map; status unknown")
+            return RunStatus.UNKNOWN
+        return RunStatus(meaning)
+
+
+def _where(key: RunKey, thread: int | None = None) -> str:
+    code, nbr, rerun = key
+    text = f"{code} run {nbr}" + (f" rerun {rerun}" if rerun else "")
+    return f"{text} thread {thread}" if thread is not None else text
+
+
+@dataclass
+class _Execution:
+    start: dt.datetime | None
+    end: dt.datetime | None
+    records: int
+    errors: int
+
+
+@dataclass
+class _Thread:
+    number: int
+    status: RunStatus
+    code: str
+    executions: list[_Execution] = field(default_factory=list)
+    hidden: bool = False  # an execution started or ended after as_of
+
+    def observation(self, decoder: _Decoder) -> ThreadObservation:
+        status, code = self.status, self.code
+        if self.hidden and status in _FINISHED:
+            status = RunStatus.RUNNING if self.executions else RunStatus.PENDING
+            code = decoder.code_of.get(status, code)
+        starts = [e.start for e in self.executions if e.start is not None]
+        ends = [e.end for e in self.executions if e.end is not None]
+        finished = status in _FINISHED and self.executions and all(e.end is not None for e in self.executions)
+        return ThreadObservation(
+            thread_nbr=self.number,
+            status=status,
+            status_code=code,
+            start=min(starts, default=None),
+            end=max(ends) if finished and ends else None,
+            last_activity=max(starts + ends, default=None),
+            records=sum(e.records for e in self.executions),
+            errors=sum(e.errors for e in self.executions),
+            executions=len(self.executions),
+        )
+
+
+@dataclass
+class _Run:
+    key: RunKey
+    bus_dt: dt.date | None
+    status: RunStatus
+    code: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    threads: dict[int, _Thread] = field(default_factory=dict)
+
+
+class SourceReader:
+    """Reads a workflow's business day from CC&B with the SQL files under ``sql_dir``."""
+
+    def __init__(self, sql_dir: Path) -> None:
+        self.sql_dir = Path(sql_dir)
+        self._sql: dict[Path, _Sql] = {}
+
+    def _load(self, name: str, workflow: WorkflowConfig | None = None, field_name: str = "") -> _Sql:
+        path = Path(name) if Path(name).is_absolute() else self.sql_dir / name
+        if path not in self._sql:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                if workflow is not None:
+                    raise WorkflowConfigError(
+                        workflow.source_file or workflow.workflow_id,
+                        [f"{field_name}: SQL file {path} cannot be read ({exc.strerror or exc})"],
+                    ) from exc
+                raise BatchMonitorError(f"{path}: cannot be read: {exc}") from exc
+            self._sql[path] = _prepare(path, text)
+        return self._sql[path]
+
+    def query(self, conn: sa.Connection, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one SQL file (relative to ``sql_dir``, or absolute): rows with lower-case keys.
+
+        ``params`` as :func:`bind_parameters` makes them; the file uses those it names.
+        """
+        return _execute(conn, self._load(name), params)
+
+    def read(
+        self, conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime
+    ) -> Observations:
+        """Runs (with threads and error text) of the workflow's enabled steps in the business day."""
+        as_of = bd.to_utc(as_of)
+        window_start, window_end = bd.window(business_date, workflow.timezone, workflow.business_day_start)
+        params = bind_parameters(workflow, business_date, as_of)
+        decoder = _Decoder(workflow)
+        runs = self._runs(conn, params, decoder, window_start, window_end, as_of)
+        if runs:
+            self._threads(conn, params, decoder, runs)
+            self._instances(conn, params, decoder, runs, as_of)
+        threads = {key: [run.threads[n].observation(decoder) for n in sorted(run.threads)] for key, run in runs.items()}
+        in_error = {
+            key
+            for key, run in runs.items()
+            if run.status == RunStatus.ERROR or any(t.status == RunStatus.ERROR for t in threads[key])
+        }
+        texts = self._errors(conn, params, workflow, decoder, in_error, as_of) if in_error else {}
+        observations = [
+            RunObservation(
+                batch_cd=key[0],
+                batch_nbr=key[1],
+                rerun_nbr=key[2],
+                bus_dt=run.bus_dt,
+                status=run.status,
+                status_code=run.code,
+                start=run.start,
+                end=run.end,
+                threads=threads[key],
+                error_text=texts.get(key),
+            )
+            for key, run in runs.items()
+        ]
+        observations.sort(key=lambda r: (r.batch_cd, r.start or as_of, r.batch_nbr, r.rerun_nbr))
+        checks = {
+            step.id: self._check(conn, workflow, step.id, step.repeat.until_sql, params, decoder)
+            for step in workflow.enabled_steps
+            if step.repeat.until_sql
+        }
+        anomalies = decoder.anomalies
+        if len(anomalies) > MAX_ANOMALIES:
+            anomalies = [*anomalies[:MAX_ANOMALIES], f"... and {len(anomalies) - MAX_ANOMALIES} more"]
+        return Observations(
+            workflow_id=workflow.workflow_id,
+            business_date=business_date,
+            as_of=as_of,
+            window_start=window_start,
+            window_end=window_end,
+            runs=observations,
+            checks=checks,
+            anomalies=anomalies,
+        )
+
+    def _runs(
+        self,
+        conn: sa.Connection,
+        params: dict[str, Any],
+        decoder: _Decoder,
+        window_start: dt.datetime,
+        window_end: dt.datetime,
+        as_of: dt.datetime,
+    ) -> dict[RunKey, _Run]:
+        runs: dict[RunKey, _Run] = {}
+        seen: set[RunKey] = set()
+        for row in self.query(conn, RUNS_SQL, params):
+            key = _run_key(row, decoder)
+            if key is None:
+                continue
+            where = _where(key)
+            if key in seen:
+                decoder.flag(where, "duplicate CI_BATCH_RUN row ignored")
+                continue
+            seen.add(key)
+            start = decoder.moment(row.get("start_dttm"), where, "START_DTTM")
+            if start is not None and not (window_start <= start < window_end and start <= as_of):
+                continue  # another business day's run, or one that had not started at as_of
+            end = decoder.moment(row.get("end_dttm"), where, "END_DTTM")
+            code = decoder.code(row.get("run_status"))
+            status = decoder.status(code, where, "RUN_STATUS")
+            if start is None:
+                decoder.flag(where, "START_DTTM is empty; the run cannot be placed in the day")
+            elif end is not None and end < start:
+                decoder.flag(where, "END_DTTM is before START_DTTM; end taken as the start")
+                end = start
+            if end is not None and end > as_of:
+                end = None  # still running at as_of
+                if status in _FINISHED:
+                    status, code = RunStatus.RUNNING, decoder.code_of.get(RunStatus.RUNNING, code)
+            elif end is None and status in _FINISHED:
+                decoder.flag(where, f"RUN_STATUS {code!r} ({status.value}) but END_DTTM is empty")
+            bus_dt = decoder.date(row.get("batch_bus_dt"), where, "BATCH_BUS_DT")
+            runs[key] = _Run(key=key, bus_dt=bus_dt, status=status, code=code, start=start, end=end)
+        return runs
+
+    def _threads(
+        self, conn: sa.Connection, params: dict[str, Any], decoder: _Decoder, runs: dict[RunKey, _Run]
+    ) -> None:
+        for row in self.query(conn, THREADS_SQL, params):
+            key, number = _thread_key(row, runs, decoder)
+            if key is None or number is None:
+                continue
+            run = runs[key]
+            where = _where(key, number)
+            if number in run.threads:
+                decoder.flag(where, "duplicate CI_BATCH_THD row ignored")
+                continue
+            code = decoder.code(row.get("thread_status"))
+            run.threads[number] = _Thread(number, decoder.status(code, where, "THREAD_STATUS"), code)
+
+    def _instances(
+        self,
+        conn: sa.Connection,
+        params: dict[str, Any],
+        decoder: _Decoder,
+        runs: dict[RunKey, _Run],
+        as_of: dt.datetime,
+    ) -> None:
+        seen: set[tuple[Any, ...]] = set()
+        for row in self.query(conn, INSTANCES_SQL, params):
+            key, number = _thread_key(row, runs, decoder)
+            if key is None or number is None:
+                continue
+            where = partial(_where, key, number)
+            identity = (key, number, row.get("scheduler_id"), row.get("start_dttm"))
+            if identity in seen:
+                decoder.flag(where, "duplicate CI_BATCH_INST row ignored")
+                continue
+            seen.add(identity)
+            run = runs[key]
+            thread = run.threads.get(number)
+            if thread is None:
+                decoder.flag(where, "thread execution without a CI_BATCH_THD row; thread status unknown")
+                thread = run.threads[number] = _Thread(number, RunStatus.UNKNOWN, "")
+            start = decoder.moment(row.get("start_dttm"), where, "START_DTTM")
+            if start is not None and start > as_of:
+                thread.hidden = True  # this execution had not started at as_of
+                continue
+            end = decoder.moment(row.get("end_dttm"), where, "END_DTTM")
+            if start is None:
+                decoder.flag(where, "thread execution without START_DTTM")
+            elif end is not None and end < start:
+                decoder.flag(where, "thread execution END_DTTM is before START_DTTM; end taken as the start")
+                end = start
+            if end is not None and end > as_of:
+                end, thread.hidden = None, True
+            thread.executions.append(
+                _Execution(
+                    start=start,
+                    end=end,
+                    records=decoder.count(row.get("rec_proc_cnt"), where, "REC_PROC_CNT"),
+                    errors=decoder.count(row.get("rec_err_cnt"), where, "REC_ERR_CNT"),
+                )
+            )
+
+    def _errors(
+        self,
+        conn: sa.Connection,
+        params: dict[str, Any],
+        workflow: WorkflowConfig,
+        decoder: _Decoder,
+        wanted: set[RunKey],
+        as_of: dt.datetime,
+    ) -> dict[RunKey, str]:
+        """Error text of the runs in ``wanted``: their threads' messages, in order, each once."""
+        if not params["error_codes"]:
+            return {}
+        sql = self._load(workflow.error_message_sql, workflow, "field 'error_message_sql'")
+        pieces: dict[RunKey, dict[tuple[int, ...], list[tuple[int, str]]]] = {}
+        for row in _execute(conn, sql, params):
+            key = _run_key(row, decoder)
+            if key is None or key not in wanted:
+                continue
+            created = decoder.moment(row.get("cre_dttm"), _where(key), "CI_MSG_LOG.CRE_DTTM")
+            if created is not None and created > as_of:
+                continue
+            message = tuple(
+                decoder.number(row.get(column), _where(key), column.upper()) or 0
+                for column in ("batch_thread_nbr", "scheduler_id", "message_seq_nbr")
+            )
+            parts = pieces.setdefault(key, {}).setdefault(message, [])
+            text = str(row.get("message_text") or "").strip()
+            if not text and not parts and row.get("message_nbr") is not None:
+                text = f"message {decoder.code(row.get('message_cat_nbr'))}-{decoder.code(row.get('message_nbr'))}"
+            order = decoder.number(row.get("parm_seq"), _where(key), "PARM_SEQ") or 0
+            if text and (order, text) not in parts:
+                parts.append((order, text))
+        texts: dict[RunKey, str] = {}
+        for key, messages in pieces.items():
+            lines = [" ".join(text for _, text in sorted(parts)) for _, parts in sorted(messages.items())]
+            joined = "; ".join(dict.fromkeys(line for line in lines if line))
+            if joined:
+                texts[key] = joined[:MAX_ERROR_TEXT]
+        return texts
+
+    def _check(
+        self,
+        conn: sa.Connection,
+        workflow: WorkflowConfig,
+        step_id: str,
+        name: str,
+        params: dict[str, Any],
+        decoder: _Decoder,
+    ) -> int | None:
+        sql = self._load(name, workflow, f"step {step_id!r}, field 'repeat.until_sql'")
+        rows = _execute(conn, sql, params)
+        value = next(iter(rows[0].values()), None) if rows else None
+        number = decoder.number(value, f"{step_id} check {name}", "result")
+        if number is None:
+            decoder.flag(f"{step_id} check {name}", "returned no number; the step cannot complete until it does")
+        return number
+
+
+def _run_key(row: dict[str, Any], decoder: _Decoder) -> RunKey | None:
+    """(BATCH_CD, BATCH_NBR, BATCH_RERUN_NBR) of a row; None (noted) without a usable BATCH_NBR."""
+    code = decoder.code(row.get("batch_cd"))
+    raw = row.get("batch_nbr")
+
+    def where() -> str:
+        return f"{code} run {raw!r}"
+
+    nbr = decoder.number(raw, where, "BATCH_NBR")
+    rerun = decoder.number(row.get("batch_rerun_nbr"), where, "BATCH_RERUN_NBR")
+    if nbr is None:
+        decoder.flag(where, "row without a usable BATCH_NBR ignored")
+        return None
+    return (code, nbr, rerun or 0)
+
+
+def _thread_key(
+    row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder
+) -> tuple[RunKey | None, int | None]:
+    key = _run_key(row, decoder)
+    if key is None or key not in runs:
+        return None, None  # a run that is not part of the day (or was skipped, and noted)
+    number = decoder.number(row.get("batch_thread_nbr"), _where(key), "BATCH_THREAD_NBR")
+    if number is None:
+        decoder.flag(_where(key), "a thread row without BATCH_THREAD_NBR ignored")
+    return key, number
+
+
