@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.conftest import create_database, drop_database
 from tests.support.mail import MailServer
 
 from batch_monitor import business_day as bd
@@ -24,6 +25,7 @@ from batch_monitor.config import WorkflowConfig, load_workflow
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.paths import scenarios_dir, workflows_dir
 from batch_monitor.store import schema
+from batch_monitor.store.migrate import migrate
 
 DAY = dt.date(2026, 11, 24)
 WORKFLOW: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
@@ -88,22 +90,31 @@ def play_day(
 SCENARIOS = sorted(p.stem for p in scenarios_dir().glob("*.yaml") if "us_east" not in p.stem)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module", params=SCENARIOS)
 def played(
-    request: pytest.FixtureRequest, store: sa.Engine, mail_server: MailServer, tmp_path: Path
+    request: pytest.FixtureRequest, pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PlayedDay]:
-    yield play_day(request.param, store, mail_server, tmp_path)
+    """Each scenario's whole day, played once for all the tests that look at it."""
+    url = create_database(pg_admin_url)
+    store = sa.create_engine(url)
+    migrate(store)
+    mails = MailServer()
+    mails.start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", mails.connection_json())
+        yield play_day(request.param, store, mails, tmp_path_factory.mktemp(request.param))
+    mails.stop()
+    store.dispose()
+    drop_database(pg_admin_url, url)
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("played", SCENARIOS, indirect=True)
 def test_each_scenario_raises_exactly_its_expected_alerts_once_each(played: PlayedDay) -> None:
     assert played.identities() == played.scenario.expected
     assert len(played.alerts()) == len(played.identities())  # one row per condition, however many ticks
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("played", SCENARIOS, indirect=True)
 def test_critical_alerts_mail_once_when_opened_and_once_when_cleared(played: PlayedDay) -> None:
     critical = [a for a in played.alerts() if a["severity"] == "CRITICAL"]
     subjects = played.subjects()
