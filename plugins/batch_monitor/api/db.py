@@ -1,0 +1,58 @@
+"""The API's way into the store: one pooled engine built lazily from the Airflow connection.
+
+The engine comes from ``airflow_io.store_engine()`` (connection ``batch_monitor_db``, e.g. set as
+``AIRFLOW_CONN_BATCH_MONITOR_DB``), built on the first request and reused (pool_pre_ping), so
+importing the plugin never touches a database. A store that cannot be reached, or that was never
+migrated, answers 503 with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+
+from batch_monitor.constants import STORE_CONN_ID
+
+log = logging.getLogger(__name__)
+UNDEFINED_TABLE = "42P01"
+
+
+def engine() -> sa.Engine:
+    """The store's engine (cached by airflow_io after the first call)."""
+    from batch_monitor.airflow_io import store_engine
+
+    try:
+        return store_engine()
+    except Exception as exc:  # the connection is missing or is not PostgreSQL
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the monitor's store is not configured: define the Airflow connection {STORE_CONN_ID!r} "
+            f"as a PostgreSQL URI ({type(exc).__name__}: {exc})",
+        ) from exc
+
+
+def store_connection() -> Iterator[sa.Connection]:
+    """A store connection for one request; the caller commits what it changes."""
+    with engine().connect() as conn:
+        yield conn
+
+
+StoreDep = Annotated[sa.Connection, Depends(store_connection)]
+
+
+async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Database trouble → 503 with a hint (store down, or never migrated); anything else → 500."""
+    code = getattr(getattr(exc, "orig", None), "pgcode", None)
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        status_code, hint = 503, "the monitor's PostgreSQL store did not answer; try again shortly"
+    elif code == UNDEFINED_TABLE:
+        status_code, hint = 503, "the store has no tables yet: the monitoring DAG creates them on its first run"
+    else:
+        log.exception("store query failed", exc_info=exc)
+        status_code, hint = 500, "the store query failed; see the api-server log"
+    return JSONResponse(status_code=status_code, content={"detail": f"{hint} ({type(exc).__name__})"})

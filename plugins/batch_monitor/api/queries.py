@@ -1,0 +1,343 @@
+"""Reads of the store that the API needs (SQLAlchemy Core; every function takes a Connection).
+
+Writes (acknowledge, resolve) go through ``batch_monitor.store.alerts``. Nothing here reads
+the wall clock: callers pass the moments and dates they mean. No Airflow imports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from batch_monitor import business_day as bd
+from batch_monitor.config import parse_clock
+from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, RunStatus
+from batch_monitor.models import Evaluation
+from batch_monitor.store.alerts import ACTIVE_STATES
+from batch_monitor.store.schema import (
+    alert_events,
+    alerts,
+    evaluations,
+    execution_logs,
+    monitoring_config,
+    workflow_config,
+)
+
+GLOBAL_SCOPE = "global"
+DEFAULT_DAY_START = "05:00"
+
+
+@dataclass(frozen=True)
+class StepMeta:
+    step_id: str
+    batch_code: str
+    name: str
+    position: int
+    depends_on: list[str]
+    expected_start: str | None
+    expected_duration_s: float | None
+    max_duration_s: float | None
+    finish_by: str | None
+    stuck_after_s: float
+    min_rps: float | None
+    repeat_rule: dict[str, Any]
+    enabled: bool
+    runbook: str
+
+
+@dataclass(frozen=True)
+class WorkflowMeta:
+    """A workflow as the monitoring DAG recorded it (batch_workflow_config + its settings)."""
+
+    workflow_id: str
+    name: str
+    timezone: str
+    business_day_start: str
+    steps: list[StepMeta] = field(default_factory=list)
+
+    @property
+    def day_start(self) -> dt.time:
+        return parse_clock(self.business_day_start)
+
+    def business_date(self, moment: dt.datetime) -> dt.date:
+        """The business date that contains ``moment``."""
+        return bd.business_date(moment, self.timezone, self.day_start)
+
+    def window(self, date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        start, end = bd.window(date, self.timezone, self.day_start)
+        return start, end
+
+    def step_name(self, step_id: str) -> str:
+        if step_id == CHAIN_STEP_ID:
+            return "Whole chain"
+        return next((s.name for s in self.steps if s.step_id == step_id), step_id)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _settings(conn: sa.Connection, scopes: Collection[str]) -> dict[tuple[str, str], Any]:
+    t = monitoring_config
+    rows = conn.execute(sa.select(t.c.scope, t.c.key, t.c.value).where(t.c.scope.in_(list(scopes))))
+    return {(r.scope, r.key): r.value for r in rows}
+
+
+def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
+    """Every workflow the monitor recorded, ordered by name, with its steps in chain order."""
+    t = workflow_config
+    rows = conn.execute(sa.select(t).order_by(t.c.workflow_id, t.c.position)).all()
+    by_id: dict[str, list[sa.Row[Any]]] = {}
+    for row in rows:
+        by_id.setdefault(row.workflow_id, []).append(row)
+    settings = _settings(conn, [GLOBAL_SCOPE, *by_id])
+    default_start = settings.get((GLOBAL_SCOPE, "business_day_start"), DEFAULT_DAY_START)
+    result = []
+    for workflow_id, steps in by_id.items():
+        result.append(
+            WorkflowMeta(
+                workflow_id=workflow_id,
+                name=steps[0].workflow_name,
+                timezone=str(settings.get((workflow_id, "timezone"), "UTC")),
+                business_day_start=str(settings.get((workflow_id, "business_day_start"), default_start)),
+                steps=[_step_meta(r) for r in steps],
+            )
+        )
+    return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))
+
+
+def _step_meta(row: sa.Row[Any]) -> StepMeta:
+    step_config = row.step_config or {}
+    return StepMeta(
+        step_id=row.step_id,
+        batch_code=row.batch_cd,
+        name=row.step_name,
+        position=row.position,
+        depends_on=list(row.depends_on or []),
+        expected_start=row.expected_start,
+        expected_duration_s=row.expected_duration_s,
+        max_duration_s=row.max_duration_s,
+        finish_by=row.finish_by,
+        stuck_after_s=row.stuck_after_s,
+        min_rps=row.min_rps,
+        repeat_rule=dict(row.repeat_rule or {}),
+        enabled=row.enabled,
+        runbook=str(step_config.get("runbook", "")),
+    )
+
+
+def refresh_interval_seconds(conn: sa.Connection) -> int:
+    """The page's auto-refresh interval (global ``refresh_interval_seconds``), at least 10 s."""
+    t = monitoring_config
+    value = conn.execute(
+        sa.select(t.c.value).where(t.c.scope == GLOBAL_SCOPE, t.c.key == "refresh_interval_seconds")
+    ).scalar_one_or_none()
+    try:
+        seconds = int(value) if value is not None else DEFAULT_REFRESH_SECONDS
+    except (TypeError, ValueError):
+        seconds = DEFAULT_REFRESH_SECONDS
+    return max(seconds, 10)
+
+
+def latest_business_dates(conn: sa.Connection) -> dict[str, dt.date]:
+    """The newest judged business day of each workflow."""
+    t = evaluations
+    rows = conn.execute(sa.select(t.c.workflow_id, sa.func.max(t.c.business_date)).group_by(t.c.workflow_id))
+    return {r[0]: r[1] for r in rows}
+
+
+def evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> Evaluation | None:
+    """The day's latest evaluation (batch_evaluations), or None when the day was not judged."""
+    t = evaluations
+    payload = conn.execute(
+        sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+    ).scalar_one_or_none()
+    return None if payload is None else Evaluation.model_validate(payload)
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def active_alerts(conn: sa.Connection, workflow_ids: Collection[str]) -> list[dict[str, Any]]:
+    """Open and acknowledged alerts of the given workflows, newest first."""
+    t = alerts
+    query = (
+        sa.select(t)
+        .where(t.c.state.in_(ACTIVE_STATES), t.c.workflow_id.in_(list(workflow_ids)))
+        .order_by(t.c.first_seen_at.desc(), t.c.id.desc())
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def day_alerts(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> list[dict[str, Any]]:
+    """Every alert of one business day (any state), oldest first."""
+    t = alerts
+    query = (
+        sa.select(t)
+        .where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+        .order_by(t.c.first_seen_at, t.c.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def alert_row(conn: sa.Connection, alert_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def alert_workflow(conn: sa.Connection, alert_id: int) -> str | None:
+    """The workflow an alert belongs to, or None for an unknown id."""
+    return conn.execute(sa.select(alerts.c.workflow_id).where(alerts.c.id == alert_id)).scalar_one_or_none()
+
+
+def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]:
+    e = alert_events
+    query = sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.at, e.c.id)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
+    t = alerts
+    query = sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
+    return int(conn.execute(query).scalar_one())
+
+
+# --------------------------------------------------------------------------- runs
+
+
+SORTABLE_LOG_COLUMNS = (
+    "start_time",
+    "end_time",
+    "business_date",
+    "duration_s",
+    "records",
+    "errors",
+    "rps",
+    "batch_cd",
+    "status",
+    "step_id",
+)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Filters of the run history. ``workflow_ids`` limits to what the caller may read."""
+
+    workflow_ids: Sequence[str]
+    batch_code: str | None = None
+    status: RunStatus | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    search: str | None = None
+    sort: str = "start_time"
+    descending: bool = True
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _log_conditions(f: LogFilter) -> list[sa.ColumnElement[bool]]:
+    t = execution_logs
+    conditions: list[sa.ColumnElement[bool]] = [t.c.workflow_id.in_(list(f.workflow_ids))]
+    if f.batch_code:
+        conditions.append(t.c.batch_cd == f.batch_code)
+    if f.status is not None:
+        conditions.append(t.c.status == f.status.value)
+    if f.date_from is not None:
+        conditions.append(t.c.business_date >= f.date_from)
+    if f.date_to is not None:
+        conditions.append(t.c.business_date <= f.date_to)
+    if f.search:
+        conditions.append(t.c.error_text.ilike(f"%{_escape_like(f.search)}%", escape="\\"))
+    return conditions
+
+
+def batch_logs(
+    conn: sa.Connection, f: LogFilter, *, limit: int | None, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """(total matching, the page of rows) of the run history, sorted as asked (id breaks ties)."""
+    if f.sort not in SORTABLE_LOG_COLUMNS:
+        raise ValueError(f"cannot sort by {f.sort!r}; use one of {', '.join(SORTABLE_LOG_COLUMNS)}")
+    t = execution_logs
+    conditions = _log_conditions(f)
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*conditions)).scalar_one())
+    column = t.c[f.sort]
+    order = column.desc().nulls_last() if f.descending else column.asc().nulls_last()
+    tiebreak = t.c.id.desc() if f.descending else t.c.id.asc()
+    query = sa.select(t).where(*conditions).order_by(order, tiebreak).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return total, [dict(r._mapping) for r in conn.execute(query)]
+
+
+# --------------------------------------------------------------------------- health
+
+
+FINISHED = (RunStatus.COMPLETE.value, RunStatus.ERROR.value)
+
+
+def step_health(
+    conn: sa.Connection, workflow_id: str, first_date: dt.date, last_date: dt.date
+) -> dict[str, dict[str, Any]]:
+    """Per batch code over the window: finished and failed runs, average duration and RPS."""
+    t = execution_logs
+    finished = t.c.status.in_(FINISHED)
+    query = (
+        sa.select(
+            t.c.batch_cd,
+            sa.func.count().filter(finished).label("finished"),
+            sa.func.count().filter(t.c.status == RunStatus.ERROR.value).label("failed"),
+            sa.func.avg(t.c.duration_s).filter(finished).label("avg_duration_s"),
+            sa.func.avg(t.c.rps).filter(finished).label("avg_rps"),
+        )
+        .where(t.c.workflow_id == workflow_id, t.c.business_date.between(first_date, last_date))
+        .group_by(t.c.batch_cd)
+    )
+    return {r.batch_cd: dict(r._mapping) for r in conn.execute(query)}
+
+
+def failed_between(conn: sa.Connection, workflow_id: str, start: dt.datetime, end: dt.datetime) -> int:
+    """Runs of the workflow that ended in error within [start, end)."""
+    t = execution_logs
+    query = sa.select(sa.func.count()).where(
+        t.c.workflow_id == workflow_id,
+        t.c.status == RunStatus.ERROR.value,
+        sa.func.coalesce(t.c.end_time, t.c.observed_at) >= start,
+        sa.func.coalesce(t.c.end_time, t.c.observed_at) < end,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def average_rps(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> float | None:
+    """Average records/second of the day's runs that processed anything (running ones included)."""
+    t = execution_logs
+    query = sa.select(sa.func.avg(t.c.rps)).where(
+        t.c.workflow_id == workflow_id,
+        t.c.business_date == business_date,
+        t.c.rps.is_not(None),
+        t.c.records > 0,
+    )
+    value = conn.execute(query).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+def recent_failures(
+    conn: sa.Connection, workflow_id: str, first_date: dt.date, last_date: dt.date, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The window's failed runs, latest first."""
+    t = execution_logs
+    query = (
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow_id,
+            t.c.status == RunStatus.ERROR.value,
+            t.c.business_date.between(first_date, last_date),
+        )
+        .order_by(sa.func.coalesce(t.c.end_time, t.c.start_time).desc().nulls_last(), t.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]

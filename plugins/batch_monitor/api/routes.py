@@ -1,0 +1,362 @@
+"""The JSON API under /batch-monitor/api/v1/. Every endpoint needs an Airflow token.
+
+"Now" (the default business day, the last 24 hours) is read from the wall clock here, at the
+edge, and nowhere else; ``date=`` picks any business day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, NoReturn
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from batch_monitor.api import queries, views
+from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
+from batch_monitor.api.db import StoreDep
+from batch_monitor.api.queries import LogFilter, WorkflowMeta
+from batch_monitor.api.schemas import (
+    ActiveAlertsResponse,
+    AlertActionBody,
+    AlertActionResponse,
+    AlertDetailResponse,
+    AlertEventOut,
+    BatchLogsResponse,
+    HealthResponse,
+    LogOut,
+    RecentFailure,
+    StepHealth,
+    TimelineResponse,
+    WorkflowInfo,
+    WorkflowsResponse,
+)
+from batch_monitor.constants import RunStatus
+from batch_monitor.store import alerts as store_alerts
+
+router = APIRouter(prefix="/api/v1")
+
+CSV_ROW_LIMIT = 100_000
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such alert"}}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no Airflow token (Bearer header or the UI's session cookie)"},
+    403: {"description": "the token's user may not see or change this workflow"},
+}
+
+SortColumn = Literal[
+    "start_time", "end_time", "business_date", "duration_s", "records", "errors", "rps", "batch_cd", "status", "step_id"
+]
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, read only at the API edge."""
+    return dt.datetime.now(dt.UTC)
+
+
+def bad_parameter(name: str, message: str, value: Any) -> NoReturn:
+    """A 422 shaped like FastAPI's own validation errors, naming the query parameter."""
+    raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}])
+
+
+def require_json(request: Request) -> None:
+    """State-changing requests must carry JSON, so a cross-site HTML form cannot send them."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            'send a JSON body with Content-Type: application/json, e.g. {"comment": "looking into it"}',
+        )
+
+
+def _pick_workflow(request: Request, user: UserDep, metas: list[WorkflowMeta], workflow: str | None) -> WorkflowMeta:
+    """The asked-for workflow (422 if unknown, 403 if not readable), or the first readable one."""
+    if workflow is not None:
+        meta = next((m for m in metas if m.workflow_id == workflow), None)
+        if meta is None:
+            known = ", ".join(m.workflow_id for m in metas) or "none recorded yet"
+            bad_parameter("workflow", f"unknown workflow {workflow!r}; known: {known}", workflow)
+        require(request, user, "GET", meta.workflow_id)
+        return meta
+    allowed = readable(request, user, [m.workflow_id for m in metas])
+    if not allowed:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "no workflow to show: the monitoring DAGs record their workflows on their first run"
+            if not metas
+            else "you may not read any workflow's monitoring DAG",
+        )
+    return next(m for m in metas if m.workflow_id == allowed[0])
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+@router.get("/workflows", response_model=WorkflowsResponse, responses=AUTH_ERRORS, tags=["workflows"])
+def get_workflows(request: Request, user: UserDep, conn: StoreDep) -> WorkflowsResponse:
+    """The configured workflows the caller may read, their steps, and the page's refresh interval."""
+    now = utc_now()
+    metas = queries.workflows(conn)
+    latest = queries.latest_business_dates(conn)
+    allowed = set(readable(request, user, [m.workflow_id for m in metas]))
+    infos = [
+        WorkflowInfo(
+            workflow_id=m.workflow_id,
+            name=m.name,
+            dag_id=dag_id_of(m.workflow_id),
+            timezone=m.timezone,
+            business_day_start=m.business_day_start,
+            current_business_date=m.business_date(now),
+            latest_business_date=latest.get(m.workflow_id),
+            can_acknowledge=may(request, user, "PUT", m.workflow_id),
+            steps=[views.step_info(s) for s in m.steps],
+        )
+        for m in metas
+        if m.workflow_id in allowed
+    ]
+    return WorkflowsResponse(
+        user=user.get_name(),
+        refresh_interval_seconds=queries.refresh_interval_seconds(conn),
+        server_time=now,
+        workflows=infos,
+    )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@router.get("/active-alerts", response_model=ActiveAlertsResponse, responses=AUTH_ERRORS, tags=["alerts"])
+def get_active_alerts(
+    request: Request,
+    user: UserDep,
+    conn: StoreDep,
+    workflow: Annotated[str | None, Query(description="only this workflow's alerts")] = None,
+) -> ActiveAlertsResponse:
+    """Open alerts (unacknowledged or acknowledged, not resolved), newest first, with counts."""
+    metas = queries.workflows(conn)
+    if workflow is not None:
+        ids = [_pick_workflow(request, user, metas, workflow).workflow_id]
+    else:
+        ids = readable(request, user, [m.workflow_id for m in metas])
+    rows = queries.active_alerts(conn, ids)
+    return views.active_alerts(rows, {m.workflow_id: m for m in metas})
+
+
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertDetailResponse, responses={**AUTH_ERRORS, **NOT_FOUND}, tags=["alerts"]
+)
+def get_alert(request: Request, user: UserDep, conn: StoreDep, alert_id: int) -> AlertDetailResponse:
+    """One alert with its history: opened, re-opened, e-mailed, acknowledged, resolved."""
+    row = queries.alert_row(conn, alert_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+    require(request, user, "GET", row["workflow_id"])
+    metas = {m.workflow_id: m for m in queries.workflows(conn)}
+    return AlertDetailResponse(
+        alert=views.alert_out(row, metas),
+        events=[AlertEventOut.model_validate(e) for e in queries.alert_event_rows(conn, alert_id)],
+        can_acknowledge=may(request, user, "PUT", row["workflow_id"]),
+    )
+
+
+def _writable_alert_workflow(request: Request, user: UserDep, conn: StoreDep, alert_id: int) -> str:
+    workflow_id = queries.alert_workflow(conn, alert_id)
+    if workflow_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+    require(request, user, "PUT", workflow_id)
+    return workflow_id
+
+
+def _comment(body: AlertActionBody | None) -> str | None:
+    text = (body.comment or "").strip() if body is not None else ""
+    return text or None
+
+
+def _alert_response(conn: StoreDep, alert_id: int, changed: bool, message: str) -> AlertActionResponse:
+    row = queries.alert_row(conn, alert_id)
+    if row is None:  # deleted between the change and this read (purge): say so plainly
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+    metas = {m.workflow_id: m for m in queries.workflows(conn)}
+    return AlertActionResponse(alert=views.alert_out(row, metas), changed=changed, message=message)
+
+
+ActionBody = Annotated[AlertActionBody | None, Body(description='optional: {"comment": "..."}')]
+JsonOnly = Annotated[None, Depends(require_json)]
+
+
+@router.post(
+    "/acknowledge-alert/{alert_id}",
+    response_model=AlertActionResponse,
+    responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"description": "the alert is resolved"}, 415: {}},
+    tags=["alerts"],
+)
+def acknowledge_alert(
+    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: int, body: ActionBody = None
+) -> AlertActionResponse:
+    """Acknowledge an open alert as the token's user. Acknowledging again changes nothing and says so."""
+    _writable_alert_workflow(request, user, conn, alert_id)
+    result = store_alerts.acknowledge_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
+    conn.commit()
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+    if result.outcome == "resolved":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"alert {alert_id} is resolved; there is nothing to acknowledge")
+    if result.ok:
+        message = f"alert {alert_id} acknowledged by {result.acknowledged_by}"
+    else:
+        when = result.acknowledged_at.isoformat() if result.acknowledged_at else "earlier"
+        message = f"alert {alert_id} was already acknowledged by {result.acknowledged_by} at {when}; nothing changed"
+    return _alert_response(conn, alert_id, result.ok, message)
+
+
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    response_model=AlertActionResponse,
+    responses={**AUTH_ERRORS, **NOT_FOUND, 415: {}},
+    tags=["alerts"],
+)
+def resolve_alert(
+    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: int, body: ActionBody = None
+) -> AlertActionResponse:
+    """Resolve an alert by hand. It reopens only if its condition clears and later comes back."""
+    _writable_alert_workflow(request, user, conn, alert_id)
+    result = store_alerts.resolve_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
+    conn.commit()
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+    if result.ok:
+        message = f"alert {alert_id} resolved by {result.resolved_by}"
+    else:
+        message = f"alert {alert_id} was already resolved by {result.resolved_by}; nothing changed"
+    return _alert_response(conn, alert_id, result.ok, message)
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@router.get("/batch-timeline", response_model=TimelineResponse, responses=AUTH_ERRORS, tags=["timeline"])
+def get_batch_timeline(
+    request: Request,
+    user: UserDep,
+    conn: StoreDep,
+    workflow: Annotated[str | None, Query(description="workflow id; default: the first one")] = None,
+    date: Annotated[
+        dt.date | None, Query(description="business date (YYYY-MM-DD); default: the current business day")
+    ] = None,
+) -> TimelineResponse:
+    """The business day's steps in order: state, times, progress, runs, predictions, alerts."""
+    meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
+    business_date = date or meta.business_date(utc_now())
+    ev = queries.evaluation(conn, meta.workflow_id, business_date)
+    return views.timeline(meta, business_date, ev, queries.day_alerts(conn, meta.workflow_id, business_date))
+
+
+# --------------------------------------------------------------------------- run history
+
+
+@router.get(
+    "/batch-logs",
+    response_model=BatchLogsResponse,
+    responses={**AUTH_ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV with format=csv"}},
+    tags=["runs"],
+)
+def get_batch_logs(
+    request: Request,
+    user: UserDep,
+    conn: StoreDep,
+    workflow: Annotated[str | None, Query(description="workflow id; default: every readable workflow")] = None,
+    batch_code: Annotated[str | None, Query(max_length=30, description="CC&B batch code, e.g. C1-PPBTR")] = None,
+    run_status: Annotated[RunStatus | None, Query(alias="status", description="run status")] = None,
+    date_from: Annotated[dt.date | None, Query(description="first business date (inclusive)")] = None,
+    date_to: Annotated[dt.date | None, Query(description="last business date (inclusive)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text to find in the error message")] = None,
+    sort: Annotated[SortColumn, Query(description="column to sort by")] = "start_time",
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: every matching row as a file")] = "json",
+) -> Any:
+    """Run history (one row per CC&B run) with filters, sorting and pagination; CSV export."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        bad_parameter("date_from", f"date_from {date_from} is after date_to {date_to}", date_from.isoformat())
+    metas = queries.workflows(conn)
+    if workflow is not None:
+        ids = [_pick_workflow(request, user, metas, workflow).workflow_id]
+    else:
+        ids = readable(request, user, [m.workflow_id for m in metas])
+    filters = LogFilter(
+        workflow_ids=ids,
+        batch_code=batch_code or None,
+        status=run_status,
+        date_from=date_from,
+        date_to=date_to,
+        search=q or None,
+        sort=sort,
+        descending=order == "desc",
+    )
+    if format == "csv":
+        _total, rows = queries.batch_logs(conn, filters, limit=CSV_ROW_LIMIT)
+        text = views.logs_csv((LogOut.model_validate(r) for r in rows), {m.workflow_id: m for m in metas})
+        return Response(
+            content=text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="batch-logs.csv"'},
+        )
+    total, rows = queries.batch_logs(conn, filters, limit=limit, offset=offset)
+    return BatchLogsResponse(total=total, limit=limit, offset=offset, items=[LogOut.model_validate(r) for r in rows])
+
+
+# --------------------------------------------------------------------------- health
+
+
+@router.get("/batch-health", response_model=HealthResponse, responses=AUTH_ERRORS, tags=["health"])
+def get_batch_health(
+    request: Request,
+    user: UserDep,
+    conn: StoreDep,
+    workflow: Annotated[str | None, Query(description="workflow id; default: the first one")] = None,
+    days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
+    date: Annotated[dt.date | None, Query(description="last business day of the window; default: today")] = None,
+) -> HealthResponse:
+    """Success rates (overall, per step), failures of the last 24 h, today's RPS, active alerts."""
+    meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
+    now = utc_now()
+    today = date or meta.business_date(now)
+    first = today - dt.timedelta(days=days - 1)
+    reference = min(now, meta.window(today)[1])
+    per_batch = queries.step_health(conn, meta.workflow_id, first, today)
+    per_step = []
+    for step in meta.steps:
+        stats = per_batch.get(step.batch_code, {})
+        finished, failed = int(stats.get("finished", 0)), int(stats.get("failed", 0))
+        per_step.append(
+            StepHealth(
+                step_id=step.step_id,
+                batch_code=step.batch_code,
+                name=step.name,
+                runs_finished=finished,
+                runs_failed=failed,
+                success_rate=(finished - failed) / finished if finished else None,
+                avg_duration_s=stats.get("avg_duration_s"),
+                avg_rps=stats.get("avg_rps"),
+            )
+        )
+    finished = sum(int(s.get("finished", 0)) for s in per_batch.values())
+    failed = sum(int(s.get("failed", 0)) for s in per_batch.values())
+    return HealthResponse(
+        workflow_id=meta.workflow_id,
+        timezone=meta.timezone,
+        business_date=today,
+        window_days=days,
+        window_first_date=first,
+        reference_time=reference,
+        success_rate=(finished - failed) / finished if finished else None,
+        runs_finished=finished,
+        runs_failed=failed,
+        per_step=per_step,
+        failed_last_24h=queries.failed_between(conn, meta.workflow_id, reference - dt.timedelta(hours=24), reference),
+        avg_rps_today=queries.average_rps(conn, meta.workflow_id, today),
+        active_alerts=queries.count_active_alerts(conn, meta.workflow_id),
+        recent_failures=[
+            RecentFailure.model_validate(r) for r in queries.recent_failures(conn, meta.workflow_id, first, today)
+        ],
+    )

@@ -1,0 +1,242 @@
+"""Response and request bodies of the JSON API (pydantic, so OpenAPI documents them).
+
+Times are aware UTC datetimes (ISO 8601 with offset); each workflow names its ``timezone``
+so clients can show local business time. Pure: no Airflow, no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batch_monitor.constants import FindingKind, RunStatus, Severity, StepStatus
+from batch_monitor.models import Finding, StepState
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class StepInfo(_Out):
+    """One configured step of a workflow (from batch_workflow_config)."""
+
+    step_id: str
+    batch_code: str
+    name: str
+    position: int
+    depends_on: list[str]
+    expected_start: str | None = Field(None, description="'HH:MM' local time or 'after_predecessor'")
+    expected_duration_s: float | None = None
+    max_duration_s: float | None = None
+    finish_by: str | None = Field(None, description="'HH:MM' local time")
+    stuck_after_s: float
+    min_rps: float | None = None
+    repeat_rule: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool
+    runbook: str = ""
+
+
+class WorkflowInfo(_Out):
+    workflow_id: str
+    name: str
+    dag_id: str
+    timezone: str
+    business_day_start: str = Field(description="'HH:MM' local time at which a business day starts")
+    current_business_date: dt.date = Field(description="the business day that contains the server's now")
+    latest_business_date: dt.date | None = Field(None, description="newest business day the monitor judged")
+    can_acknowledge: bool = Field(description="whether the caller may acknowledge/resolve this workflow's alerts")
+    steps: list[StepInfo]
+
+
+class WorkflowsResponse(_Out):
+    user: str
+    refresh_interval_seconds: int
+    server_time: dt.datetime
+    workflows: list[WorkflowInfo]
+
+
+class AlertOut(_Out):
+    """An alert as the store keeps it (batch_monitoring_alerts)."""
+
+    id: int
+    workflow_id: str
+    business_date: dt.date
+    step_id: str
+    step_name: str = ""
+    batch_cd: str
+    kind: FindingKind
+    severity: Severity
+    state: str = Field(description="open | acknowledged | resolved")
+    title: str
+    expected: str = ""
+    actual: str = ""
+    action: str = ""
+    error_text: str | None = None
+    run_key: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    since: dt.datetime | None = None
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    seen_count: int
+    acknowledged_at: dt.datetime | None = None
+    acknowledged_by: str | None = None
+    ack_comment: str | None = None
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    timezone: str = "UTC"
+
+
+class ActiveAlertsResponse(_Out):
+    total: int
+    unacknowledged: int
+    acknowledged: int
+    by_severity: dict[str, int] = Field(description="active alerts per severity (every severity present)")
+    by_kind: dict[str, int] = Field(description="active alerts per kind (every kind present)")
+    alerts: list[AlertOut] = Field(description="newest first")
+
+
+class AlertEventOut(_Out):
+    id: int
+    event: str = Field(description="opened | reopened | escalated | emailed | acknowledged | resolved | ...")
+    at: dt.datetime
+    as_of: dt.datetime | None = None
+    actor: str
+    comment: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertDetailResponse(_Out):
+    alert: AlertOut
+    events: list[AlertEventOut] = Field(description="oldest first")
+    can_acknowledge: bool
+
+
+class AlertActionBody(BaseModel):
+    """Body of acknowledge and resolve. The acting user comes from the token, never from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(None, max_length=2000)
+
+
+class AlertActionResponse(_Out):
+    alert: AlertOut
+    changed: bool = Field(description="false when the alert was already in that state (nothing done)")
+    message: str
+
+
+class TimelineStep(StepState):
+    """A step of the business day as judged, with the day's alerts for it."""
+
+    late: bool = Field(False, description="the step is behind plan: late start or missed deadline")
+    alerts: list[AlertOut] = Field(default_factory=list)
+
+
+class TimelineResponse(_Out):
+    workflow_id: str
+    workflow_name: str
+    timezone: str
+    business_date: dt.date
+    window_start: dt.datetime
+    window_end: dt.datetime
+    evaluated: bool = Field(description="false when the monitor has not judged this day (steps from config)")
+    as_of: dt.datetime | None = None
+    chain_status: StepStatus | None = None
+    predicted_chain_end: dt.datetime | None = None
+    chain_finish_by: dt.datetime | None = None
+    steps: list[TimelineStep]
+    chain_alerts: list[AlertOut] = Field(default_factory=list, description="alerts about the whole chain")
+    findings: list[Finding] = Field(default_factory=list, description="conditions that held at as_of")
+
+
+class LogOut(_Out):
+    """One CC&B run (batch_execution_logs)."""
+
+    id: int
+    workflow_id: str
+    step_id: str
+    batch_cd: str
+    batch_nbr: int
+    rerun_nbr: int
+    business_date: dt.date
+    status: RunStatus
+    status_code: str
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    duration_s: float | None = None
+    records: int
+    errors: int
+    rps: float | None = None
+    threads_total: int
+    threads_done: int
+    error_text: str | None = None
+    observed_at: dt.datetime
+
+
+class BatchLogsResponse(_Out):
+    total: int = Field(description="rows matching the filters, before limit/offset")
+    limit: int
+    offset: int
+    items: list[LogOut]
+
+
+class StepHealth(_Out):
+    step_id: str
+    batch_code: str
+    name: str
+    runs_finished: int
+    runs_failed: int
+    success_rate: float | None = Field(None, description="completed / finished runs, 0..1; null without runs")
+    avg_duration_s: float | None = None
+    avg_rps: float | None = None
+
+
+class RecentFailure(_Out):
+    step_id: str
+    batch_cd: str
+    batch_nbr: int
+    rerun_nbr: int
+    business_date: dt.date
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    error_text: str | None = None
+
+
+class HealthResponse(_Out):
+    workflow_id: str
+    timezone: str
+    business_date: dt.date = Field(description="'today' of the report: the last day of the window")
+    window_days: int
+    window_first_date: dt.date
+    reference_time: dt.datetime = Field(description="end of the 24-hour window: now, or the end of a past day")
+    success_rate: float | None = Field(None, description="completed / finished runs in the window, 0..1")
+    runs_finished: int
+    runs_failed: int
+    per_step: list[StepHealth]
+    failed_last_24h: int
+    avg_rps_today: float | None = None
+    active_alerts: int
+    recent_failures: list[RecentFailure]
+
+
+__all__ = [
+    "ActiveAlertsResponse",
+    "AlertActionBody",
+    "AlertActionResponse",
+    "AlertDetailResponse",
+    "AlertEventOut",
+    "AlertOut",
+    "BatchLogsResponse",
+    "HealthResponse",
+    "LogOut",
+    "RecentFailure",
+    "StepHealth",
+    "StepInfo",
+    "TimelineResponse",
+    "TimelineStep",
+    "WorkflowInfo",
+    "WorkflowsResponse",
+]

@@ -1,0 +1,148 @@
+"""Active alerts, one alert's details and history, acknowledging and resolving."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from tests.api.monitor_env import MonitorEnv
+
+from batch_monitor.store.schema import alerts
+
+pytestmark = pytest.mark.e2e
+
+
+def alert_id(monitor: MonitorEnv, kind: str, date: str = "2024-03-12") -> int:
+    with monitor.store.connect() as conn:
+        query = sa.select(alerts.c.id).where(alerts.c.kind == kind, alerts.c.business_date == date)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_active_alerts_are_the_open_ones_newest_first_with_counts(viewer: httpx.Client) -> None:
+    body = viewer.get("active-alerts").json()
+    assert [(a["step_id"], a["kind"], a["state"]) for a in body["alerts"]] == [
+        ("C1-PPBTR", "FAILED", "open"),  # 14:30
+        ("D1-IMD", "EMPTY_RUN", "open"),  # 08:35; the LATE_START of 05:30 resolved at 05:45
+    ]
+    assert (body["total"], body["unacknowledged"], body["acknowledged"]) == (2, 2, 0)
+    assert body["by_severity"] == {"CRITICAL": 1, "WARNING": 1, "INFO": 0}
+    assert {k: n for k, n in body["by_kind"].items() if n} == {"FAILED": 1, "EMPTY_RUN": 1}
+    failed = body["alerts"][0]
+    assert failed["title"] == "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout (host <b>ccb-db01</b>)"
+    assert failed["severity"] == "CRITICAL"
+    assert failed["step_name"] == "Prepay Biller"
+    assert failed["timezone"] == "Asia/Dhaka"
+    assert failed["error_text"] == "ORA-12545 Connection timeout (host <b>ccb-db01</b>)"
+
+
+def test_active_alerts_of_one_workflow_and_an_unknown_workflow(viewer: httpx.Client) -> None:
+    assert viewer.get("active-alerts", params={"workflow": "us_east_settlement"}).json()["total"] == 0
+    assert viewer.get("active-alerts", params={"workflow": "dpdc_ami"}).json()["total"] == 2
+    response = viewer.get("active-alerts", params={"workflow": "nope"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "workflow"]
+
+
+def test_an_operator_acknowledges_with_a_comment_and_the_store_records_who_and_when(
+    monitor: MonitorEnv, op: httpx.Client
+) -> None:
+    failed = alert_id(monitor, "FAILED")
+    response = op.post(f"acknowledge-alert/{failed}", json={"comment": "DBA restarting the listener"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["changed"] is True
+    assert body["message"] == f"alert {failed} acknowledged by op1"
+    assert body["alert"]["state"] == "acknowledged"
+    assert body["alert"]["acknowledged_by"] == "op1"
+    assert body["alert"]["ack_comment"] == "DBA restarting the listener"
+    assert body["alert"]["acknowledged_at"] is not None
+
+    active = op.get("active-alerts").json()
+    assert (active["total"], active["unacknowledged"], active["acknowledged"]) == (2, 1, 1)
+    events = op.get(f"alerts/{failed}").json()["events"]
+    assert (events[-1]["event"], events[-1]["actor"], events[-1]["comment"]) == (
+        "acknowledged",
+        "op1",
+        "DBA restarting the listener",
+    )
+
+
+def test_acknowledging_twice_is_harmless_and_says_so(
+    monitor: MonitorEnv, op: httpx.Client, admin: httpx.Client
+) -> None:
+    failed = alert_id(monitor, "FAILED")
+    first = op.post(f"acknowledge-alert/{failed}", json={})
+    again = op.post(f"acknowledge-alert/{failed}", json={"comment": "again"})
+    other = admin.post(f"acknowledge-alert/{failed}", json={})
+    assert first.json()["changed"] is True
+    for response in (again, other):
+        assert response.status_code == 200
+        assert response.json()["changed"] is False
+        assert "already acknowledged by op1" in response.json()["message"]
+        assert response.json()["alert"]["acknowledged_by"] == "op1"
+    events = [e["event"] for e in op.get(f"alerts/{failed}").json()["events"]]
+    assert events[-3:] == ["acknowledged", "ack_repeated", "ack_rejected"]
+
+
+def test_an_acknowledgement_without_a_body_is_fine(monitor: MonitorEnv, op: httpx.Client) -> None:
+    failed = alert_id(monitor, "FAILED")
+    response = op.post(f"acknowledge-alert/{failed}", headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json()["alert"]["ack_comment"] is None
+
+
+def test_a_resolved_alert_cannot_be_acknowledged(monitor: MonitorEnv, op: httpx.Client) -> None:
+    late = alert_id(monitor, "LATE_START")  # resolved by the monitor when the run started
+    response = op.post(f"acknowledge-alert/{late}", json={})
+    assert response.status_code == 409
+    assert "resolved" in response.json()["detail"]
+
+
+def test_an_admin_resolves_an_alert_by_hand_and_it_leaves_the_active_list(
+    monitor: MonitorEnv, admin: httpx.Client
+) -> None:
+    empty = alert_id(monitor, "EMPTY_RUN")
+    response = admin.post(f"alerts/{empty}/resolve", json={"comment": "the IMD upload was empty on purpose"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["changed"] is True
+    assert (body["alert"]["state"], body["alert"]["resolved_by"], body["alert"]["resolution"]) == (
+        "resolved",
+        "admin1",
+        "manual",
+    )
+    assert [a["kind"] for a in admin.get("active-alerts").json()["alerts"]] == ["FAILED"]
+    again = admin.post(f"alerts/{empty}/resolve", json={})
+    assert again.status_code == 200
+    assert again.json()["changed"] is False
+    assert "already resolved by admin1" in again.json()["message"]
+
+
+def test_alert_details_carry_the_history_the_monitor_recorded(monitor: MonitorEnv, viewer: httpx.Client) -> None:
+    yesterday = alert_id(monitor, "FAILED", "2024-03-11")
+    body = viewer.get(f"alerts/{yesterday}").json()
+    alert = body["alert"]
+    assert (alert["state"], alert["resolved_by"], alert["resolution"]) == ("resolved", "monitor", "cleared")
+    assert alert["expected"] and alert["actual"] and alert["action"]
+    events = body["events"]
+    assert [e["event"] for e in events] == ["opened", "resolved"]
+    assert all(e["actor"] == "monitor" for e in events)
+    assert events[0]["details"]["email"]["queued"] is True  # CRITICAL: the on-call mail was queued
+    assert events[0]["as_of"] < events[1]["as_of"]
+    assert body["can_acknowledge"] is False  # viewer
+
+
+def test_unknown_alerts_are_404_and_malformed_ids_are_422(op: httpx.Client) -> None:
+    for response in (
+        op.get("alerts/999999"),
+        op.post("acknowledge-alert/999999", json={}),
+        op.post("alerts/999999/resolve", json={}),
+    ):
+        assert response.status_code == 404
+        assert "999999" in response.json()["detail"]
+    malformed = op.get("alerts/abc")
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "alert_id"]
+    too_long = op.post("acknowledge-alert/1", json={"comment": "x" * 2001})
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["body", "comment"]

@@ -1,0 +1,138 @@
+"""The business day's timeline: six steps in order with their state, runs, times and alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+from tests.api.monitor_env import AS_OF
+
+from batch_monitor import business_day as bd
+
+pytestmark = pytest.mark.e2e
+
+DHAKA_DAY_START = dt.time(5, 0)
+
+
+def timeline(client: httpx.Client, **params: str) -> dict:  # type: ignore[type-arg]
+    response = client.get("batch-timeline", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_the_day_shows_six_steps_in_chain_order_with_the_scenario_states(viewer: httpx.Client) -> None:
+    day = timeline(viewer, workflow="dpdc_ami", date="2024-03-12")
+    assert (day["evaluated"], day["timezone"], day["business_date"]) == (True, "Asia/Dhaka", "2024-03-12")
+    assert day["as_of"] == AS_OF.isoformat().replace("+00:00", "Z")
+    assert (day["window_start"], day["window_end"]) == ("2024-03-11T23:00:00Z", "2024-03-12T23:00:00Z")
+    assert [(s["step_id"], s["status"]) for s in day["steps"]] == [
+        ("CM-DMRU", "complete"),
+        ("D1-IMD", "complete"),
+        ("C1-PPBTR", "failed"),
+        ("F1-FLUSH", "waiting"),
+        ("CM_BSGGN", "waiting"),
+        ("BILLRESTSMS", "waiting"),
+    ]
+    assert [s["position"] for s in day["steps"]] == [0, 1, 2, 3, 4, 5]
+    assert day["chain_status"] == "failed"
+
+
+def test_each_step_carries_times_metrics_and_its_runs(viewer: httpx.Client) -> None:
+    steps = {s["step_id"]: s for s in timeline(viewer, workflow="dpdc_ami", date="2024-03-12")["steps"]}
+    first = steps["CM-DMRU"]
+    assert (first["expected_start"], first["start"], first["end"]) == (
+        "2024-03-11T23:00:00Z",  # 05:00 Dhaka
+        "2024-03-11T23:40:00Z",  # started 40 minutes late
+        "2024-03-12T00:28:00Z",
+    )
+    assert (first["records"], first["threads_total"], first["threads_done"], first["duration_s"]) == (
+        240000,
+        8,
+        8,
+        2880.0,
+    )
+    assert first["rps"] == pytest.approx(240000 / 2880)
+
+    imd = steps["D1-IMD"]
+    assert [(r["batch_nbr"] % 100, r["records"], r["status"]) for r in imd["runs"]] == [
+        (1, 180000, "complete"),
+        (2, 0, "complete"),
+        (3, 60000, "complete"),
+    ]
+    assert imd["runs_done"] == 3
+
+    prepay = steps["C1-PPBTR"]
+    [run] = prepay["runs"]
+    assert (run["status"], run["start"], run["end"]) == ("error", "2024-03-12T06:00:00Z", "2024-03-12T08:30:00Z")
+    assert run["error_text"] == "ORA-12545 Connection timeout (host <b>ccb-db01</b>)"
+    assert (run["records"], run["errors"], run["threads_total"]) == (200000, 1, 6)
+    assert prepay["expected_start"] == "2024-03-12T06:00:00Z"  # 12:00 Dhaka
+    assert prepay["finish_by"] == "2024-03-12T11:00:00Z"  # 17:00 Dhaka
+
+    flush = steps["F1-FLUSH"]
+    assert (flush["runs"], flush["runs_required"], flush["start"]) == ([], 3, None)
+    assert flush["depends_on"] == ["C1-PPBTR"]
+
+
+def test_each_step_lists_its_alerts_of_the_day_whatever_their_state(viewer: httpx.Client) -> None:
+    day = timeline(viewer, workflow="dpdc_ami", date="2024-03-12")
+    alerts = {s["step_id"]: [(a["kind"], a["state"]) for a in s["alerts"]] for s in day["steps"]}
+    assert alerts == {
+        "CM-DMRU": [("LATE_START", "resolved")],
+        "D1-IMD": [("LOW_THROUGHPUT", "resolved"), ("EMPTY_RUN", "open")],  # the empty run processed nothing
+        "C1-PPBTR": [("FAILED", "open")],
+        "F1-FLUSH": [],
+        "CM_BSGGN": [],
+        "BILLRESTSMS": [],
+    }
+    assert day["chain_alerts"] == []
+    assert sorted(f["kind"] for f in day["findings"]) == ["EMPTY_RUN", "FAILED"]
+
+
+def test_a_running_step_shows_its_progress_and_predicted_end(viewer: httpx.Client) -> None:
+    day = timeline(viewer, workflow="us_east_settlement", date="2024-03-12")
+    assert day["timezone"] == "America/New_York"
+    extract, posting = day["steps"]
+    assert (extract["status"], posting["status"]) == ("complete", "running")
+    assert 0 < posting["progress"] < 1
+    assert posting["predicted_end"] is not None and posting["predicted_end"] > day["as_of"]
+    assert posting["runs"][0]["threads_running"] > 0
+    assert posting["rps"] > 0
+
+
+def test_a_past_day_shows_its_rerun_and_its_resolved_alert(viewer: httpx.Client) -> None:
+    day = timeline(viewer, workflow="dpdc_ami", date="2024-03-11")
+    assert {s["status"] for s in day["steps"]} == {"complete"}
+    prepay = next(s for s in day["steps"] if s["step_id"] == "C1-PPBTR")
+    assert [(r["rerun_nbr"], r["status"]) for r in prepay["runs"]] == [(0, "error"), (1, "complete")]
+    assert [(a["kind"], a["state"], a["resolved_by"]) for a in prepay["alerts"]] == [("FAILED", "resolved", "monitor")]
+
+
+def test_without_a_date_the_current_business_day_in_the_workflows_zone_is_shown(viewer: httpx.Client) -> None:
+    before = bd.business_date(dt.datetime.now(dt.UTC), "Asia/Dhaka", DHAKA_DAY_START)
+    day = timeline(viewer, workflow="dpdc_ami")
+    after = bd.business_date(dt.datetime.now(dt.UTC), "Asia/Dhaka", DHAKA_DAY_START)
+    assert day["business_date"] in {before.isoformat(), after.isoformat()}
+    assert day["evaluated"] is False  # the simulator never played today
+    assert [s["step_id"] for s in day["steps"]][:2] == ["CM-DMRU", "D1-IMD"]
+    assert {s["status"] for s in day["steps"]} == {"pending"}
+    assert len(day["steps"]) == 6
+
+
+def test_without_a_workflow_the_first_one_is_shown(viewer: httpx.Client) -> None:
+    assert timeline(viewer, date="2024-03-12")["workflow_id"] == "dpdc_ami"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"workflow": "dpdc_ami", "date": "12/03/2024"}, "date"),
+        ({"workflow": "dpdc_ami", "date": "2024-02-30"}, "date"),
+        ({"workflow": "no_such_chain"}, "workflow"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_field(viewer: httpx.Client, params: dict[str, str], field: str) -> None:
+    response = viewer.get("batch-timeline", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]

@@ -1,0 +1,333 @@
+"""The operators' page inside the real Airflow UI, driven in headless Chromium.
+
+Users log in through Airflow's login form; the page runs in Airflow's iframe at
+/plugin/batch-monitor and reads the simulated store through the API with the UI's cookie.
+Screenshots land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
+from tests.api.monitor_env import US_EAST_AS_OF, USERS, WORKFLOWS, MonitorEnv
+
+from batch_monitor.config import load_workflow
+from batch_monitor.constants import FindingKind, Severity, StepStatus
+from batch_monitor.models import Evaluation, Finding
+from batch_monitor.store import alerts as store_alerts
+from batch_monitor.store.schema import alerts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+IFRAME = "iframe[title='Batch Monitor']"
+DAY = "2024-03-12"
+EXPECTED_STEPS = [
+    ("CM-DMRU", "complete"),
+    ("D1-IMD", "complete"),
+    ("C1-PPBTR", "failed"),
+    ("F1-FLUSH", "waiting"),
+    ("CM_BSGGN", "waiting"),
+    ("BILLRESTSMS", "waiting"),
+]
+
+
+def log_in(page: Page, monitor: MonitorEnv, user: str) -> None:
+    """Through Airflow's own login form."""
+    page.goto(monitor.server.base_url + "/")
+    page.wait_for_url(re.compile(r"/auth/login"))
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(USERS[user][1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def open_from_menu(page: Page) -> FrameLocator:
+    """Browse → Batch Monitor, as an operator would."""
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="Batch Monitor").click()
+    page.wait_for_url(re.compile(r"/plugin/batch-monitor"))
+    return page.frame_locator(IFRAME)
+
+
+def open_page(page: Page, monitor: MonitorEnv, query: str = "") -> FrameLocator:
+    """The plugin page by its Airflow URL (what the alert mails link to)."""
+    page.goto(f"{monitor.server.base_url}/plugin/batch-monitor{query}")
+    return page.frame_locator(IFRAME)
+
+
+def page_frame(page: Page) -> Frame:
+    frame = next((f for f in page.frames if f.parent_frame is not None and "/batch-monitor/" in f.url), None)
+    assert frame is not None, [f.url for f in page.frames]
+    return frame
+
+
+def pick_day(frame: FrameLocator, day: str = DAY) -> None:
+    """With the page's date picker, once the page has shown its first day."""
+    expect(frame.locator("#timeline[data-date]")).to_have_count(1)
+    frame.locator("#date-input").fill(day)
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", day)
+
+
+def steps_shown(frame: FrameLocator) -> list[tuple[str, str]]:
+    rows = frame.locator(".step-row")
+    return [(r.get_attribute("data-step") or "", r.get_attribute("data-status") or "") for r in rows.all()]
+
+
+def alert_row(monitor: MonitorEnv, kind: str) -> sa.Row:  # type: ignore[type-arg]
+    with monitor.store.connect() as conn:
+        query = sa.select(alerts).where(alerts.c.kind == kind, alerts.c.business_date == DAY)
+        return conn.execute(query).one()
+
+
+def test_an_operator_finds_the_page_under_browse_and_sees_the_business_day(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_from_menu(page)
+    pick_day(frame)
+    expect(frame.locator("#subtitle")).to_contain_text("business day Tue, Mar 12, 2024")
+
+    assert steps_shown(frame) == EXPECTED_STEPS
+    chips = [c.inner_text() for c in frame.locator(".step-row .chip").all()]
+    assert chips == ["Complete", "Complete", "Failed", "Waiting (0 of 3 runs)", "Waiting", "Waiting"]
+    prepay = frame.locator(".step-row[data-step='C1-PPBTR']")
+    expect(prepay).to_contain_text("12:00 – 14:30")
+    expect(prepay).to_contain_text("Records 200,000")
+    expect(frame.locator("#subtitle")).to_contain_text("times in Asia/Dhaka (GMT+6)")
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#card-success .card-value")).to_have_text("87.5%")
+    expect(frame.locator("#card-failed .card-value")).to_have_text("1")
+    expect(frame.locator("#card-alerts .card-value")).to_have_text("2")
+    expect(frame.locator("#countdown")).to_have_text(re.compile(r"^Next refresh in (30:00|29:[0-5]\d)$"))
+
+    # error text carrying HTML is shown as text, never as markup
+    failed_alert = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    expect(failed_alert.locator(".message")).to_have_text(
+        "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout (host <b>ccb-db01</b>)"
+    )
+    assert frame.locator("#alert-list b, #timeline b:has-text('ccb-db01')").count() == 0
+
+    prepay.click()
+    detail = prepay.locator(".step-detail")
+    expect(detail.locator("pre.error-text")).to_have_text("ORA-12545 Connection timeout (host <b>ccb-db01</b>)")
+    expect(detail).to_contain_text("Runs (1)")
+    expect(detail).to_contain_text("On ORA- errors check database connectivity")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-light.png"))
+
+
+def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+
+    item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    item.get_by_role("button", name="Acknowledge").click()
+    item.get_by_label("Comment").fill("DBA is restarting the listener")
+    item.get_by_role("button", name="Confirm acknowledge").click()
+
+    expect(item).to_have_attribute("data-state", "acknowledged")
+    expect(item.locator(".ack-note")).to_contain_text(re.compile(r"Acknowledged by op1 at \w{3} \d{1,2}, \d\d:\d\d"))
+    expect(item.locator(".ack-note")).to_contain_text("“DBA is restarting the listener”")
+    expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run|1 acknowledged")
+    expect(frame.locator("#toast")).to_contain_text("acknowledged by op1")
+    row = alert_row(monitor, "FAILED")
+    assert (row.state, row.acknowledged_by, row.ack_comment) == (
+        "acknowledged",
+        "op1",
+        "DBA is restarting the listener",
+    )
+
+
+def test_a_viewer_sees_why_they_cannot_acknowledge_and_the_api_refuses_them(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    button = item.get_by_role("button", name="Acknowledge")
+    expect(button).to_be_disabled()
+    reason = "You (viewer1) may not acknowledge or resolve: this needs edit access to DAG batch_monitor_dpdc_ami."
+    expect(item.locator(".reason")).to_have_text(reason)
+    assert button.get_attribute("title") == reason
+
+    alert_id = alert_row(monitor, "FAILED").id
+    status = page_frame(page).evaluate(
+        """async (id) => (await fetch(`api/v1/acknowledge-alert/${id}`, {
+            method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"})).status""",
+        alert_id,
+    )
+    assert status == 403
+    assert alert_row(monitor, "FAILED").state == "open"
+
+
+def test_the_link_in_an_alert_mail_opens_the_alert_with_its_history(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    alert_id = alert_row(monitor, "FAILED").id
+    page = context.new_page()
+    log_in(page, monitor, "admin1")
+    frame = open_page(page, monitor, f"?workflow=dpdc_ami&date={DAY}&alert={alert_id}")
+    dialog = frame.locator("#alert-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#dialog-title")).to_have_text(
+        "C1-PPBTR failed at 14:30 — ORA-12545 Connection timeout (host <b>ccb-db01</b>)"
+    )
+    expect(dialog.locator(".events li").first).to_contain_text("Opened")
+    expect(dialog).to_contain_text("What to do: On ORA- errors check database connectivity")
+
+    dialog.get_by_role("button", name="Resolve").click()
+    dialog.get_by_label("Comment").fill("listener restarted, rerun queued")
+    dialog.get_by_role("button", name="Resolve").click()
+    expect(dialog.locator(".events li").last).to_contain_text("Resolved")
+    expect(dialog.locator(".events li").last).to_contain_text("by admin1")
+    expect(dialog.locator(".events li").last).to_contain_text("“listener restarted, rerun queued”")
+    assert (alert_row(monitor, "FAILED").state, alert_row(monitor, "FAILED").resolved_by) == ("resolved", "admin1")
+    dialog.get_by_role("button", name="Close").click()
+    expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run")
+
+
+def test_the_workflow_picker_shows_another_chain_with_its_running_step(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator(".step-row")).to_have_count(6)
+    frame.get_by_label("Workflow").select_option("us_east_settlement")
+    expect(frame.locator("#timeline")).to_have_attribute("data-workflow", "us_east_settlement")
+    pick_day(frame)
+    expect(frame.locator("#subtitle")).to_contain_text("US East nightly settlement")
+    expect(frame.locator("#subtitle")).to_contain_text("times in America/New_York (GMT-4)")
+    expect(frame.locator(".step-row")).to_have_count(2)
+    assert steps_shown(frame) == [("SETL-EXTR", "complete"), ("SETL-POST", "running")]
+    bar = frame.locator(".step-row[data-step='SETL-POST'] [role=progressbar]")
+    progress = int(bar.get_attribute("aria-valuenow") or "-1")
+    assert 0 < progress < 100
+
+
+def test_run_history_filters_and_exports_csv(monitor: MonitorEnv, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#pager-text")).to_contain_text("of 16 runs")
+    frame.locator("#history-filters select[name=status]").select_option("error")
+    frame.get_by_role("button", name="Apply").click()
+    expect(frame.locator("#pager-text")).to_contain_text("Showing 1–2 of 2 runs")
+    expect(frame.locator("#history-table tbody tr").first).to_contain_text("<b>ccb-db01</b>")
+
+    with page.expect_download() as download_info:
+        frame.get_by_role("link", name="Export CSV").click()
+    text = Path(download_info.value.path()).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["business_date"], r["batch_cd"], r["status"]) for r in rows] == [
+        ("2024-03-12", "C1-PPBTR", "error"),
+        ("2024-03-11", "C1-PPBTR", "error"),
+    ]
+
+
+NOTIFICATION_SPY = """
+window.__notifications = [];
+if (window.Notification) {
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__notifications.push(title); }
+    static get permission() { return Real.permission; }
+    static requestPermission() { return Real.requestPermission(); }
+  };
+}
+"""
+
+
+def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_new_critical_alert(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    with monitor.store.begin() as conn:
+        conn.execute(sa.text("UPDATE batch_monitoring_config SET value = '10' WHERE key = 'refresh_interval_seconds'"))
+    context.grant_permissions(["notifications"], origin=monitor.server.base_url)
+    context.add_init_script(NOTIFICATION_SPY)
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    frame.get_by_label("Notify me of new critical alerts").check()
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#countdown")).to_have_text(re.compile(r"^Next refresh in 0:(0\d|10)$"))
+
+    # meanwhile someone else acknowledges the empty run ...
+    with monitor.server.client("admin1") as admin:
+        assert admin.post(f"acknowledge-alert/{alert_row(monitor, 'EMPTY_RUN').id}", json={}).status_code == 200
+    # ... and the monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert
+    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    stuck = Finding(
+        kind=FindingKind.STUCK,
+        severity=Severity.CRITICAL,
+        step_id="SETL-POST",
+        batch_code="SETL-POST",
+        title="SETL-POST stuck: no progress for 1h 0m",
+    )
+    as_of = US_EAST_AS_OF + dt.timedelta(minutes=15)
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=StepStatus.STUCK,
+        steps=[],
+        findings=[stuck],
+    )
+    with monitor.store.begin() as conn:
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+
+    # no click: the countdown runs out and the page reloads by itself
+    expect(frame.locator("#banner-text")).to_have_text(
+        "2 active alerts|1 failed|1 stuck|1 acknowledged", timeout=20_000
+    )
+    assert page_frame(page).evaluate("window.__notifications") == ["CRITICAL: SETL-POST stuck: no progress for 1h 0m"]
+
+
+def test_the_page_follows_airflows_dark_theme(monitor: MonitorEnv, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("html")).to_have_attribute("data-theme", "light")
+    expect(frame.locator(".step-row")).to_have_count(6)
+
+    page.get_by_role("button", name="User").click()
+    page.get_by_role("menuitem", name="Appearance").click()
+    page.get_by_role("menuitemradio", name="Dark Mode").click()
+    expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
+    background = page_frame(page).evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (int(v) for v in re.findall(r"\d+", background)[:3])
+    assert red + green + blue < 100, background
+    page.keyboard.press("Escape")
+    frame.locator(".step-row[data-step='C1-PPBTR']").click()
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-dark.png"))
+
+
+def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_context: BrowserContext) -> None:
+    page = narrow_context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator(".step-row")).to_have_count(6)
+    inner = page_frame(page)
+    assert inner.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    gantt = frame.locator(".step-row[data-step='C1-PPBTR'] .gantt").bounding_box()
+    facts = frame.locator(".step-row[data-step='C1-PPBTR'] .step-main").bounding_box()
+    assert gantt is not None and facts is not None
+    assert gantt["y"] >= facts["y"] + facts["height"] - 1  # the time axis moves below the step's facts
+    expect(frame.locator(".alert-item").first.get_by_role("button", name="Acknowledge")).to_be_visible()
+    frame.locator("#timeline-heading").scroll_into_view_if_needed()
+    inner.evaluate("document.getElementById('timeline-heading').scrollIntoView()")
+    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-narrow.png"))
