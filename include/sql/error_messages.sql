@@ -20,7 +20,8 @@ LEFT JOIN CI_MSG_LOGPARM P
 WHERE RTRIM(R.BATCH_CD) IN :batch_codes
   AND (RTRIM(R.RUN_STATUS) IN :error_codes OR RTRIM(T.THREAD_STATUS) IN :error_codes)
   AND (
-        (R.START_DTTM < :window_end AND (R.END_DTTM IS NULL OR R.END_DTTM >= :window_start))
+        (R.START_DTTM >= :window_start AND R.START_DTTM < :window_end
+         AND (R.END_DTTM IS NULL OR R.END_DTTM >= :window_start))
      OR (R.START_DTTM IS NULL AND R.BATCH_BUS_DT = :business_date)
   )
 ORDER BY I.BATCH_CD, I.BATCH_NBR, I.BATCH_RERUN_NBR, I.BATCH_THREAD_NBR, L.MESSAGE_SEQ_NBR, P.PARM_SEQ

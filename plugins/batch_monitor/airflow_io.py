@@ -16,6 +16,8 @@ from batch_monitor.constants import EMAIL_TO_VARIABLE, SOURCE_CONN_ID, STORE_CON
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CONNECT_TIMEOUT = 30  # seconds; a connection's extra "connect_timeout" overrides it
+
 _SQLALCHEMY_SCHEMES = {
     "postgres": "postgresql+psycopg2",
     "postgresql": "postgresql+psycopg2",
@@ -46,13 +48,31 @@ def _connection_url(conn_id: str) -> sa.URL | None:
     )
 
 
+def _connect_args(conn_id: str, url: sa.URL) -> dict[str, int]:
+    """A bounded connect timeout for PostgreSQL (a host that never answers must not hang a task)."""
+    if not url.drivername.startswith("postgresql"):
+        return {}
+    from airflow.sdk import BaseHook
+
+    extra = BaseHook.get_connection(conn_id).extra_dejson
+    try:
+        timeout = int(extra.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Airflow connection {conn_id!r}: extra 'connect_timeout' must be a number of seconds"
+        ) from None
+    return {"connect_timeout": max(timeout, 1)}
+
+
 @cache
 def store_engine(conn_id: str = STORE_CONN_ID) -> sa.Engine:
     """The monitor's PostgreSQL store (one pooled engine per worker process)."""
     url = _connection_url(conn_id)
     if url is None or not url.drivername.startswith("postgresql"):
         raise ValueError(f"Airflow connection {conn_id!r} must be a PostgreSQL connection for the store")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=_connect_args(conn_id, url)
+    )
 
 
 @cache
@@ -60,7 +80,7 @@ def source_engine(conn_id: str = SOURCE_CONN_ID) -> sa.Engine:
     """CC&B: Oracle through the Oracle provider's hook, or a PostgreSQL/SQLite stand-in (simulator)."""
     url = _connection_url(conn_id)
     if url is not None:
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=_connect_args(conn_id, url))
     from airflow.providers.oracle.hooks.oracle import OracleHook
 
     hook = OracleHook(oracle_conn_id=conn_id)

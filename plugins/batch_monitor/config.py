@@ -238,6 +238,7 @@ class WorkflowConfig(BaseModel):
             object.__setattr__(self, "name", self.workflow_id)
         _check_unique(self.steps)
         _check_dependencies(self.steps)
+        _check_deadlines(self.steps, self.business_day_start)
         return self
 
     @property
@@ -296,6 +297,34 @@ def _check_dependencies(steps: list[StepConfig]) -> None:
 
     for step_id in ids:
         visit(step_id, [])
+
+
+def _day_offset(clock: dt.time, day_start: dt.time) -> dt.timedelta:
+    """How far into the business day a clock time falls (times before the day start: next morning)."""
+    minutes = (clock.hour * 60 + clock.minute) - (day_start.hour * 60 + day_start.minute)
+    return dt.timedelta(minutes=minutes % (24 * 60))
+
+
+def _check_deadlines(steps: list[StepConfig], day_start: dt.time) -> None:
+    """A step with a clock start and a deadline must be able to finish by it within the business day."""
+    for index, step in enumerate(steps):
+        if step.finish_by is None or not isinstance(step.expected_start, dt.time):
+            continue
+        duration = step.expected_duration or dt.timedelta(0)
+        earliest = _day_offset(step.expected_start, day_start) + duration
+        if _day_offset(step.finish_by, day_start) < earliest:
+            start = step.expected_start.strftime("%H:%M")
+            needs = f"expected_start {start}" + (f" + expected_duration {_words(duration)}" if duration else "")
+            raise ValueError(
+                f"step {step.id!r} (steps[{index}]), field 'finish_by': {step.finish_by:%H:%M} is before the step "
+                f"can finish ({needs}, in the business day that starts at {day_start:%H:%M})"
+            )
+
+
+def _words(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    hours, rest = divmod(minutes, 60)
+    return f"{hours}h{rest:02d}m" if hours else f"{rest}m"
 
 
 def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

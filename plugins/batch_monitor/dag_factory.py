@@ -7,7 +7,10 @@ Tasks (each may run on a different worker; only snapshot ids travel by XCom):
 
 Everything is judged as of the DAG run's data interval end, never the wall clock, so any run
 can be cleared and replayed. The monitor's own failures e-mail on-call through the
-failure callback, straight over SMTP (the store may be what is down).
+failure callback, straight over SMTP (the store may be what is down). When CC&B cannot be
+read (the sensor gives up after ``source_wait``, or extract fails reading it), the failure
+callback of those two tasks opens a SOURCE_UNAVAILABLE alert in the store instead and mails it
+once per outage; the next tick that reads CC&B resolves it and judges the ticks missed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pendulum
@@ -22,8 +26,11 @@ from airflow.sdk import DAG, PokeReturnValue, get_current_context, task
 
 from batch_monitor import airflow_io, pipeline
 from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import SOURCE_CONN_ID
+from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.notify.channels import SmtpChannel
-from batch_monitor.notify.failure import monitor_failure_callback
+from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
+from batch_monitor.notify.render import format_duration
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader, ping
 
@@ -33,21 +40,89 @@ SENSOR_POKE_INTERVAL = dt.timedelta(minutes=1)
 SENSOR_TIMEOUT = dt.timedelta(minutes=10)
 
 
-def _as_of() -> pendulum.DateTime:
+def _as_of(context: Mapping[str, Any] | None = None) -> pendulum.DateTime:
     """The tick's as-of time: the DAG run's data interval end (its logical date for cron schedules)."""
-    context = get_current_context()
+    context = context if context is not None else get_current_context()
     moment: dt.datetime | None = context.get("data_interval_end") or context.get("logical_date")
     if moment is None:  # a manual run without a logical date is judged as of when it was queued
         moment = context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone("UTC")
 
 
+def _waited(context: Mapping[str, Any]) -> dt.timedelta:
+    """How long the sensor has been poking in this DAG run (since its first reschedule)."""
+    first = context["ti"].get_first_reschedule_date(context)
+    return pendulum.now("UTC") - first if first is not None else dt.timedelta(0)
+
+
+def _source_problem(context: Mapping[str, Any]) -> str | None:
+    """The failure's message if it is CC&B that could not be read, else None."""
+    exc = context.get("exception")
+    seen: set[int] = set()
+    while isinstance(exc, BaseException) and id(exc) not in seen:
+        if isinstance(exc, SourceUnavailableError):
+            return str(exc)  # says what did not answer and the driver's error, masked
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    ti = context.get("ti") or context.get("task_instance")
+    if getattr(ti, "task_id", None) == "source_available":  # e.g. Airflow's own sensor timeout
+        return describe_exception(context.get("exception"))
+    return None
+
+
+def source_failure_callback(workflow: WorkflowConfig) -> Callable[[Mapping[str, Any]], None]:
+    """``on_failure_callback`` of the sensor and extract: a CC&B outage becomes an alert, mailed once.
+
+    The SOURCE_UNAVAILABLE alert goes into the store and its mail through the outbox (sent at
+    once); a later tick of the same outage only marks it seen. Any other failure, or a store
+    that cannot be written either, falls back to the plain monitor-failure mail.
+    """
+
+    def callback(context: Mapping[str, Any]) -> None:
+        problem = _source_problem(context)
+        if problem is not None:
+            try:
+                store = airflow_io.store_engine()
+                now = _now()
+                pipeline.record_source_unavailable(
+                    store,
+                    workflow,
+                    _as_of(context),
+                    problem,
+                    recipients=airflow_io.recipients(workflow),
+                    page_url_base=airflow_io.page_url_base(),
+                    now=now,
+                )
+                pipeline.notify(store, SmtpChannel(), now, worker=f"{socket.gethostname()}:{workflow.dag_id}:callback")
+                return
+            except Exception:  # the store may be down too: on-call still hears of it
+                log.exception("batch_monitor: could not record the CC&B outage in the store; mailing directly")
+        monitor_failure_callback(context)
+
+    return callback
+
+
+def _how_long(waited: dt.timedelta) -> str:
+    seconds = int(waited.total_seconds())
+    return f"{seconds} s" if seconds < 60 else format_duration(waited)
+
+
 def _now() -> dt.datetime:
     return pendulum.now("UTC")
 
 
-def build_dag(workflow: WorkflowConfig) -> DAG:
-    """The monitoring DAG of one workflow."""
+def build_dag(
+    workflow: WorkflowConfig,
+    *,
+    source_wait: dt.timedelta = SENSOR_TIMEOUT,
+    poke_interval: dt.timedelta = SENSOR_POKE_INTERVAL,
+) -> DAG:
+    """The monitoring DAG of one workflow.
+
+    ``source_wait``: how long a tick waits for CC&B to answer (poking every ``poke_interval``)
+    before it fails with the driver's error and a SOURCE_UNAVAILABLE alert.
+    """
+    on_source_failure = source_failure_callback(workflow)
     doc = (
         f"Watches the CC&B batch chain **{workflow.name}** ({len(workflow.steps)} steps, "
         f"{workflow.timezone}, business day from {workflow.business_day_start:%H:%M}).\n\n"
@@ -78,21 +153,29 @@ def build_dag(workflow: WorkflowConfig) -> DAG:
             pipeline.prepare_store(airflow_io.store_engine(), workflow, _now())
 
         @task.sensor(
-            poke_interval=SENSOR_POKE_INTERVAL.total_seconds(),
-            timeout=SENSOR_TIMEOUT.total_seconds(),
+            poke_interval=poke_interval.total_seconds(),
+            timeout=source_wait.total_seconds(),
             mode="reschedule",
             retries=0,
+            on_failure_callback=on_source_failure,
         )
         def source_available() -> PokeReturnValue:
             try:
                 with airflow_io.source_engine().connect() as conn:
                     ping(conn, sql_dir())
             except Exception as exc:  # any driver error means "not yet": the sensor pokes again
-                log.warning("CC&B source %s does not answer yet: %s", "ccb_oracle", _first_line(exc))
+                problem = pipeline.describe_error(exc)
+                waited = _waited(get_current_context())
+                if waited + poke_interval > source_wait:  # the next poke would come too late: give up clearly
+                    raise SourceUnavailableError(
+                        f"CC&B (Airflow connection {SOURCE_CONN_ID!r}) did not answer for "
+                        f"{_how_long(waited)}: {problem}"
+                    ) from None
+                log.warning("CC&B (connection %r) does not answer yet: %s", SOURCE_CONN_ID, problem)
                 return PokeReturnValue(is_done=False)
             return PokeReturnValue(is_done=True)
 
-        @task
+        @task(on_failure_callback=on_source_failure)
         def extract() -> list[int]:
             return pipeline.extract(
                 airflow_io.source_engine(), airflow_io.store_engine(), workflow, _as_of(), SourceReader(sql_dir())
@@ -131,8 +214,3 @@ def build_dag(workflow: WorkflowConfig) -> DAG:
         evaluated = evaluate(snapshots)  # type: ignore[arg-type]
         evaluated >> persisted >> notify() >> summarize_and_purge()
     return dag
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -220,8 +220,14 @@ class AlertContext(_Model):
 
 
 class EmailContent(_Model):
-    """A rendered e-mail: subject, plain text and HTML bodies."""
+    """A rendered e-mail: subject, plain text and HTML bodies.
+
+    ``message_key``: the local part of a Message-ID that stays the same when the mail is sent
+    again (the outbox sets it), so mail systems drop a copy whose first sending timed out after
+    the server took it. None: a fresh Message-ID each time.
+    """
 
     subject: str
     text: str
     html: str
+    message_key: str | None = None

@@ -25,10 +25,12 @@ import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import DEFAULT_RETENTION_DAYS, StepStatus
+from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
-from batch_monitor.models import Evaluation
+from batch_monitor.exceptions import SourceUnavailableError
+from batch_monitor.models import Evaluation, Finding
 from batch_monitor.notify.channels import EmailChannel
+from batch_monitor.notify.render import mask_credentials
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
@@ -38,6 +40,7 @@ from batch_monitor.store.schema import source_snapshots
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_URL = "http://localhost:8080"
+MAX_LOGGED_ANOMALIES = 20  # per snapshot; all of them are in the DATA_QUALITY alert
 
 
 @dataclass
@@ -85,13 +88,30 @@ def extract(
     as_of: dt.datetime,
     reader: SourceReader | None = None,
 ) -> list[int]:
-    """Read CC&B as of ``as_of`` and keep each judged day's observations as a snapshot."""
+    """Read CC&B as of ``as_of`` and keep each judged day's observations as a snapshot.
+
+    Ticks missed while CC&B was unavailable (the open SOURCE_UNAVAILABLE alert lists them) are
+    read too, oldest first, so what happened meanwhile is judged and alerted once. Raises
+    :class:`SourceUnavailableError` (credentials masked) when CC&B cannot be read.
+    """
     reader = reader or SourceReader(sql_dir())
+    as_of = bd.to_utc(as_of)
     with store.connect() as conn:
-        dates = dates_to_judge(conn, workflow, as_of)
+        missed = alerts.missed_ticks(conn, workflow.workflow_id, FindingKind.SOURCE_UNAVAILABLE, before=as_of)
+        plan = [(moment, date) for moment in [*missed, as_of] for date in dates_to_judge(conn, workflow, moment)]
+    if missed:
+        log.info(
+            "catching up %d tick(s) missed while CC&B was unavailable (%s to %s)",
+            len(missed),
+            missed[0].isoformat(),
+            missed[-1].isoformat(),
+        )
+    try:
+        with source.connect() as src:
+            observations = [reader.read(src, workflow, date, moment) for moment, date in plan]
+    except sa.exc.DBAPIError as exc:
+        raise SourceUnavailableError(f"CC&B cannot be read: {describe_error(exc)}") from exc
     snapshot_ids = []
-    with source.connect() as src:
-        observations = [reader.read(src, workflow, date, as_of) for date in dates]
     with store.begin() as conn:
         for obs in observations:
             snapshot_ids.append(repository.save_snapshot(conn, obs))
@@ -105,7 +125,16 @@ def extract(
             len(obs.runs),
             len(obs.anomalies),
         )
+        for anomaly in obs.anomalies[:MAX_LOGGED_ANOMALIES]:
+            log.warning("snapshot %s: source row not usable as it is: %s", sid, anomaly)
     return snapshot_ids
+
+
+def describe_error(exc: BaseException) -> str:
+    """'Type: first line of the message', credentials masked (for logs, alerts and mails)."""
+    detail = getattr(exc, "orig", None) or exc
+    lines = str(detail).strip().splitlines()
+    return mask_credentials(f"{type(detail).__name__}: {lines[0] if lines else ''}".strip())
 
 
 def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
@@ -114,6 +143,9 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
+            # ticks caught up after an outage each start from the progress last stored: counts read
+            # as of an earlier moment are today's (they cannot be rewound), so passing them from one
+            # caught-up tick to the next would make a finished run look stuck
             memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
             ev = evaluate(workflow, obs, obs.as_of, memory)
             conn.execute(
@@ -150,11 +182,16 @@ def persist(
     page_url_base: str,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """In ONE transaction: upsert the runs, sync the alerts (and their mails), keep the evaluation."""
+    """In ONE transaction: upsert the runs, sync the alerts (and their mails), keep the evaluation.
+
+    CC&B answered for this tick, so an open SOURCE_UNAVAILABLE alert last seen before it resolves.
+    """
     totals: dict[str, Any] = {"runs": 0, "skipped_days": []}
+    latest: dt.datetime | None = None
     with store.begin() as conn:
         for sid in snapshot_ids:
             ev = _tick_evaluation(conn, sid)
+            latest = ev.as_of if latest is None else max(latest, ev.as_of)
             totals["runs"] += repository.upsert_runs(conn, workflow.workflow_id, ev)
             result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, page_url_base=page_url_base, now=now)
             for key, value in vars(result).items():
@@ -164,8 +201,71 @@ def persist(
                 elif isinstance(value, int):
                     totals[key] = totals.get(key, 0) + value
             repository.save_evaluation(conn, ev)
+        if latest is not None:
+            cleared = alerts.clear_condition(
+                conn,
+                workflow,
+                FindingKind.SOURCE_UNAVAILABLE,
+                as_of=latest,
+                recipients=recipients,
+                page_url_base=page_url_base,
+                now=now,
+            )
+            totals["source_recovered"] = cleared.resolved
+            totals["mails_queued"] = totals.get("mails_queued", 0) + cleared.mails_queued
     log.info("persisted %s", totals)
     return totals
+
+
+def record_source_unavailable(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    as_of: dt.datetime,
+    error: str,
+    *,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+    source_name: str = "CC&B",
+) -> alerts.SyncResult:
+    """The tick at ``as_of`` could not read CC&B: open (or keep) the day's SOURCE_UNAVAILABLE alert.
+
+    One alert per outage and business day, mailed once through the outbox (CRITICAL); it
+    resolves, with a recovery mail, on the first tick that reads CC&B again, and that tick
+    judges the ticks missed meanwhile. ``error`` is masked before it is stored.
+    """
+    as_of = bd.to_utc(as_of)
+    problem = mask_credentials(error.strip()) or "no error text"
+    first_line = problem.splitlines()[0]
+    finding = Finding(
+        kind=FindingKind.SOURCE_UNAVAILABLE,
+        severity=Severity.CRITICAL,
+        step_id=CHAIN_STEP_ID,
+        title=f"{source_name} cannot be read — {first_line}"[:500],
+        since=as_of,
+        expected=f"{source_name} answers the monitor's queries at every tick",
+        actual=f"the tick as of {as_of:%Y-%m-%d %H:%M} UTC could not read {source_name}",
+        error_text=problem[:2000],
+        action=(
+            f"Check that {source_name} is up and reachable from the Airflow workers and that the monitor's "
+            "connection (host, port, login) is valid. Nothing is lost meanwhile: the first tick that reads "
+            f"{source_name} again judges the ticks missed and raises what happened, once."
+        ),
+    )
+    business_date = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
+    with store.begin() as conn:
+        result = alerts.raise_condition(
+            conn,
+            workflow,
+            finding,
+            business_date=business_date,
+            as_of=as_of,
+            recipients=recipients,
+            page_url_base=page_url_base,
+            now=now,
+        )
+    log.warning("%s unavailable as of %s: %s (%s)", source_name, as_of.isoformat(), first_line, vars(result))
+    return result
 
 
 def notify(store: sa.Engine, channel: EmailChannel, now: dt.datetime, worker: str | None = None) -> tuple[int, int]:

@@ -42,6 +42,9 @@ BOUND_MARGIN = dt.timedelta(hours=3)  # covers clock changes between the bound a
 CHUNK_SIZE = 500  # batch codes per query (Oracle allows 1000 items in an IN list)
 MAX_ERROR_TEXT = 2000
 MAX_ANOMALIES = 500
+MAX_BATCH_NBR = 2**63 - 1  # what the store's BIGINT holds (OUAF's BATCH_NBR is NUMBER(10))
+MAX_RERUN_NBR = 2**31 - 1
+MAX_COUNT = 10**12  # more records than any thread processes: a corrupt value (and it would overflow the store)
 
 _LIST_PARAMS = {"batch_codes", "error_codes"}
 _TIME_PARAMS = {"window_start", "window_end", "as_of"}
@@ -179,12 +182,15 @@ class _Decoder:
         return int(number)
 
     def count(self, value: Any, where: Where, column: str) -> int:
-        """A record count: missing is 0, negative or non-numeric is noted and taken as 0."""
+        """A record count: missing is 0; negative, absurdly large or non-numeric is noted and taken as 0."""
         number = self.number(value, where, column)
         if number is None:
             return 0
         if number < 0:
             self.flag(where, f"{column} is negative ({number}); taken as 0")
+            return 0
+        if number > MAX_COUNT:
+            self.flag(where, f"{column} {number} is not believable (more than {MAX_COUNT:,}); taken as 0")
             return 0
         return number
 
@@ -553,8 +559,11 @@ def _run_key(row: dict[str, Any], decoder: _Decoder) -> RunKey | None:
 
     nbr = decoder.number(raw, where, "BATCH_NBR")
     rerun = decoder.number(row.get("batch_rerun_nbr"), where, "BATCH_RERUN_NBR")
-    if nbr is None:
+    if nbr is None or not 0 <= nbr <= MAX_BATCH_NBR:
         decoder.flag(where, "row without a usable BATCH_NBR ignored")
+        return None
+    if rerun is not None and not 0 <= rerun <= MAX_RERUN_NBR:
+        decoder.flag(where, f"BATCH_RERUN_NBR {rerun} is out of range; row ignored")
         return None
     return (code, nbr, rerun or 0)
 

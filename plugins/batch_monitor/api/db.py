@@ -9,9 +9,11 @@ migrated, answers 503 with a message saying what to do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -36,10 +38,22 @@ def engine() -> sa.Engine:
         ) from exc
 
 
-def store_connection() -> Iterator[sa.Connection]:
+# Threads that may wait for a pooled connection at once, and threads that hand one back. They are
+# not the request threadpool's: if requests blocked on an exhausted pool held every threadpool
+# thread, the requests holding connections could neither run nor give them back (a deadlock that
+# ends in pool timeouts, i.e. 500s, under a few dozen concurrent clients).
+_CONNECTING = anyio.CapacityLimiter(4)
+_RETURNING = anyio.CapacityLimiter(4)
+
+
+async def store_connection() -> AsyncIterator[sa.Connection]:
     """A store connection for one request; the caller commits what it changes."""
-    with engine().connect() as conn:
+    store = engine()
+    conn = await anyio.to_thread.run_sync(store.connect, limiter=_CONNECTING)
+    try:
         yield conn
+    finally:
+        await anyio.to_thread.run_sync(conn.close, limiter=_RETURNING)
 
 
 StoreDep = Annotated[sa.Connection, Depends(store_connection)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,10 +72,14 @@ class WorkflowMeta:
         start, end = bd.window(date, self.timezone, self.day_start)
         return start, end
 
+    @cached_property
+    def _names(self) -> dict[str, str]:
+        return {s.step_id: s.name for s in self.steps}
+
     def step_name(self, step_id: str) -> str:
         if step_id == CHAIN_STEP_ID:
             return "Whole chain"
-        return next((s.name for s in self.steps if s.step_id == step_id), step_id)
+        return self._names.get(step_id, step_id)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -86,11 +91,41 @@ def _settings(conn: sa.Connection, scopes: Collection[str]) -> dict[tuple[str, s
     return {(r.scope, r.key): r.value for r in rows}
 
 
+# Every endpoint needs the workflows, and rebuilding thousands of steps costs more than the rest
+# of a request: they are kept per process and rebuilt only when the stored configuration changes.
+# The fingerprint covers every column they are built from (a step's fields all come from its
+# config, which config_hash digests) and the settings (time zone, day start).
+_FINGERPRINT = sa.text(
+    "SELECT md5(concat("
+    "(SELECT string_agg(concat_ws('|', workflow_id, step_id, position, workflow_name, config_hash), ','"
+    f" ORDER BY workflow_id, step_id) FROM {workflow_config.name}), '/', "
+    "(SELECT string_agg(concat_ws('|', scope, key, value), ',' ORDER BY scope, key)"
+    f" FROM {monitoring_config.name})))"
+)
+_cached: tuple[str, list[WorkflowMeta]] | None = None
+
+
 def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
-    """Every workflow the monitor recorded, ordered by name, with its steps in chain order."""
+    """Every workflow the monitor recorded, ordered by name, with its steps in chain order.
+
+    Built once per configuration (see ``_FINGERPRINT``); callers must not change what they get.
+    """
+    global _cached
+    fingerprint = str(conn.execute(_FINGERPRINT).scalar_one())
+    cached = _cached
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    metas = _load_workflows(conn)
+    _cached = (fingerprint, metas)
+    return metas
+
+
+def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
     t = workflow_config
-    rows = conn.execute(sa.select(t).order_by(t.c.workflow_id, t.c.position)).all()
-    by_id: dict[str, list[sa.Row[Any]]] = {}
+    columns = [c for c in t.c if c.name not in ("step_config", "config_hash", "source_file", "loaded_at")]
+    runbook = t.c.step_config["runbook"].as_string().label("runbook")
+    rows = conn.execute(sa.select(*columns, runbook).order_by(t.c.workflow_id, t.c.position)).all()
+    by_id: dict[str, list[Any]] = {}  # rows of the select above
     for row in rows:
         by_id.setdefault(row.workflow_id, []).append(row)
     settings = _settings(conn, [GLOBAL_SCOPE, *by_id])
@@ -110,7 +145,6 @@ def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
 
 
 def _step_meta(row: sa.Row[Any]) -> StepMeta:
-    step_config = row.step_config or {}
     return StepMeta(
         step_id=row.step_id,
         batch_code=row.batch_cd,
@@ -125,7 +159,7 @@ def _step_meta(row: sa.Row[Any]) -> StepMeta:
         min_rps=row.min_rps,
         repeat_rule=dict(row.repeat_rule or {}),
         enabled=row.enabled,
-        runbook=str(step_config.get("runbook", "")),
+        runbook=row.runbook or "",
     )
 
 
@@ -195,7 +229,9 @@ def alert_workflow(conn: sa.Connection, alert_id: int) -> str | None:
 
 def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]:
     e = alert_events
-    query = sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.at, e.c.id)
+    # in the order they were recorded: of two people acknowledging at once, the one who lost may
+    # have clicked a moment earlier (``at``), but their refusal was written after the win
+    query = sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.id)
     return [dict(r._mapping) for r in conn.execute(query)]
 
 

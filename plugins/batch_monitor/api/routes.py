@@ -38,6 +38,10 @@ router = APIRouter(prefix="/api/v1")
 
 CSV_ROW_LIMIT = 100_000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such alert"}}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body could not be parsed (not JSON text)"},
+    415: {"description": "the body is not sent as application/json"},
+}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no Airflow token (Bearer header or the UI's session cookie)"},
     403: {"description": "the token's user may not see or change this workflow"},
@@ -186,7 +190,7 @@ JsonOnly = Annotated[None, Depends(require_json)]
 @router.post(
     "/acknowledge-alert/{alert_id}",
     response_model=AlertActionResponse,
-    responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"description": "the alert is resolved"}, 415: {}},
+    responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS, 409: {"description": "the alert is resolved"}},
     tags=["alerts"],
 )
 def acknowledge_alert(
@@ -211,7 +215,7 @@ def acknowledge_alert(
 @router.post(
     "/alerts/{alert_id}/resolve",
     response_model=AlertActionResponse,
-    responses={**AUTH_ERRORS, **NOT_FOUND, 415: {}},
+    responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS},
     tags=["alerts"],
 )
 def resolve_alert(

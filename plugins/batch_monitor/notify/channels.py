@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import email.policy
 import logging
+import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -43,7 +44,8 @@ def build_message(*, from_email: str, recipients: list[str], content: EmailConte
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(usegmt=True)
     domain = from_email.rpartition("@")[2] or None
-    msg["Message-ID"] = make_msgid(domain=domain)
+    key = re.sub(r"[^A-Za-z0-9.\-]", "-", content.message_key or "")
+    msg["Message-ID"] = f"<{key}@{domain or 'batch-monitor.invalid'}>" if key else make_msgid(domain=domain)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     msg.set_content(content.text)
     msg.add_alternative(content.html, subtype="html")

@@ -103,12 +103,17 @@ def describe_exception(exc: object) -> str:
         return str(exc)
     lines = [_one(exc)]
     seen = {id(exc)}
-    cause = exc.__cause__ or exc.__context__
+    cause = _cause(exc)
     while cause is not None and id(cause) not in seen and len(lines) <= _MAX_CAUSES:
         seen.add(id(cause))
         lines.append(f"caused by {_one(cause)}")
-        cause = cause.__cause__ or cause.__context__
+        cause = _cause(cause)
     return "\n".join(lines)
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """The exception's cause, or the one it was raised while handling unless ``from None`` hid it."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
 
 
 def _one(exc: BaseException) -> str:

@@ -51,7 +51,10 @@ def send_pending(
             error = f"not tried, channel unavailable: {unavailable}"
         else:
             try:
-                channel.send(recipients=list(message.recipients), content=message.content)
+                # the same Message-ID on every attempt: a copy that went out despite an error is a duplicate
+                key = f"batch-monitor.{message.dedupe_key}.{int(message.created_at.timestamp() * 1e6)}"
+                content = message.content.model_copy(update={"message_key": key})
+                channel.send(recipients=list(message.recipients), content=content)
             except NotificationError as exc:
                 if isinstance(exc, ChannelUnavailableError):
                     unavailable = exc

@@ -36,6 +36,9 @@ RESOLVED = "resolved"
 ACTIVE_STATES = (OPEN, ACKNOWLEDGED)
 MONITOR = "monitor"
 PAGE_PATH = "/plugin/batch-monitor"
+# kinds the evaluator never finds: raise_condition/clear_condition manage them, sync_alerts leaves them be
+OUTSIDE_EVALUATION = frozenset({FindingKind.SOURCE_UNAVAILABLE.value})
+MAX_MISSED_TICKS = 96  # a day of 15-minute ticks
 
 # columns the diff writes back to an existing alert (one UPDATE ... FROM for all of them)
 _UPDATE_COLUMNS = (
@@ -283,10 +286,10 @@ class _Planner:
     """Works out, in memory, what the tick changes; :func:`sync_alerts` writes it in a few statements."""
 
     def __init__(
-        self, workflow: WorkflowConfig, ev: Evaluation, as_of: dt.datetime, now: dt.datetime, to: list[str]
+        self, workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime, now: dt.datetime, to: list[str]
     ) -> None:
         self.workflow = workflow
-        self.ev = ev
+        self.business_date = business_date
         self.as_of = as_of
         self.now = now
         self.to = to
@@ -308,8 +311,8 @@ class _Planner:
     def new(self, f: Finding) -> _Change:
         self.result.opened += 1
         row = {
-            "workflow_id": self.ev.workflow_id,
-            "business_date": self.ev.business_date,
+            "workflow_id": self.workflow.workflow_id,
+            "business_date": self.business_date,
             "step_id": f.step_id,
             "kind": f.kind.value,
             "state": OPEN,
@@ -457,7 +460,7 @@ def _load_day(conn: sa.Connection, ev: Evaluation) -> dict[tuple[str, str], dict
     return {(r.step_id, r.kind): _utc_values(r) for r in rows}
 
 
-def _insert_new(conn: sa.Connection, changes: list[_Change]) -> None:
+def _insert_new(conn: sa.Connection, changes: list[_Change], on_conflict: Literal["raise", "skip"] = "raise") -> None:
     if not changes:
         return
     t = alerts
@@ -471,6 +474,8 @@ def _insert_new(conn: sa.Connection, changes: list[_Change]) -> None:
     ids = {(r.step_id, r.kind): r.id for r in conn.execute(stmt)}
     for change in changes:
         identity = (change.row["step_id"], change.row["kind"])
+        if identity not in ids and on_conflict == "skip":
+            continue
         if identity not in ids:  # only possible if the tick lock was bypassed
             raise RuntimeError(f"alert {identity} of {change.row['workflow_id']} was opened concurrently")
         change.row["id"] = ids[identity]
@@ -518,14 +523,24 @@ def sync_alerts(
     now = utc(now, "now")
     if not _claim_tick(conn, ev, as_of):
         return SyncResult(skipped=True, reason=f"a tick as new as {as_of.isoformat()} was already synced")
-    to = [r.strip() for r in recipients if r and r.strip()]
-    plan = _Planner(workflow, ev, as_of, now, to)
-    existing = _load_day(conn, ev)
+    plan = _Planner(workflow, ev.business_date, as_of, now, _addresses(recipients))
+    # conditions the evaluator does not judge (the source being down) are raised and cleared elsewhere
+    existing = {key: old for key, old in _load_day(conn, ev).items() if key[1] not in OUTSIDE_EVALUATION}
     findings = _unique(ev.findings)
     new = [plan.new(f) for identity, f in findings.items() if identity not in existing]
     updated = [plan.still_there(old, findings[key]) for key, old in existing.items() if key in findings]
     updated += [change for key, old in existing.items() if key not in findings if (change := plan.gone(old))]
     _insert_new(conn, new)
+    _write(conn, plan, new, updated, page_url_base)
+    return plan.result
+
+
+def _addresses(recipients: list[str]) -> list[str]:
+    return [r.strip() for r in recipients if r and r.strip()]
+
+
+def _write(conn: sa.Connection, plan: _Planner, new: list[_Change], updated: list[_Change], page_url_base: str) -> None:
+    """Write the planned changes of alerts already inserted or existing: rows, mails, events."""
     _update_existing(conn, updated)
     for change in new + updated:
         if change.mail is None:
@@ -536,21 +551,146 @@ def sync_alerts(
             dedupe_key=dedupe_key,
             alert_id=change.row["id"],
             kind=change.mail,
-            recipients=to,
-            content=_render(change, workflow, page_url_base),
-            now=now,
+            recipients=plan.to,
+            content=_render(change, plan.workflow, page_url_base),
+            now=plan.now,
         )
         plan.result.mails_queued += int(queued)
-        change.mail_details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": to}
+        change.mail_details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
     _insert_events(
         conn,
         [
-            {"alert_id": c.row["id"], "event": name, "at": now, "as_of": as_of, "actor": MONITOR, "details": details}
+            {
+                "alert_id": c.row["id"],
+                "event": name,
+                "at": plan.now,
+                "as_of": plan.as_of,
+                "actor": MONITOR,
+                "details": details,
+            }
             for c in new + updated
             for name, details in c.events
         ],
     )
-    return plan.result
+
+
+# --------------------------------------------------------------------------- conditions outside evaluation
+
+
+def raise_condition(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    finding: Finding,
+    *,
+    business_date: dt.date,
+    as_of: dt.datetime,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> SyncResult:
+    """Open, keep or reopen the one alert of a condition the evaluator cannot see (the source down).
+
+    Works like one finding of :func:`sync_alerts` (same mails, events and dedupe keys), but leaves
+    every other alert alone; :func:`clear_condition` resolves it. ``details["missed_ticks"]``
+    collects the as-of time of every tick the condition held in (the latest
+    :data:`MAX_MISSED_TICKS`), so the monitor can judge them once the condition clears.
+    """
+    as_of, now = utc(as_of, "as_of"), utc(now, "now")
+    plan = _Planner(workflow, business_date, as_of, now, _addresses(recipients))
+    for _attempt in range(2):
+        old = _load_condition(conn, workflow.workflow_id, business_date, finding)
+        if old is None:
+            change = plan.new(_with_missed(finding, [], as_of))
+            _insert_new(conn, [change], on_conflict="skip")
+            if "id" not in change.row:  # opened by a concurrent tick a moment ago: keep that one
+                plan.result = SyncResult()
+                continue
+            _write(conn, plan, [change], [], page_url_base)
+            return plan.result
+        holding = bool(old["condition_holds"])
+        held = old["details"].get("missed_ticks", []) if holding else []  # an earlier outage's ticks were judged
+        kept = _with_missed(finding, held, as_of)
+        if holding and old["since"] is not None:
+            kept = kept.model_copy(update={"since": min(old["since"], as_of)})  # when this outage began
+        change = plan.still_there(old, kept)
+        change.row["last_seen_at"] = max(old["last_seen_at"], as_of)  # a late, older tick never moves it back
+        _write(conn, plan, [], [change], page_url_base)
+        return plan.result
+    raise RuntimeError(f"alert {finding.identity} of {workflow.workflow_id} could not be opened or found")
+
+
+def _with_missed(finding: Finding, missed: list[str], as_of: dt.datetime) -> Finding:
+    ticks = sorted({*missed, as_of.isoformat()})[-MAX_MISSED_TICKS:]
+    return finding.model_copy(update={"details": {**finding.details, "missed_ticks": ticks}})
+
+
+def _load_condition(
+    conn: sa.Connection, workflow_id: str, business_date: dt.date, finding: Finding
+) -> dict[str, Any] | None:
+    t = alerts
+    row = conn.execute(
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow_id,
+            t.c.business_date == business_date,
+            t.c.step_id == finding.step_id,
+            t.c.kind == finding.kind.value,
+        )
+        .with_for_update()
+    ).first()
+    return None if row is None else _utc_values(row)
+
+
+def clear_condition(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    kind: FindingKind,
+    *,
+    as_of: dt.datetime,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> SyncResult:
+    """The condition ``kind`` no longer holds as of ``as_of``: resolve its alerts (any business day).
+
+    Only alerts last seen at or before ``as_of`` clear: a late, older tick does not resolve an
+    outage seen after it. Recovery mails go out as for :func:`sync_alerts`.
+    """
+    as_of, now = utc(as_of, "as_of"), utc(now, "now")
+    t = alerts
+    rows = conn.execute(
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow.workflow_id,
+            t.c.kind == kind.value,
+            t.c.condition_holds.is_(True),
+            t.c.last_seen_at <= as_of,
+        )
+        .order_by(t.c.id)
+        .with_for_update()
+    ).all()
+    result = SyncResult()
+    for row in rows:
+        old = _utc_values(row)
+        plan = _Planner(workflow, old["business_date"], as_of, now, _addresses(recipients))
+        change = plan.gone(old)
+        if change is not None:
+            _write(conn, plan, [], [change], page_url_base)
+        result.resolved += plan.result.resolved
+        result.mails_queued += plan.result.mails_queued
+    return result
+
+
+def missed_ticks(conn: sa.Connection, workflow_id: str, kind: FindingKind, before: dt.datetime) -> list[dt.datetime]:
+    """As-of times of the ticks an active condition ``kind`` held in, before ``before``, oldest first
+    (the latest :data:`MAX_MISSED_TICKS` of them: a catch-up after a long outage stays bounded)."""
+    t = alerts
+    details = conn.execute(
+        sa.select(t.c.details).where(t.c.workflow_id == workflow_id, t.c.kind == kind.value, t.c.condition_holds)
+    ).scalars()
+    before = utc(before, "before")
+    moments = {dt.datetime.fromisoformat(m) for d in details for m in (d or {}).get("missed_ticks", [])}
+    return sorted(m for m in moments if m < before)[-MAX_MISSED_TICKS:]
 
 
 # --------------------------------------------------------------------------- operator actions
@@ -642,14 +782,14 @@ def _record(row: sa.Row[Any], events: list[AlertEvent] | None = None) -> AlertRe
 
 
 def get_alert(conn: sa.Connection, alert_id: int) -> AlertRecord | None:
-    """One alert with its events (oldest first), or None."""
+    """One alert with its events in the order they were recorded, or None."""
     row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
     if row is None:
         return None
     e = alert_events
     events = [
         AlertEvent.model_validate(_utc_values(r))
-        for r in conn.execute(sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.at, e.c.id))
+        for r in conn.execute(sa.select(e).where(e.c.alert_id == alert_id).order_by(e.c.id))  # as recorded
     ]
     return _record(row, events)
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -66,6 +67,9 @@ execution_logs = Table(
     UniqueConstraint("batch_cd", "batch_nbr", "rerun_nbr", name="uq_execution_logs_run"),
     Index("ix_execution_logs_wf_date", "workflow_id", "business_date"),
     Index("ix_execution_logs_date", "business_date"),
+    # migration 0002: the run history's default order, and the failed runs only (health)
+    Index("ix_execution_logs_wf_start", "workflow_id", text("start_time DESC NULLS LAST"), text("id DESC")),
+    Index("ix_execution_logs_errors", "workflow_id", "business_date", postgresql_where=text("status = 'error'")),
 )
 
 alerts = Table(
@@ -141,6 +145,7 @@ email_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Index("ix_outbox_unsent", "sent_at", "claimed_at"),
+    Index("ix_outbox_alert", "alert_id"),  # migration 0002: the foreign key's index (purging alerts)
 )
 
 performance_summary = Table(

@@ -105,8 +105,21 @@
 
   const tz = () => (state.timeline && state.timeline.timezone) || (state.workflow && state.workflow.timezone) || "UTC";
 
+  // Building an Intl.DateTimeFormat costs far more than using one, and a 500-step timeline
+  // formats thousands of times: each locale + options pair is built once.
+  const formatters = new Map();
+  function dateFormat(locale, options) {
+    const key = `${locale} ${JSON.stringify(options)}`;
+    let f = formatters.get(key);
+    if (!f) {
+      f = new Intl.DateTimeFormat(locale, options);
+      formatters.set(key, f);
+    }
+    return f;
+  }
+
   function parts(iso, zone) {
-    const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+    const f = dateFormat("en-US", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
     const out = {};
     for (const p of f.formatToParts(new Date(iso))) out[p.type] = p.value;
     return out;
@@ -120,11 +133,11 @@
   function fmtTime(iso, zone) {
     if (!iso) return "–";
     const z = zone || tz();
-    const time = new Intl.DateTimeFormat("en-GB", { timeZone: z, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+    const time = dateFormat("en-GB", { timeZone: z, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
     const day = localDate(iso, z);
     const businessDay = state.timeline ? state.timeline.business_date : null;
     if (businessDay && day !== businessDay) {
-      const label = new Intl.DateTimeFormat("en-US", { timeZone: z, month: "short", day: "numeric" }).format(new Date(iso));
+      const label = dateFormat("en-US", { timeZone: z, month: "short", day: "numeric" }).format(new Date(iso));
       return `${label}, ${time}`;
     }
     return time;
@@ -133,14 +146,14 @@
   function fmtDateTime(iso, zone) {
     if (!iso) return "–";
     const z = zone || tz();
-    const day = new Intl.DateTimeFormat("en-US", { timeZone: z, month: "short", day: "numeric" }).format(new Date(iso));
-    const time = new Intl.DateTimeFormat("en-GB", { timeZone: z, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+    const day = dateFormat("en-US", { timeZone: z, month: "short", day: "numeric" }).format(new Date(iso));
+    const time = dateFormat("en-GB", { timeZone: z, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
     return `${day}, ${time}`;
   }
 
   function zoneLabel(zone, atIso) {
     try {
-      const name = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" })
+      const name = dateFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" })
         .formatToParts(atIso ? new Date(atIso) : new Date())
         .find((p) => p.type === "timeZoneName");
       return name ? `${zone} (${name.value})` : zone;
@@ -159,7 +172,8 @@
     return `${s}s`;
   }
 
-  const fmtInt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
+  const intFormat = new Intl.NumberFormat("en-US");
+  const fmtInt = (n) => (n === null || n === undefined ? "–" : intFormat.format(Number(n)));
   const fmtRps = (n) => (n === null || n === undefined ? "–" : Number(n).toFixed(1));
   const fmtPct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`);
 
@@ -173,7 +187,7 @@
 
   function prettyDate(isoDate) {
     const [y, m, d] = isoDate.split("-").map(Number);
-    return new Intl.DateTimeFormat("en-US", { timeZone: "UTC", weekday: "short", month: "short", day: "numeric", year: "numeric" })
+    return dateFormat("en-US", { timeZone: "UTC", weekday: "short", month: "short", day: "numeric", year: "numeric" })
       .format(new Date(Date.UTC(y, m - 1, d)));
   }
 
@@ -396,7 +410,7 @@
     const span = (range.hi - range.lo) / hour;
     const step = span <= 8 ? 1 : span <= 16 ? 2 : span <= 30 ? 3 : 6;
     for (let t = range.lo; t <= range.hi; t += step * hour) {
-      const label = new Intl.DateTimeFormat("en-GB", { timeZone: tz(), hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(t));
+      const label = dateFormat("en-GB", { timeZone: tz(), hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(t));
       axis.append(h("span", { class: "tick", text: label, style: { left: `${pct(range, t)}%` } }));
     }
     return h("div", { class: "axis-row", "aria-hidden": "true" }, h("div"), h("div"), axis);

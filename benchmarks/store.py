@@ -1,0 +1,197 @@
+"""Part 4 — store size per business day, and the time of the purge.
+
+For each workflow (the DPDC chain, and a 500-step workflow with 20,000 thread rows a day) a
+fresh store gets one business day played through the real pipeline at the real cadence (a tick
+every 15 minutes: 97 ticks), then 60 more days copied from it (history.py): 61 days, the 60 the
+retention keeps and the one that falls out. Sizes are ``pg_total_relation_size`` (heap, TOAST,
+indexes) after VACUUM ANALYZE. The purges are the real ``repository.purge`` in a transaction of
+their own: the daily one (the oldest day goes, as the first tick of every business day does it),
+then all 60 remaining days at once. Their statements are explained at revision 0001 and 0002.
+
+    python -m benchmarks.store [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from batch_monitor import business_day as bd
+from batch_monitor import pipeline, simulator
+from batch_monitor.config import WorkflowConfig, load_workflow
+from batch_monitor.paths import workflows_dir
+from batch_monitor.store import repository
+from batch_monitor.store.schema import metadata
+from benchmarks import common, explain, history, synthetic
+from benchmarks.common import Section
+
+DAY = dt.date(2026, 11, 23)  # the played day; the copies are the 60 days before it
+PER_DAY_TABLES = [t for t in metadata.tables if t not in ("batch_workflow_config", "batch_monitoring_config")]
+
+
+@dataclass
+class Measured:
+    label: str
+    ticks: int
+    one_day: dict[str, int]  # bytes the played day added, per table
+    total: dict[str, int]  # bytes of the 61-day store, per table (minus the empty store)
+    rows: dict[str, int]  # rows of the 61-day store, per table
+    days: int
+    daily_purge_s: float
+    daily_purged: dict[str, int]
+    full_purge_s: float
+    full_purged: dict[str, int]
+    plans: dict[str, tuple[list[explain.Plan], list[explain.Plan]]]
+
+
+def _rows(store: sa.Engine) -> dict[str, int]:
+    with store.connect() as conn:
+        return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in PER_DAY_TABLES}
+
+
+def _vacuum(store: sa.Engine) -> None:
+    with store.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+
+
+def _timed_purge(store: sa.Engine, workflow_id: str, before: dt.date) -> tuple[float, dict[str, int]]:
+    started = time.perf_counter()
+    with store.begin() as conn:
+        purged = repository.purge(conn, workflow_id=workflow_id, before=before)
+    return time.perf_counter() - started, purged
+
+
+SourceSetup = Callable[[sa.Engine], history.TickHook | None]
+
+
+def measure(label: str, workflow: WorkflowConfig, days: int, every: dt.timedelta, setup: SourceSetup) -> Measured:
+    """Play DAY, copy it to ``days`` days before, measure, explain and time the purges."""
+    with common.database("bench_store_ccb") as source_url, common.database("bench_store") as store_url:
+        source, store = sa.create_engine(source_url), sa.create_engine(store_url)
+        try:
+            simulator.create_schema(source)
+            fill_source = setup(source)
+            pipeline.prepare_store(store, workflow, bd.window(DAY, workflow.timezone, workflow.business_day_start)[0])
+            _vacuum(store)
+            empty = history.store_bytes(store)
+            moments = history.ticks(workflow, DAY, every)
+            with history.mail_sink():
+                history.play_ticks(source, store, workflow, moments, mail=history.channel(), before=fill_source)
+            _vacuum(store)
+            played = history.store_bytes(store)
+            history.clone_days(
+                store, workflow.workflow_id, DAY, [DAY - dt.timedelta(days=k) for k in range(days, 0, -1)]
+            )
+            full = history.store_bytes(store)
+            rows = _rows(store)
+            oldest = DAY - dt.timedelta(days=days)
+            plans = explain.before_and_after(
+                store,
+                {
+                    "daily purge": lambda c: repository.purge(
+                        c, workflow_id=workflow.workflow_id, before=oldest + dt.timedelta(days=1)
+                    ),
+                    "60-day purge": lambda c: repository.purge(
+                        c, workflow_id=workflow.workflow_id, before=DAY + dt.timedelta(days=1)
+                    ),
+                },
+            )
+            daily_s, daily = _timed_purge(store, workflow.workflow_id, oldest + dt.timedelta(days=1))
+            full_s, everything = _timed_purge(store, workflow.workflow_id, DAY + dt.timedelta(days=1))
+        finally:
+            source.dispose()
+            store.dispose()
+    return Measured(
+        label=label,
+        ticks=len(moments),
+        one_day={t: played[t] - empty[t] for t in PER_DAY_TABLES},
+        total={t: full[t] - empty[t] for t in PER_DAY_TABLES},
+        rows=rows,
+        days=days + 1,
+        daily_purge_s=daily_s,
+        daily_purged=daily,
+        full_purge_s=full_s,
+        full_purged=everything,
+        plans=plans,
+    )
+
+
+def run(smoke: bool = False) -> Section:
+    section = Section("4. Store size and purge")
+    started = time.perf_counter()
+    days = 3 if smoke else 60
+    every = dt.timedelta(hours=4) if smoke else dt.timedelta(minutes=15)
+    size = synthetic.Size(20, 4) if smoke else synthetic.Size(500, 40)
+    dpdc = load_workflow(workflows_dir() / "dpdc_ami.yaml")
+
+    def failure_day(source: sa.Engine) -> history.TickHook:
+        return history.dpdc_player(source, dpdc, "failure", DAY)
+
+    def synthetic_day(source: sa.Engine) -> None:
+        synthetic.load_days(source, size, [DAY])
+
+    results = [
+        measure("DPDC AMI", dpdc, days, every, failure_day),
+        measure(size.label, synthetic.workflow(size), days, every, synthetic_day),
+    ]
+    _report(section, results)
+    section.seconds = time.perf_counter() - started
+    return section
+
+
+def _report(section: Section, results: list[Measured]) -> None:
+    size_table = section.table(
+        "Store size per business day (bytes on disk: heap + TOAST + indexes)",
+        ["table", *(f"{m.label}: one played day" for m in results), *(f"{m.label}: per day of 61" for m in results)],
+    )
+    for name in PER_DAY_TABLES:
+        size_table.add(
+            name,
+            *(common.size(m.one_day[name]) for m in results),
+            *(common.size(m.total[name] / m.days) for m in results),
+        )
+    size_table.add(
+        "**all tables**",
+        *(f"**{common.size(sum(m.one_day.values()))}**" for m in results),
+        *(f"**{common.size(sum(m.total.values()) / m.days)}**" for m in results),
+    )
+    for m in results:
+        size_table.notes.append(
+            f"{m.label}: {m.ticks} ticks played; {m.days} days in the store = "
+            f"{common.size(sum(m.total.values()))} ({m.rows['batch_execution_logs']:,} runs, "
+            f"{m.rows['batch_monitoring_alerts']:,} alerts, {m.rows['batch_source_snapshots']:,} snapshots)"
+        )
+    purge = section.table(
+        "Purge (repository.purge, one transaction, at revision 0002)",
+        ["workflow", "daily purge (1 day of 61)", "rows deleted", "60-day purge (all 60 left)", "rows deleted"],
+    )
+    for m in results:
+        purge.add(
+            m.label,
+            common.ms(m.daily_purge_s),
+            f"{sum(m.daily_purged.values()):,}",
+            common.ms(m.full_purge_s),
+            f"{sum(m.full_purged.values()):,}",
+        )
+    for m in results:
+        explain.add_to(section, f"Purge statements, {m.label}", m.plans)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    from benchmarks import report
+    from benchmarks.run_all import quiet
+
+    quiet()
+    print(report.section_text(run(smoke=args.smoke)))
+
+
+if __name__ == "__main__":
+    main()
