@@ -229,6 +229,6 @@ def test_two_senders_at_once_deliver_every_queued_mail_exactly_once(
     assert all(r["sent_at"] is not None for r in outbox_rows(store))
     reliability.observed(
         f"{mails} mails delivered, each exactly once; first round worker-a sent {first_round['worker-a']}, "
-        f"worker-b {first_round['worker-b']} at the same time, the second round the rest (atomic claims: "
-        "UPDATE … FOR UPDATE SKIP LOCKED)"
+        f"worker-b {first_round['worker-b']} at the same time; the second round sent "
+        f"{mails - sum(first_round.values())} (atomic claims: UPDATE … FOR UPDATE SKIP LOCKED)"
     )
