@@ -173,6 +173,9 @@ def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:
     return Evaluation.model_validate(payload)
 
 
+_SYNC_COUNTS = ("opened", "seen", "reopened", "resolved", "escalated", "mails_queued")
+
+
 def persist(
     store: sa.Engine,
     workflow: WorkflowConfig,
@@ -194,12 +197,10 @@ def persist(
             latest = ev.as_of if latest is None else max(latest, ev.as_of)
             totals["runs"] += repository.upsert_runs(conn, workflow.workflow_id, ev)
             result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, page_url_base=page_url_base, now=now)
-            for key, value in vars(result).items():
-                if isinstance(value, bool):
-                    if value:
-                        totals["skipped_days"].append(ev.business_date.isoformat())
-                elif isinstance(value, int):
-                    totals[key] = totals.get(key, 0) + value
+            if result.skipped:  # an older tick than one already synced: it changes nothing
+                totals["skipped_days"].append(ev.business_date.isoformat())
+            for key in _SYNC_COUNTS:
+                totals[key] = totals.get(key, 0) + getattr(result, key)
             repository.save_evaluation(conn, ev)
         if latest is not None:
             cleared = alerts.clear_condition(
