@@ -137,7 +137,7 @@ def build(smoke: bool) -> HistoryStore:
         yesterday = t - dt.timedelta(days=1)
         player = history.dpdc_player(source, dpdc, "failure", yesterday)
         result.played["dpdc_ami"] = _play_template(source, store, dpdc, yesterday, quarter, mail, player)
-        history.clone_days(store, "dpdc_ami", yesterday, past)
+        history.clone_days(store, "dpdc_ami", yesterday, past, history.snapshot_horizon(store, t))
         player = history.dpdc_player(source, dpdc, "failure", t)
         history.play_ticks(source, store, dpdc, _today_moments(dpdc, t, quarter, now), mail=mail, before=player)
         # the 500-step workflow: the same, CC&B's rows written by the generator
@@ -146,7 +146,7 @@ def build(smoke: bool) -> HistoryStore:
         yesterday = t - dt.timedelta(days=1)
         synthetic.load_days(source, size, [*past, yesterday, t])
         result.played[big.workflow_id] = _play_template(source, store, big, yesterday, big_every, mail, None)
-        history.clone_days(store, big.workflow_id, yesterday, past)
+        history.clone_days(store, big.workflow_id, yesterday, past, history.snapshot_horizon(store, t))
         history.play_ticks(source, store, big, _today_moments(big, t, big_every, now), mail=mail)
     with store.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")

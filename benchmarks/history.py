@@ -7,7 +7,8 @@ history days are copies of the template's store rows made in SQL, shifted by who
 (business dates, every timestamp, batch numbers by the simulator's 100 a day, alert ids and
 mail dedupe keys renumbered). Evaluations get their JSON dates shifted too (the page and the
 monitor read them); snapshot payloads are copied byte for byte (only their date and as-of
-columns move), since nothing reads a past day's snapshot.
+columns move), and only to the days whose snapshots the monitor still keeps
+(:func:`snapshot_horizon`), so the copy holds what the real store would.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import DEFAULT_RETENTION_DAYS
 from batch_monitor.notify.channels import EmailChannel, SmtpChannel
 from batch_monitor.paths import scenarios_dir
+from batch_monitor.store import repository
 from batch_monitor.store.schema import evaluations
 
 RUNS_PER_DAY = 100  # the simulator's batch numbers: (date - 2000-01-01).days * 100 + n
@@ -176,11 +179,31 @@ def _moved(*names: str) -> dict[str, str]:
     return {n: f"t.{n} + {_SHIFT}" for n in names}
 
 
-def clone_days(store: sa.Engine, workflow_id: str, template: dt.date, dates: list[dt.date]) -> None:
-    """Copy the store rows of ``template`` (one workflow) to each of ``dates``, shifted."""
+def snapshot_horizon(store: sa.Engine, judged: dt.date) -> dt.date:
+    """The oldest business date whose snapshots the store keeps once ``judged`` is being judged.
+
+    Snapshots follow the store's ``retention_days``, or their own ``snapshot_retention_days``
+    where the monitor has that setting (it keeps raw snapshots for a shorter time then).
+    """
+    with store.connect() as conn:
+        days = repository.get_setting(conn, "snapshot_retention_days")
+        if days is None:
+            days = repository.get_setting(conn, "retention_days", default=DEFAULT_RETENTION_DAYS)
+    return judged - dt.timedelta(days=int(days))
+
+
+def clone_days(
+    store: sa.Engine, workflow_id: str, template: dt.date, dates: list[dt.date], snapshots_from: dt.date
+) -> None:
+    """Copy the store rows of ``template`` (one workflow) to each of ``dates``, shifted.
+
+    Snapshots are copied only to the dates from ``snapshots_from`` on (:func:`snapshot_horizon`):
+    the store keeps no older ones, so neither does the copy.
+    """
     if not dates:
         return
     offsets = [(date - template).days for date in dates]
+    snapshot_offsets = [(date - template).days for date in dates if date >= snapshots_from]
     day = "t.workflow_id = :wf AND t.business_date = :template"
     params: dict[str, Any] = {"wf": workflow_id, "template": template, "offsets": offsets}
     new_id = "t.id + o.n * :stride"
@@ -289,7 +312,7 @@ def clone_days(store: sa.Engine, workflow_id: str, template: dt.date, dates: lis
                     day,
                 )
             ),
-            params,
+            {**params, "offsets": snapshot_offsets},
         )
         t = evaluations
         row = (

@@ -3,10 +3,11 @@
 For each workflow (the DPDC chain, and a 500-step workflow with 20,000 thread rows a day) a
 fresh store gets one business day played through the real pipeline at the real cadence (a tick
 every 15 minutes: 97 ticks), then 60 more days copied from it (history.py): 61 days, the 60 the
-retention keeps and the one that falls out. Sizes are ``pg_total_relation_size`` (heap, TOAST,
-indexes) after VACUUM ANALYZE. The purges are the real ``repository.purge`` in a transaction of
-their own: the daily one (the oldest day goes, as the first tick of every business day does it),
-then all 60 remaining days at once. Their statements are explained at revision 0001 and 0002.
+retention keeps and the one that falls out (snapshots for the days the monitor keeps them:
+history.snapshot_horizon). Sizes are ``pg_total_relation_size`` (heap, TOAST, indexes) after
+VACUUM ANALYZE. The daily purge is the real housekeeping of the next business day's first tick
+(the oldest day goes); then every remaining day is purged at once with ``repository.purge``.
+Their statements are explained at revision 0001 and 0002.
 
     python -m benchmarks.store [--smoke]
 """
@@ -59,24 +60,30 @@ def _vacuum(store: sa.Engine) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
 
 
-def _timed_purge(store: sa.Engine, workflow_id: str, before: dt.date) -> tuple[float, dict[str, int]]:
-    started = time.perf_counter()
-    with store.begin() as conn:
-        purged = repository.purge(conn, workflow_id=workflow_id, before=before)
-    return time.perf_counter() - started, purged
-
-
 SourceSetup = Callable[[sa.Engine], history.TickHook | None]
 
 
+def _keep_days(store: sa.Engine, days: int) -> None:
+    """Set the store's retention (``retention_days``, an operator's setting) to ``days``."""
+    with store.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE batch_monitoring_config SET value = CAST(:days AS jsonb) "
+                "WHERE scope = 'global' AND key = 'retention_days'"
+            ),
+            {"days": str(days)},
+        )
+
+
 def measure(label: str, workflow: WorkflowConfig, days: int, every: dt.timedelta, setup: SourceSetup) -> Measured:
-    """Play DAY, copy it to ``days`` days before, measure, explain and time the purges."""
+    """Play DAY, copy it to the ``days`` days before, measure, explain and time the purges."""
     with common.database("bench_store_ccb") as source_url, common.database("bench_store") as store_url:
         source, store = sa.create_engine(source_url), sa.create_engine(store_url)
         try:
             simulator.create_schema(source)
             fill_source = setup(source)
             pipeline.prepare_store(store, workflow, bd.window(DAY, workflow.timezone, workflow.business_day_start)[0])
+            _keep_days(store, days)
             _vacuum(store)
             empty = history.store_bytes(store)
             moments = history.ticks(workflow, DAY, every)
@@ -84,25 +91,29 @@ def measure(label: str, workflow: WorkflowConfig, days: int, every: dt.timedelta
                 history.play_ticks(source, store, workflow, moments, mail=history.channel(), before=fill_source)
             _vacuum(store)
             played = history.store_bytes(store)
-            history.clone_days(
-                store, workflow.workflow_id, DAY, [DAY - dt.timedelta(days=k) for k in range(days, 0, -1)]
-            )
+            past = [DAY - dt.timedelta(days=k) for k in range(days, 0, -1)]
+            history.clone_days(store, workflow.workflow_id, DAY, past, history.snapshot_horizon(store, DAY))
             full = history.store_bytes(store)
             rows = _rows(store)
-            oldest = DAY - dt.timedelta(days=days)
+            # the first tick of the next business day: its housekeeping drops the oldest day, exactly
+            # as the DAG's task does (the EXPLAIN below is of the purge call it makes)
+            next_day = DAY + dt.timedelta(days=1)
+            first_tick = bd.window(next_day, workflow.timezone, workflow.business_day_start)[0]
+            oldest_kept = next_day - dt.timedelta(days=days)
             plans = explain.before_and_after(
                 store,
                 {
-                    "daily purge": lambda c: repository.purge(
-                        c, workflow_id=workflow.workflow_id, before=oldest + dt.timedelta(days=1)
-                    ),
-                    "60-day purge": lambda c: repository.purge(
-                        c, workflow_id=workflow.workflow_id, before=DAY + dt.timedelta(days=1)
-                    ),
+                    "daily purge": lambda c: repository.purge(c, workflow_id=workflow.workflow_id, before=oldest_kept),
+                    "60-day purge": lambda c: repository.purge(c, workflow_id=workflow.workflow_id, before=next_day),
                 },
             )
-            daily_s, daily = _timed_purge(store, workflow.workflow_id, oldest + dt.timedelta(days=1))
-            full_s, everything = _timed_purge(store, workflow.workflow_id, DAY + dt.timedelta(days=1))
+            started = time.perf_counter()
+            housekeeping = pipeline.housekeeping(store, workflow, first_tick, first_tick)
+            daily_s = time.perf_counter() - started
+            started = time.perf_counter()
+            with store.begin() as conn:
+                everything = repository.purge(conn, workflow_id=workflow.workflow_id, before=next_day)
+            full_s = time.perf_counter() - started
         finally:
             source.dispose()
             store.dispose()
@@ -114,7 +125,7 @@ def measure(label: str, workflow: WorkflowConfig, days: int, every: dt.timedelta
         rows=rows,
         days=days + 1,
         daily_purge_s=daily_s,
-        daily_purged=daily,
+        daily_purged=dict(housekeeping["purged"]),
         full_purge_s=full_s,
         full_purged=everything,
         plans=plans,
@@ -145,30 +156,38 @@ def run(smoke: bool = False) -> Section:
 
 
 def _report(section: Section, results: list[Measured]) -> None:
-    size_table = section.table(
-        "Store size per business day (bytes on disk: heap + TOAST + indexes)",
-        ["table", *(f"{m.label}: one played day" for m in results), *(f"{m.label}: per day of 61" for m in results)],
-    )
-    for name in PER_DAY_TABLES:
-        size_table.add(
-            name,
-            *(common.size(m.one_day[name]) for m in results),
-            *(common.size(m.total[name] / m.days) for m in results),
-        )
-    size_table.add(
-        "**all tables**",
-        *(f"**{common.size(sum(m.one_day.values()))}**" for m in results),
-        *(f"**{common.size(sum(m.total.values()) / m.days)}**" for m in results),
+    days = results[0].days
+    columns = ["table"]
+    for m in results:
+        columns += [f"{m.label}: one played day", f"{m.label}: the {days}-day store", f"{m.label}: per business day"]
+    size_table = section.table("Store size (bytes on disk: heap + TOAST + indexes)", columns)
+    for name in [*PER_DAY_TABLES, "all tables"]:
+        cells = []
+        for m in results:
+            one = sum(m.one_day.values()) if name == "all tables" else m.one_day[name]
+            total = sum(m.total.values()) if name == "all tables" else m.total[name]
+            cells += [common.size(one), common.size(total), common.size(total / m.days)]
+        size_table.add(f"**{name}**" if name == "all tables" else name, *cells)
+    size_table.notes.append(
+        "one played day: what the ticks of one business day left in each table, counted before autovacuum "
+        "reuses the dead versions that each tick's updates of the day's runs and evaluation leave; the store: "
+        f"{days} business days as the monitor keeps them (snapshots included), so per business day = "
+        "the store ÷ the days it spans"
     )
     for m in results:
         size_table.notes.append(
-            f"{m.label}: {m.ticks} ticks played; {m.days} days in the store = "
-            f"{common.size(sum(m.total.values()))} ({m.rows['batch_execution_logs']:,} runs, "
-            f"{m.rows['batch_monitoring_alerts']:,} alerts, {m.rows['batch_source_snapshots']:,} snapshots)"
+            f"{m.label}: {m.ticks} ticks played; the store holds {m.rows['batch_execution_logs']:,} runs, "
+            f"{m.rows['batch_monitoring_alerts']:,} alerts, {m.rows['batch_source_snapshots']:,} snapshots"
         )
     purge = section.table(
-        "Purge (repository.purge, one transaction, at revision 0002)",
-        ["workflow", "daily purge (1 day of 61)", "rows deleted", "60-day purge (all 60 left)", "rows deleted"],
+        "Purge (at revision 0002)",
+        [
+            "workflow",
+            f"daily: housekeeping at the next day's first tick (1 day of {days})",
+            "rows deleted",
+            f"all {days - 1} days left at once (repository.purge)",
+            "rows deleted",
+        ],
     )
     for m in results:
         purge.add(

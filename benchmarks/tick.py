@@ -190,7 +190,7 @@ def dpdc(plan: Plan, mail: EmailChannel, sink: history.MailSink) -> TickStats:
                 mail=mail,
                 before=history.dpdc_player(source, workflow, "failure", template),
             )
-            history.clone_days(store, workflow.workflow_id, template, past)
+            history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
             player = history.dpdc_player(source, workflow, "failure", TODAY)
             moments = history.ticks(workflow, TODAY, plan.dpdc_every)
             player(moments[-1])
@@ -221,7 +221,7 @@ def synthetic_day(plan: Plan, size: synthetic.Size, mail: EmailChannel, sink: hi
             history.play_ticks(
                 source, store, workflow, history.ticks(workflow, template, plan.template_every), mail=mail
             )
-            history.clone_days(store, workflow.workflow_id, template, past)
+            history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
             runs, threads = _day_counts(source, workflow, TODAY)
             stats = TickStats(size.label, size.steps, runs, threads)
             stats.setup_s = time.perf_counter() - started

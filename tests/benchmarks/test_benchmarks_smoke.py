@@ -34,8 +34,8 @@ FIGURES = [
     "Navigation → timeline rendered",
     "Bytes transferred",
     # 4. store
-    "Store size per business day",
-    "Purge (repository.purge",
+    "Store size (bytes on disk",
+    "Purge (at revision 0002)",
     "Purge statements",
 ]
 ENDPOINTS = ["workflows", "active-alerts", "batch-timeline", "batch-health", "batch-logs", "alerts/{id}"]
