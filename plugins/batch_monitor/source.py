@@ -336,6 +336,30 @@ class SourceReader:
         """
         return _execute(conn, self._load(name), params)
 
+    def check_files(self, workflow: WorkflowConfig) -> None:
+        """Load every SQL file the workflow names, as a read would, and report all the bad ones at once.
+
+        ``error_message_sql`` and each step's ``repeat.until_sql`` must be readable and bind only
+        parameters the reader supplies. A read finds out only when it first needs a file (a run in
+        error, a repeating step); this finds out before. Raises :class:`WorkflowConfigError`.
+        """
+        named = [("field 'error_message_sql'", workflow.error_message_sql)]
+        named += [
+            (f"step {step.id!r} (steps[{index}]), field 'repeat.until_sql'", step.repeat.until_sql)
+            for index, step in enumerate(workflow.steps)
+            if step.repeat.until_sql
+        ]
+        problems: list[str] = []
+        for field_name, name in named:
+            try:
+                self._load(name, workflow, field_name)
+            except WorkflowConfigError as exc:
+                problems.extend(exc.problems)
+            except BatchMonitorError as exc:
+                problems.append(f"{field_name}: {exc}")
+        if problems:
+            raise WorkflowConfigError(workflow.source_file or workflow.workflow_id, problems)
+
     def read(
         self, conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime
     ) -> Observations:
