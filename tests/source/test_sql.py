@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,7 @@ class _CountQueries:
         self.count += 1
 
 
-def test_a_workflow_of_5000_steps_and_20000_threads_reads_fast_in_a_few_queries(ccb: sa.Engine) -> None:
+def test_a_workflow_of_5000_steps_and_20000_threads_reads_in_a_few_queries(ccb: sa.Engine) -> None:
     steps = 5000
     codes = [f"BIG{i:05d}" for i in range(steps)]
     workflow = WorkflowConfig.model_validate(
@@ -130,14 +129,11 @@ def test_a_workflow_of_5000_steps_and_20000_threads_reads_fast_in_a_few_queries(
     as_of = at("04:00", DAY, workflow)
     play(ccb, day, workflow, DAY, as_of)
     queries = _CountQueries(ccb)
-    began = time.perf_counter()
     with ccb.connect() as conn:
         observed = SourceReader(sql_dir()).read(conn, workflow, DAY, as_of)
-    took = time.perf_counter() - began
     assert len(observed.runs) == steps and sum(len(r.threads) for r in observed.runs) == 4 * steps
     assert observed.anomalies == [] and sum(r.records for r in observed.runs) == sum(range(1000, 1000 + steps))
     assert queries.count == 3 * -(-steps // CHUNK_SIZE)  # runs, threads, executions; 500 batch codes a query
-    assert took < 5, f"reading took {took:.1f}s"
 
 
 def test_the_bind_window_is_wide_and_in_the_servers_wall_clock_time() -> None:
