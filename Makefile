@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit bench clean
+.PHONY: venv demo test lint unit bench reliability-report clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: venv lint
 
 demo: venv
 	$(PY) scripts/demo.py
+
+# the reliability suite alone, writing its results to docs/RELIABILITY.md (make test writes no tracked file)
+reliability-report: venv
+	BATCH_MONITOR_RELIABILITY_REPORT=docs/RELIABILITY.md $(PY) -m pytest -q tests/reliability
 
 bench: venv
 	$(PY) benchmarks/run_all.py

@@ -1,12 +1,13 @@
 """The reliability suite's report: every case records what it tried and what it observed, and a
-full run of tests/reliability writes docs/RELIABILITY.md from those records and the results.
+full run of tests/reliability can write docs/RELIABILITY.md from those records and the results
+(``make reliability-report``; a plain ``make test`` writes no tracked file).
 
 Each test takes the ``reliability`` fixture and calls ``reliability.tried(...)`` and
 ``reliability.observed(...)`` with what it did and what it measured (counts, messages, timings);
 a test that records nothing fails. The table's sections are the modules' ``AREA`` names. The file
 is written only when every test of the folder ran (no ``-k``/``-m`` deselection, no ``-x`` stop),
 so a partial run never overwrites the full table. ``BATCH_MONITOR_RELIABILITY_REPORT`` names
-another output file, or ``0`` to write none.
+the output file; unset (or ``0``), none is written.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from batch_monitor.store import schema
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-DEFAULT_REPORT = ROOT / "docs" / "RELIABILITY.md"
 
 
 @dataclass
@@ -228,12 +228,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report = session.config.stash.get(REPORT, None)
     if report is None or not report.collected:
         return
-    target = os.environ.get("BATCH_MONITOR_RELIABILITY_REPORT", str(DEFAULT_REPORT))
+    target = os.environ.get("BATCH_MONITOR_RELIABILITY_REPORT", "0")
     missing = [nodeid for nodeid in report.collected if report.cases.get(nodeid, Case("", "", "")).outcome == "not run"]
     modules = {nodeid.split("::")[0].rsplit("/", 1)[-1] for nodeid in report.collected}
     missing += sorted({p.name for p in HERE.glob("test_*.py")} - modules)  # a run of some files only
     if target == "0" or report.partial or missing:
-        why = "disabled" if target == "0" else f"{len(report.partial) + len(missing)} case(s) deselected or not run"
+        skipped = f"{len(report.partial) + len(missing)} case(s) deselected or not run"
+        why = "make reliability-report writes it" if target == "0" else skipped
         sys.stderr.write(f"\nreliability: {Path(target).name if target != '0' else 'report'} not written ({why})\n")
         return
     path = Path(target)
