@@ -8,7 +8,7 @@ gives the same answer. The store diffs the findings against open alerts (see sto
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class _Context:
     obs: Observations
     as_of: dt.datetime
     memory: Mapping[str, Progress]
+    completed: Collection[str] = ()
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -107,10 +108,16 @@ def evaluate(
     observations: Observations,
     as_of: dt.datetime,
     memory: Mapping[str, Progress] | None = None,
+    completed: Collection[str] = (),
 ) -> Evaluation:
-    """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``."""
+    """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
+
+    ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
+    the day is over, a later reading never reopens them (a completion check read the next morning
+    may see the new day's work).
+    """
     as_of = bd.to_utc(as_of)
-    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {})
+    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(topological(workflow)):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
@@ -214,6 +221,8 @@ def _failed_run(runs: list[RunView]) -> RunView | None:
 
 def _rule_met(ctx: _Context, step: StepConfig, completed: list[RunView]) -> bool:
     rule = step.repeat
+    if completed and step.id in ctx.completed and ctx.as_of >= ctx.obs.window_end:
+        return True  # seen complete before; a past day's step is never reopened
     if rule.until_sql is None:
         return len(completed) >= rule.required_runs
     pending = ctx.obs.checks.get(step.id)

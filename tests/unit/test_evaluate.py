@@ -77,8 +77,10 @@ def judge(
     checks: dict[str, int | None] | None = None,
     memory: dict[str, Progress] | None = None,
     anomalies: list[str] | None = None,
+    completed: set[str] | None = None,
+    as_of: dt.datetime | None = None,
 ) -> Evaluation:
-    as_of = at(clock)
+    as_of = as_of or at(clock)
     start, end = bd.window(DAY, WF.timezone, WF.business_day_start)
     obs = Observations(
         workflow_id=WF.workflow_id,
@@ -90,7 +92,7 @@ def judge(
         checks=checks or {},
         anomalies=anomalies or [],
     )
-    return evaluate(WF, obs, as_of, memory)
+    return evaluate(WF, obs, as_of, memory, completed or set())
 
 
 def kinds(ev: Evaluation) -> set[tuple[str, str]]:
@@ -226,6 +228,22 @@ def test_a_multi_run_step_completes_after_its_required_runs() -> None:
     ev = judge("16:15", [*base, *flushes, run("F1-FLUSH", "16:00", "16:10")], {"D1-IMD": 0})
     assert status(ev, "F1-FLUSH") == StepStatus.COMPLETE
     assert status(ev, "CM_BSGGN") == StepStatus.PENDING
+
+
+def test_a_past_days_step_seen_complete_is_not_reopened_by_a_later_reading_of_its_check() -> None:
+    next_morning = bd.window(DAY, WF.timezone, WF.business_day_start)[1] + dt.timedelta(minutes=15)
+    ppbtr = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545")
+    runs = [*NORMAL_MORNING, ppbtr]
+    # the check, read the next morning, counts pending IMDs again (a check that ignores its day)
+    reopened = judge("", runs, {"D1-IMD": 2400}, as_of=next_morning)
+    assert status(reopened, "D1-IMD") == StepStatus.REPEATING  # what the monitor saw without memory
+    kept = judge("", runs, {"D1-IMD": 2400}, completed={"CM-DMRU", "D1-IMD"}, as_of=next_morning)
+    assert status(kept, "D1-IMD") == StepStatus.COMPLETE
+    assert not kinds(kept) & {("MISSED_DEADLINE", "D1-IMD"), ("OUT_OF_ORDER", "C1-PPBTR")}
+    # while the day is still on, the check speaks: new pending IMDs mean more runs are due
+    assert status(judge("08:00", NORMAL_MORNING, {"D1-IMD": 300}, completed={"D1-IMD"}), "D1-IMD") == (
+        StepStatus.REPEATING
+    )
 
 
 def test_a_step_started_before_its_predecessor_completed_is_out_of_order() -> None:
