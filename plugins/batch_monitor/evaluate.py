@@ -459,7 +459,16 @@ def _low_throughput(ctx: _Context, step: StepConfig, run: RunView) -> None:
     )
 
 
+def lateness(delta: dt.timedelta) -> str:
+    """How late, as a sentence reads it: '10 min', '1h 05m'."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    return f"{minutes} min" if minutes < 60 else format_duration(delta)
+
+
 def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.start is not None and state.expected_start is not None:
+        _started_late(ctx, step, state.start, state.expected_start)
+        return
     if state.runs or state.status != StepStatus.PENDING or state.expected_start is None:
         return
     due = state.expected_start + step.start_grace
@@ -477,7 +486,45 @@ def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
     )
 
 
+def _started_late(ctx: _Context, step: StepConfig, start: dt.datetime, expected: dt.datetime) -> None:
+    """The step started after its expected start + grace (judged from the run, not the tick)."""
+    due = expected + step.start_grace
+    if start <= due:
+        return
+    ctx.add(
+        FindingKind.LATE_START,
+        step,
+        f"{step.batch_code} started {lateness(start - expected)} late: at {ctx.local(start)}, "
+        f"expected at {ctx.local(expected)}",
+        since=due,
+        ended_at=start,
+        expected=f"starts by {ctx.local(expected)} (+{format_duration(step.start_grace)} grace)",
+        actual=f"first run of {step.batch_code} started at {ctx.local(start)}",
+        details={"started_at": start.isoformat(), "late_s": (start - expected).total_seconds()},
+    )
+
+
+def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.datetime, finish_by: dt.datetime) -> None:
+    """A step (or the chain) that completed after its deadline, between two ticks or not."""
+    ctx.add(
+        FindingKind.MISSED_DEADLINE,
+        step,
+        f"{who} completed {lateness(end - finish_by)} late: at {ctx.local(end)}, "
+        f"against its {ctx.local(finish_by)} deadline",
+        since=finish_by,
+        ended_at=end,
+        expected=f"complete by {ctx.local(finish_by)}",
+        actual=f"completed at {ctx.local(end)}",
+        action="" if step else "Find which step held the chain up (the timeline shows each step's late finish).",
+        details={"completed_at": end.isoformat(), "late_s": (end - finish_by).total_seconds()},
+    )
+
+
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.finish_by is not None and state.status == StepStatus.COMPLETE and state.end is not None:
+        if state.end > state.finish_by:
+            _completed_late(ctx, step, step.batch_code, state.end, state.finish_by)
+        return
     if state.finish_by is None or state.status in _DONE or ctx.as_of <= state.finish_by:
         return
     predicted = f", predicted {ctx.local(state.predicted_end)}" if state.predicted_end else ""
@@ -559,7 +606,9 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
     ends = [s.end or s.predicted_end for s in states]
     predicted = max((e for e in ends if e is not None), default=None)
     finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
-    if finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
+    if finish_by and status == StepStatus.COMPLETE and predicted and predicted > finish_by:
+        _completed_late(ctx, None, ctx.workflow.name, predicted, finish_by)
+    elif finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
         open_steps = [s.batch_code for s in states if s.status != StepStatus.COMPLETE]
         ctx.add(
             FindingKind.MISSED_DEADLINE,

@@ -246,6 +246,41 @@ def test_a_past_days_step_seen_complete_is_not_reopened_by_a_later_reading_of_it
     )
 
 
+def test_a_step_that_completed_after_its_deadline_between_two_ticks_is_a_closed_missed_deadline() -> None:
+    day = [
+        *NORMAL_MORNING,
+        run("C1-PPBTR", "12:00", "14:45"),
+        *[run("F1-FLUSH", f"{h}:00", f"{h}:10") for h in (15, 16, 17)],
+        run("CM_BSGGN", "17:20", "20:10", records=200_000),
+    ]
+    assert ("MISSED_DEADLINE", "CM_BSGGN") not in kinds(judge("20:00", [*day[:-1], run("CM_BSGGN", "17:20")]))
+    ev = judge("20:15", day, {"D1-IMD": 0})
+    [late] = [f for f in ev.findings if f.kind == FindingKind.MISSED_DEADLINE]
+    assert (late.step_id, late.severity.value, late.closed) == ("CM_BSGGN", "CRITICAL", True)
+    assert late.ended_at == at("20:10") and late.since == at("20:00")
+    assert "completed 10 min late" in late.title
+
+
+def test_a_step_that_started_after_its_grace_between_two_ticks_is_a_closed_late_start() -> None:
+    ev = judge("05:30", [run("CM-DMRU", "05:20")])  # the 05:15 tick saw nothing late yet
+    [late] = [f for f in ev.findings if f.kind == FindingKind.LATE_START]
+    assert (late.step_id, late.closed, late.ended_at) == ("CM-DMRU", True, at("05:20"))
+    assert "started 20 min late" in late.title
+    assert not [f for f in judge("05:30", [run("CM-DMRU", "05:14")]).findings if f.kind == FindingKind.LATE_START]
+
+
+def test_the_dpdc_description_healthy_morning_raises_nothing() -> None:
+    first_reads = run("CM-DMRU", "05:03", "07:15", records=992_000, threads=8, nbr=501)  # 2h 12m, RPS 125
+    running = run("CM-DMRU", "05:03", records=900_000, threads=8, done=7, nbr=501)
+    imd = run("D1-IMD", "07:20", "08:00", records=214_000, nbr=502)  # RPS 89
+    imd_running = run("D1-IMD", "07:20", records=100_000, done=2, nbr=502)
+    assert kinds(judge("07:00", [running])) == set()
+    assert kinds(judge("07:15", [first_reads], {"D1-IMD": 500})) == set()
+    for clock in ("07:30", "07:45"):
+        assert kinds(judge(clock, [first_reads, imd_running], {"D1-IMD": 500})) == set(), clock
+    assert kinds(judge("08:15", [first_reads, imd], {"D1-IMD": 0})) == set()
+
+
 def test_a_step_started_before_its_predecessor_completed_is_out_of_order() -> None:
     early = run("C1-PPBTR", "07:10", "09:00")
     ev = judge("09:10", [*NORMAL_MORNING, early], {"D1-IMD": 0})
@@ -273,7 +308,10 @@ def test_a_run_crossing_midnight_stays_in_its_business_day_and_the_chain_deadlin
     assert ("MISSED_DEADLINE", "_chain") in kinds(ev)
     ev = judge("00:45", [*day, run("BILLRESTSMS", "23:30", "00:40", **sms)], {"D1-IMD": 0})
     assert ev.chain_status == StepStatus.COMPLETE
-    assert kinds(ev) == set()
+    # nothing holds any more; the day's breaches stay on record as over (closed)
+    assert all(f.closed for f in ev.findings)
+    over = {("LATE_START", "BILLRESTSMS"), ("MISSED_DEADLINE", "BILLRESTSMS"), ("MISSED_DEADLINE", "_chain")}
+    assert kinds(ev) == over
 
 
 def test_a_run_that_started_before_0500_belongs_to_the_previous_day() -> None:
