@@ -11,6 +11,7 @@ from tests.e2e.test_scenario_days import DAY, WORKFLOW, ticks
 from tests.support.mail import MailServer
 
 from batch_monitor import pipeline, simulator
+from batch_monitor.api import queries
 from batch_monitor.constants import FindingKind
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.store import repository, schema
@@ -51,6 +52,8 @@ def test_a_deadline_missed_and_a_late_start_between_two_ticks_are_recorded_once(
     # the day's evaluation carries both (the page marks the steps late from it)
     with store.connect() as conn:
         evaluation = repository.load_evaluation(conn, WORKFLOW.workflow_id, DAY)
+        breaches = queries.count_breaches(conn, WORKFLOW.workflow_id, DAY, DAY)  # the health figure
+    assert breaches == 2
     assert evaluation is not None
     over = {(f.kind, f.step_id) for f in evaluation.findings if f.closed}
     assert over == {(FindingKind.LATE_START, "CM-DMRU"), (FindingKind.MISSED_DEADLINE, "CM_BSGGN")}

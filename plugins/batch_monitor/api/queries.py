@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import parse_clock
-from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, RunStatus
+from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
 from batch_monitor.models import Evaluation
 from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import (
@@ -238,6 +238,21 @@ def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]
 def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
     t = alerts
     query = sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
+    return int(conn.execute(query).scalar_one())
+
+
+BREACH_KINDS = (FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value)
+
+
+def count_breaches(conn: sa.Connection, workflow_id: str, first_date: dt.date, last_date: dt.date) -> int:
+    """Late starts and missed deadlines of the window's days, in any state: a breach that was over
+    between two ticks (recorded and resolved at once) counts like one that stayed open."""
+    t = alerts
+    query = sa.select(sa.func.count()).where(
+        t.c.workflow_id == workflow_id,
+        t.c.business_date.between(first_date, last_date),
+        t.c.kind.in_(BREACH_KINDS),
+    )
     return int(conn.execute(query).scalar_one())
 
 
