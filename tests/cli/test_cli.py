@@ -150,7 +150,7 @@ def test_validate_refuses_sql_files_that_bind_parameters_the_reader_does_not_sup
     )
     done = cli("validate", workflow)
     assert done.returncode == 1
-    known = "as_of, batch_codes, business_date, error_codes, window_end, window_start"
+    known = "as_of, batch_codes, business_date, day_end, day_start, error_codes, window_end, window_start"
     assert done.stderr.splitlines() == [
         f"{workflow}: invalid workflow file",
         f"  - field 'error_message_sql': {messages_sql}: unknown bind parameter(s) ['codes']; the reader binds {known}",
