@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch_monitor import business_day as bd
+from batch_monitor.advice import advice
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
 from batch_monitor.constants import (
     CHAIN_STEP_ID,
@@ -71,8 +72,8 @@ class _Context:
     def clock(self, clock: dt.time) -> dt.datetime:
         return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
 
-    def add(self, kind: FindingKind, step: StepConfig | None, title: str, *, action: str = "", **fields: Any) -> None:
-        """Record a finding; the step's runbook is its action unless one is given."""
+    def add(self, kind: FindingKind, step: StepConfig | None, title: str, **fields: Any) -> None:
+        """Record a finding; its action is the advice for its kind (the step's runbook for it, if any)."""
         self.findings.append(
             Finding(
                 kind=kind,
@@ -80,7 +81,7 @@ class _Context:
                 step_id=step.id if step else CHAIN_STEP_ID,
                 batch_code=step.batch_code if step else "",
                 title=title,
-                action=action or (step.runbook if step else ""),
+                action=advice(kind, step, closed=fields.get("ended_at") is not None),
                 **fields,
             )
         )
@@ -131,7 +132,6 @@ def evaluate(
             f"{len(observations.anomalies)} source row(s) could not be used as they are",
             actual="; ".join(observations.anomalies[:20]),
             expected="every CI_BATCH_RUN/THD/INST row has a start time, sane counts and a known status",
-            action="Check the listed rows in CC&B; the monitor judged the rest of the day without them.",
             details={"anomalies": observations.anomalies[:200]},
         )
     steps = sorted(ctx.states.values(), key=lambda s: s.position)
@@ -386,7 +386,6 @@ def _failed(ctx: _Context, step: StepConfig, run: RunView) -> None:
         f"{format_duration(run.duration_s)}, {run.records:,} records, {run.errors:,} in error",
         error_text=run.error_text,
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook or f"Find the cause in the thread logs, then resubmit {step.batch_code}.",
         details={"batch_nbr": run.batch_nbr, "rerun_nbr": run.rerun_nbr},
     )
 
@@ -404,9 +403,6 @@ def _stuck(ctx: _Context, step: StepConfig, state: StepState) -> None:
         actual=f"{run.records:,} records and {run.threads_done}/{run.threads_total} threads done "
         f"unchanged since {ctx.local(since)}",
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook
-        or "A thread that died abnormally stays 'in progress': check the thread on the batch server, "
-        "mark it in error and restart it.",
         details={"threads_running": run.threads_running, "records": run.records},
     )
 
@@ -482,7 +478,6 @@ def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
         since=due,
         expected=f"starts by {ctx.local(state.expected_start)} (+{format_duration(step.start_grace)} grace)",
         actual=f"no run of {step.batch_code} in this business day as of {ctx.local(ctx.as_of)}",
-        action=step.runbook or f"Check the scheduler that submits {step.batch_code}; submit it if it was missed.",
     )
 
 
@@ -515,7 +510,6 @@ def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.da
         ended_at=end,
         expected=f"complete by {ctx.local(finish_by)}",
         actual=f"completed at {ctx.local(end)}",
-        action="" if step else "Find which step held the chain up (the timeline shows each step's late finish).",
         details={"completed_at": end.isoformat(), "late_s": (end - finish_by).total_seconds()},
     )
 
@@ -583,7 +577,6 @@ def _empty_runs(ctx: _Context, step: StepConfig, state: StepState) -> None:
         expected="a run processes records",
         actual=f"{len(empty)} completed run(s) with 0 records",
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook or "Check the run's input (upstream extract, parameters) before the chain goes on.",
     )
 
 
@@ -618,7 +611,6 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             since=finish_by,
             expected=f"every step complete by {ctx.local(finish_by)}",
             actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
-            action="Work through the open steps in order; the earliest open step holds the chain.",
             details={"open_steps": open_steps},
         )
     return status, predicted, finish_by

@@ -346,3 +346,16 @@ def test_a_running_step_has_a_predicted_end_and_progress() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(40, "40s"), (35 * 60, "35m"), (4 * 3600 + 23 * 60, "4h 23m")])
 def test_durations_print_as_operators_read_them(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_what_to_do_fits_the_alert_the_ora_runbook_only_for_the_failure() -> None:
+    slow = run("C1-PPBTR", "12:00", records=9_000, nbr=777)  # 5 records/s against 10
+    slow_ev = judge("13:00", [*NORMAL_MORNING, slow], {"D1-IMD": 0})
+    [low] = [f for f in slow_ev.findings if f.kind == FindingKind.LOW_THROUGHPUT]
+    assert "ORA-" not in low.action and "C1-PPBTR" in low.action
+    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545", nbr=778)
+    [failure] = [f for f in judge("14:45", [*NORMAL_MORNING, failed], {"D1-IMD": 0}).findings if f.kind == "FAILED"]
+    assert failure.action.startswith("On ORA- errors")
+    late = judge("17:15", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=900_000, nbr=779)], {"D1-IMD": 0})
+    [deadline] = [f for f in late.findings if f.kind == FindingKind.MISSED_DEADLINE]
+    assert "ORA-" not in deadline.action and deadline.action

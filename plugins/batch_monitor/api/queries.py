@@ -123,7 +123,7 @@ def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
 def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
     t = workflow_config
     columns = [c for c in t.c if c.name not in ("step_config", "config_hash", "source_file", "loaded_at")]
-    runbook = t.c.step_config["runbook"].as_string().label("runbook")
+    runbook = t.c.step_config["runbook"].label("runbook")  # one text, or {kind: text}
     rows = conn.execute(sa.select(*columns, runbook).order_by(t.c.workflow_id, t.c.position)).all()
     by_id: dict[str, list[Any]] = {}  # rows of the select above
     for row in rows:
@@ -159,8 +159,15 @@ def _step_meta(row: sa.Row[Any]) -> StepMeta:
         min_rps=row.min_rps,
         repeat_rule=dict(row.repeat_rule or {}),
         enabled=row.enabled,
-        runbook=row.runbook or "",
+        runbook=runbook_text(row.runbook),
     )
+
+
+def runbook_text(runbook: Any) -> str:
+    """A step's runbook as one line: the text, or 'FAILED: …; STUCK: …' for one given per kind."""
+    if isinstance(runbook, dict):
+        return "; ".join(f"{kind}: {text}" for kind, text in runbook.items())
+    return str(runbook or "")
 
 
 def refresh_interval_seconds(conn: sa.Connection) -> int:
