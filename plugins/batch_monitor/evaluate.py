@@ -463,7 +463,9 @@ def lateness(delta: dt.timedelta) -> str:
 
 def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
     if state.start is not None and state.expected_start is not None:
-        _started_late(ctx, step, state.start, state.expected_start)
+        # judged only against predecessors that completed: a start before them is OUT_OF_ORDER
+        if all(ctx.states[d].status in _DONE for d in step.depends_on or []):
+            _started_late(ctx, step, state.start, state.expected_start)
         return
     if state.runs or state.status != StepStatus.PENDING or state.expected_start is None:
         return

@@ -228,6 +228,16 @@ def test_check_exits_0_when_the_day_goes_well(ccb: str) -> None:
     assert lines[-1] == "findings: 0 CRITICAL, 0 WARNING"
 
 
+def test_check_shows_a_breach_already_over_and_exits_0_as_nothing_critical_holds(ccb: str) -> None:
+    play(ccb, "cli_late", at("07:30"))
+    done = check("--source-url", ccb, "--as-of", "2025-02-17T07:30")
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[-2] == "findings: 1 CRITICAL, 0 WARNING"
+    assert lines[-1].split(None, 3)[:3] == ["CRITICAL", "MISSED_DEADLINE", "(over)"]
+    assert lines[-1].endswith("CM-DMRU completed 10 min late: at 07:10, against its 07:00 deadline")
+
+
 def test_check_json_is_the_evaluation_a_tick_would_make(ccb: str) -> None:
     play(ccb, "cli_failure", at("15:00"))
     done = check("--source-url", ccb, "--as-of", "2025-02-17T15:00", "--json")

@@ -269,6 +269,13 @@ def test_a_step_that_started_after_its_grace_between_two_ticks_is_a_closed_late_
     assert not [f for f in judge("05:30", [run("CM-DMRU", "05:14")]).findings if f.kind == FindingKind.LATE_START]
 
 
+def test_a_step_started_while_its_predecessor_had_failed_is_out_of_order_not_late() -> None:
+    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545")
+    ev = judge("15:45", [*NORMAL_MORNING, failed, run("F1-FLUSH", "15:30")], {"D1-IMD": 0})
+    assert ("OUT_OF_ORDER", "F1-FLUSH") in kinds(ev)
+    assert ("LATE_START", "F1-FLUSH") not in kinds(ev)
+
+
 def test_the_dpdc_description_healthy_morning_raises_nothing() -> None:
     first_reads = run("CM-DMRU", "05:03", "07:15", records=992_000, threads=8, nbr=501)  # 2h 12m, RPS 125
     running = run("CM-DMRU", "05:03", records=900_000, threads=8, done=7, nbr=501)
