@@ -49,6 +49,9 @@ def test_a_deadline_missed_and_a_late_start_between_two_ticks_are_recorded_once(
     # the workflow mails CRITICAL only: one mail for the deadline, none for the late start, no recovery mail
     [mail] = mail_server.received
     assert "CM_BSGGN completed late" in str(mail.message["Subject"])
+    body = mail.message.get_body(preferencelist=("plain",)).get_content()
+    assert "completed 10 min late" in body and "no recovery mail follows" in body
+    assert "What to do:\n  CM_BSGGN has completed since" in body  # advice for a breach that is over
     # the day's evaluation carries both (the page marks the steps late from it)
     with store.connect() as conn:
         evaluation = repository.load_evaluation(conn, WORKFLOW.workflow_id, DAY)
