@@ -34,7 +34,7 @@ from batch_monitor.config import WorkflowConfig, load_workflows, parse_clock, wo
 from batch_monitor.constants import SOURCE_CONN_ID, Severity
 from batch_monitor.evaluate import evaluate, format_duration
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
-from batch_monitor.models import Evaluation, Observations, StepState
+from batch_monitor.models import Evaluation, Finding, Observations, StepState
 from batch_monitor.source import SourceReader
 
 EXIT_OK = 0
@@ -226,6 +226,11 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
+def _kind(finding: Finding) -> str:
+    """The finding's kind, marked '(over)' for a breach already over (it no longer holds)."""
+    return f"{finding.kind.value} (over)" if finding.closed else finding.kind.value
+
+
 def render(evaluation: Evaluation, workflow: WorkflowConfig) -> list[str]:
     """The evaluation as text: a heading, the step table and the findings (CRITICAL first)."""
     date = evaluation.business_date
@@ -254,7 +259,7 @@ def render(evaluation: Evaluation, workflow: WorkflowConfig) -> list[str]:
     counts = {s: sum(1 for f in findings if f.severity == s) for s in (Severity.CRITICAL, Severity.WARNING)}
     lines += ["", f"findings: {counts[Severity.CRITICAL]} CRITICAL, {counts[Severity.WARNING]} WARNING"]
     if findings:
-        lines += _table([[f.severity.value, f.kind.value, f.step_id, f.title] for f in findings])
+        lines += _table([[f.severity.value, _kind(f), f.step_id, f.title] for f in findings])
     return lines
 
 
@@ -271,7 +276,7 @@ def _run_check(args: argparse.Namespace) -> int:
         print(NO_MEMORY_NOTE, file=sys.stderr)
     else:
         print("\n".join(render(evaluation, workflow)))
-    critical = any(f.severity == Severity.CRITICAL for f in evaluation.findings)
+    critical = any(f.severity == Severity.CRITICAL and not f.closed for f in evaluation.findings)
     return EXIT_PROBLEM if critical else EXIT_OK
 
 

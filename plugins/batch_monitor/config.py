@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from batch_monitor.constants import DEFAULT_STATUS_MAP, Severity
+from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
@@ -80,9 +80,29 @@ def _parse_expected_start(value: Any) -> dt.time | str | None:
     return parse_clock(value)
 
 
+def _parse_runbook(value: Any) -> str | dict[str, str]:
+    """One string (every kind of alert) or a mapping of alert kind → text (those kinds only)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if not isinstance(value, dict):
+        raise ValueError("write one text for every kind of alert, or a mapping such as {FAILED: ..., STUCK: ...}")
+    known = [k.value for k in FindingKind]
+    runbook: dict[str, str] = {}
+    for kind, text in value.items():
+        if str(kind) not in known:
+            raise ValueError(f"{kind!r} is not a kind of alert; use {', '.join(known)}")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"the runbook for {kind} must be a non-empty text")
+        runbook[str(kind)] = text.strip()
+    return runbook
+
+
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
+Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
 
 
 class RepeatRule(BaseModel):
@@ -161,7 +181,7 @@ class StepConfig(BaseModel):
     expect_records: bool = True
     repeat: RepeatRule = RepeatRule()
     enabled: bool = True
-    runbook: str = ""
+    runbook: Runbook = ""  # what on-call should do: one text for every kind, or {KIND: text}
 
     @model_validator(mode="after")
     def _fill_derived(self) -> StepConfig:
@@ -182,6 +202,12 @@ class StepConfig(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.batch_code} ({self.name})" if self.name != self.batch_code else self.batch_code
+
+    def runbook_for(self, kind: FindingKind) -> str:
+        """The step's runbook for alerts of ``kind`` ('' when it gives none for that kind)."""
+        if isinstance(self.runbook, str):
+            return self.runbook
+        return self.runbook.get(kind.value, "")
 
 
 class WorkflowConfig(BaseModel):

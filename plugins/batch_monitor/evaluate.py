@@ -8,11 +8,12 @@ gives the same answer. The store diffs the findings against open alerts (see sto
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from batch_monitor import business_day as bd
+from batch_monitor.advice import advice
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
 from batch_monitor.constants import (
     CHAIN_STEP_ID,
@@ -60,6 +61,7 @@ class _Context:
     obs: Observations
     as_of: dt.datetime
     memory: Mapping[str, Progress]
+    completed: Collection[str] = ()
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -70,8 +72,8 @@ class _Context:
     def clock(self, clock: dt.time) -> dt.datetime:
         return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
 
-    def add(self, kind: FindingKind, step: StepConfig | None, title: str, *, action: str = "", **fields: Any) -> None:
-        """Record a finding; the step's runbook is its action unless one is given."""
+    def add(self, kind: FindingKind, step: StepConfig | None, title: str, **fields: Any) -> None:
+        """Record a finding; its action is the advice for its kind (the step's runbook for it, if any)."""
         self.findings.append(
             Finding(
                 kind=kind,
@@ -79,7 +81,7 @@ class _Context:
                 step_id=step.id if step else CHAIN_STEP_ID,
                 batch_code=step.batch_code if step else "",
                 title=title,
-                action=action or (step.runbook if step else ""),
+                action=advice(kind, step, closed=fields.get("ended_at") is not None),
                 **fields,
             )
         )
@@ -107,10 +109,16 @@ def evaluate(
     observations: Observations,
     as_of: dt.datetime,
     memory: Mapping[str, Progress] | None = None,
+    completed: Collection[str] = (),
 ) -> Evaluation:
-    """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``."""
+    """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
+
+    ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
+    the day is over, a later reading never reopens them (a completion check read the next morning
+    may see the new day's work).
+    """
     as_of = bd.to_utc(as_of)
-    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {})
+    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(topological(workflow)):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
@@ -124,7 +132,6 @@ def evaluate(
             f"{len(observations.anomalies)} source row(s) could not be used as they are",
             actual="; ".join(observations.anomalies[:20]),
             expected="every CI_BATCH_RUN/THD/INST row has a start time, sane counts and a known status",
-            action="Check the listed rows in CC&B; the monitor judged the rest of the day without them.",
             details={"anomalies": observations.anomalies[:200]},
         )
     steps = sorted(ctx.states.values(), key=lambda s: s.position)
@@ -214,6 +221,8 @@ def _failed_run(runs: list[RunView]) -> RunView | None:
 
 def _rule_met(ctx: _Context, step: StepConfig, completed: list[RunView]) -> bool:
     rule = step.repeat
+    if completed and step.id in ctx.completed and ctx.as_of >= ctx.obs.window_end:
+        return True  # seen complete before; a past day's step is never reopened
     if rule.until_sql is None:
         return len(completed) >= rule.required_runs
     pending = ctx.obs.checks.get(step.id)
@@ -377,7 +386,6 @@ def _failed(ctx: _Context, step: StepConfig, run: RunView) -> None:
         f"{format_duration(run.duration_s)}, {run.records:,} records, {run.errors:,} in error",
         error_text=run.error_text,
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook or f"Find the cause in the thread logs, then resubmit {step.batch_code}.",
         details={"batch_nbr": run.batch_nbr, "rerun_nbr": run.rerun_nbr},
     )
 
@@ -395,9 +403,6 @@ def _stuck(ctx: _Context, step: StepConfig, state: StepState) -> None:
         actual=f"{run.records:,} records and {run.threads_done}/{run.threads_total} threads done "
         f"unchanged since {ctx.local(since)}",
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook
-        or "A thread that died abnormally stays 'in progress': check the thread on the batch server, "
-        "mark it in error and restart it.",
         details={"threads_running": run.threads_running, "records": run.records},
     )
 
@@ -450,7 +455,18 @@ def _low_throughput(ctx: _Context, step: StepConfig, run: RunView) -> None:
     )
 
 
+def lateness(delta: dt.timedelta) -> str:
+    """How late, as a sentence reads it: '10 min', '1h 05m'."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    return f"{minutes} min" if minutes < 60 else format_duration(delta)
+
+
 def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.start is not None and state.expected_start is not None:
+        # judged only against predecessors that completed: a start before them is OUT_OF_ORDER
+        if all(ctx.states[d].status in _DONE for d in step.depends_on or []):
+            _started_late(ctx, step, state.start, state.expected_start)
+        return
     if state.runs or state.status != StepStatus.PENDING or state.expected_start is None:
         return
     due = state.expected_start + step.start_grace
@@ -464,11 +480,47 @@ def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
         since=due,
         expected=f"starts by {ctx.local(state.expected_start)} (+{format_duration(step.start_grace)} grace)",
         actual=f"no run of {step.batch_code} in this business day as of {ctx.local(ctx.as_of)}",
-        action=step.runbook or f"Check the scheduler that submits {step.batch_code}; submit it if it was missed.",
+    )
+
+
+def _started_late(ctx: _Context, step: StepConfig, start: dt.datetime, expected: dt.datetime) -> None:
+    """The step started after its expected start + grace (judged from the run, not the tick)."""
+    due = expected + step.start_grace
+    if start <= due:
+        return
+    ctx.add(
+        FindingKind.LATE_START,
+        step,
+        f"{step.batch_code} started {lateness(start - expected)} late: at {ctx.local(start)}, "
+        f"expected at {ctx.local(expected)}",
+        since=due,
+        ended_at=start,
+        expected=f"starts by {ctx.local(expected)} (+{format_duration(step.start_grace)} grace)",
+        actual=f"first run of {step.batch_code} started at {ctx.local(start)}",
+        details={"started_at": start.isoformat(), "late_s": (start - expected).total_seconds()},
+    )
+
+
+def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.datetime, finish_by: dt.datetime) -> None:
+    """A step (or the chain) that completed after its deadline, between two ticks or not."""
+    ctx.add(
+        FindingKind.MISSED_DEADLINE,
+        step,
+        f"{who} completed {lateness(end - finish_by)} late: at {ctx.local(end)}, "
+        f"against its {ctx.local(finish_by)} deadline",
+        since=finish_by,
+        ended_at=end,
+        expected=f"complete by {ctx.local(finish_by)}",
+        actual=f"completed at {ctx.local(end)}",
+        details={"completed_at": end.isoformat(), "late_s": (end - finish_by).total_seconds()},
     )
 
 
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.finish_by is not None and state.status == StepStatus.COMPLETE and state.end is not None:
+        if state.end > state.finish_by:
+            _completed_late(ctx, step, step.batch_code, state.end, state.finish_by)
+        return
     if state.finish_by is None or state.status in _DONE or ctx.as_of <= state.finish_by:
         return
     predicted = f", predicted {ctx.local(state.predicted_end)}" if state.predicted_end else ""
@@ -527,7 +579,6 @@ def _empty_runs(ctx: _Context, step: StepConfig, state: StepState) -> None:
         expected="a run processes records",
         actual=f"{len(empty)} completed run(s) with 0 records",
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
-        action=step.runbook or "Check the run's input (upstream extract, parameters) before the chain goes on.",
     )
 
 
@@ -550,7 +601,9 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
     ends = [s.end or s.predicted_end for s in states]
     predicted = max((e for e in ends if e is not None), default=None)
     finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
-    if finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
+    if finish_by and status == StepStatus.COMPLETE and predicted and predicted > finish_by:
+        _completed_late(ctx, None, ctx.workflow.name, predicted, finish_by)
+    elif finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
         open_steps = [s.batch_code for s in states if s.status != StepStatus.COMPLETE]
         ctx.add(
             FindingKind.MISSED_DEADLINE,
@@ -560,7 +613,6 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             since=finish_by,
             expected=f"every step complete by {ctx.local(finish_by)}",
             actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
-            action="Work through the open steps in order; the earliest open step holds the chain.",
             details={"open_steps": open_steps},
         )
     return status, predicted, finish_by

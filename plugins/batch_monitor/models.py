@@ -157,7 +157,8 @@ class StepState(_Model):
 
 
 class Finding(_Model):
-    """A condition that holds as of the evaluation. The store turns findings into alerts."""
+    """A condition that holds as of the evaluation, or a breach that held earlier in the day and is
+    over (``ended_at`` set). The store turns findings into alerts."""
 
     kind: FindingKind
     severity: Severity
@@ -171,10 +172,18 @@ class Finding(_Model):
     action: str = ""  # what on-call should do
     run_key: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    # set for a breach already over when judged (a step that completed after its deadline, or
+    # started late, between two ticks): the store records it and resolves it at once
+    ended_at: dt.datetime | None = None
 
     @property
     def identity(self) -> tuple[str, str]:
         return (self.step_id, self.kind.value)
+
+    @property
+    def closed(self) -> bool:
+        """The condition no longer holds: it is recorded, not open."""
+        return self.ended_at is not None
 
 
 class Evaluation(_Model):

@@ -147,7 +147,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
             # as of an earlier moment are today's (they cannot be rewound), so passing them from one
             # caught-up tick to the next would make a finished run look stuck
             memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
-            ev = evaluate(workflow, obs, obs.as_of, memory)
+            ev = evaluate(workflow, obs, obs.as_of, memory, _completed_steps(conn, workflow, obs.business_date))
             conn.execute(
                 sa.update(source_snapshots)
                 .where(source_snapshots.c.id == sid)
@@ -162,6 +162,12 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
         log.info("evaluation %s", summary)
         summaries.append(summary)
     return summaries
+
+
+def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
+    """Steps the day's latest stored evaluation saw complete (a past day never reopens them)."""
+    last = repository.load_evaluation(conn, workflow.workflow_id, business_date)
+    return {s.step_id for s in last.steps if s.status == StepStatus.COMPLETE} if last is not None else set()
 
 
 def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:

@@ -47,7 +47,7 @@ MAX_RERUN_NBR = 2**31 - 1
 MAX_COUNT = 10**12  # more records than any thread processes: a corrupt value (and it would overflow the store)
 
 _LIST_PARAMS = {"batch_codes", "error_codes"}
-_TIME_PARAMS = {"window_start", "window_end", "as_of"}
+_TIME_PARAMS = {"window_start", "window_end", "day_start", "day_end", "as_of"}
 _DATE_PARAMS = {"business_date"}
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
 
@@ -110,8 +110,11 @@ def _execute(conn: sa.Connection, sql: _Sql, params: dict[str, Any]) -> list[dic
 def bind_parameters(workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime) -> dict[str, Any]:
     """The values the SQL files may bind, for a workflow's business day as of a moment.
 
-    Bounds are the CC&B server's wall-clock times, widened (a lookback before the window, a
-    margin after it or after ``as_of``): the reader places each row exactly by its UTC start.
+    Bounds are the CC&B server's wall-clock times. ``window_start``/``window_end`` are widened (a
+    lookback before the window, a margin after it or after ``as_of``): the reader places each run
+    exactly by its UTC start. ``day_start``/``day_end`` are the business day's exact window
+    (``day_start <= t < day_end``): a completion check (``repeat.until_sql``) uses them to count
+    only its own day's work, so re-judging yesterday the next morning does not see today's.
     """
     window_start, window_end = bd.window(business_date, workflow.timezone, workflow.business_day_start)
     tz = workflow.source_timezone
@@ -119,6 +122,8 @@ def bind_parameters(workflow: WorkflowConfig, business_date: dt.date, as_of: dt.
         "batch_codes": sorted({s.batch_code for s in workflow.enabled_steps}),
         "window_start": bd.to_naive_local(window_start - LOOKBACK, tz),
         "window_end": bd.to_naive_local(min(window_end, bd.to_utc(as_of)), tz) + BOUND_MARGIN,
+        "day_start": bd.to_naive_local(window_start, tz),
+        "day_end": bd.to_naive_local(window_end, tz),
         "business_date": business_date,
         "as_of": bd.to_naive_local(as_of, tz),
         "error_codes": sorted(c for c, m in workflow.status_map.items() if m == RunStatus.ERROR.value),

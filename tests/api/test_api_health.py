@@ -62,6 +62,12 @@ def test_average_rps_of_the_day_and_active_alerts(monitor: MonitorEnv, viewer: h
     assert health(viewer, workflow="us_east_settlement", date="2024-03-12")["active_alerts"] == 0
 
 
+def test_late_starts_and_missed_deadlines_count_once_over(viewer: httpx.Client) -> None:
+    # 2024-03-12: first reads started at 05:40; the LATE_START resolved when they started
+    assert health(viewer, workflow="dpdc_ami", date="2024-03-12")["breaches"] == 1
+    assert health(viewer, workflow="dpdc_ami", date="2024-03-11", days=1)["breaches"] == 0
+
+
 def test_a_one_day_window_counts_only_that_day(viewer: httpx.Client) -> None:
     body = health(viewer, workflow="dpdc_ami", date="2024-03-12", days=1)
     assert (body["runs_finished"], body["runs_failed"], body["window_first_date"]) == (5, 1, "2024-03-12")

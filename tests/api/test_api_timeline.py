@@ -87,7 +87,11 @@ def test_each_step_lists_its_alerts_of_the_day_whatever_their_state(viewer: http
         "BILLRESTSMS": [],
     }
     assert day["chain_alerts"] == []
-    assert sorted(f["kind"] for f in day["findings"]) == ["EMPTY_RUN", "FAILED"]
+    # the late start of first reads is over (they started at 05:40) but stays on record, closed,
+    # and marks the step's row late
+    found = sorted((f["kind"], f["ended_at"] is not None) for f in day["findings"])
+    assert found == [("EMPTY_RUN", False), ("FAILED", False), ("LATE_START", True)]
+    assert {s["step_id"]: s["late"] for s in day["steps"]}["CM-DMRU"] is True
 
 
 def test_a_running_step_shows_its_progress_and_predicted_end(viewer: httpx.Client) -> None:

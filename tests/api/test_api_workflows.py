@@ -39,7 +39,7 @@ def test_workflows_list_their_steps_in_order_with_zone_and_dag(viewer: httpx.Cli
     prepay = dpdc["steps"][2]
     assert (prepay["expected_start"], prepay["finish_by"], prepay["min_rps"]) == ("12:00", "17:00", 10.0)
     assert (prepay["expected_duration_s"], prepay["max_duration_s"]) == (2 * 3600 + 45 * 60, 4 * 3600)
-    assert prepay["runbook"].startswith("On ORA- errors")
+    assert prepay["runbook"].startswith("FAILED: On ORA- errors")  # given for failed runs only
     assert dpdc["steps"][3]["repeat_rule"]["runs"] == 3
     assert (us_east["workflow_id"], us_east["timezone"], us_east["business_day_start"]) == (
         "us_east_settlement",

@@ -150,7 +150,7 @@ def test_validate_refuses_sql_files_that_bind_parameters_the_reader_does_not_sup
     )
     done = cli("validate", workflow)
     assert done.returncode == 1
-    known = "as_of, batch_codes, business_date, error_codes, window_end, window_start"
+    known = "as_of, batch_codes, business_date, day_end, day_start, error_codes, window_end, window_start"
     assert done.stderr.splitlines() == [
         f"{workflow}: invalid workflow file",
         f"  - field 'error_message_sql': {messages_sql}: unknown bind parameter(s) ['codes']; the reader binds {known}",
@@ -226,6 +226,16 @@ def test_check_exits_0_when_the_day_goes_well(ccb: str) -> None:
     assert lines[0].endswith("as of 2025-02-17 16:00 +06 (Asia/Dhaka): chain complete")
     assert [line.split()[1] for line in lines[4:8]] == ["complete"] * 4
     assert lines[-1] == "findings: 0 CRITICAL, 0 WARNING"
+
+
+def test_check_shows_a_breach_already_over_and_exits_0_as_nothing_critical_holds(ccb: str) -> None:
+    play(ccb, "cli_late", at("07:30"))
+    done = check("--source-url", ccb, "--as-of", "2025-02-17T07:30")
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[-2] == "findings: 1 CRITICAL, 0 WARNING"
+    assert lines[-1].split(None, 3)[:3] == ["CRITICAL", "MISSED_DEADLINE", "(over)"]
+    assert lines[-1].endswith("CM-DMRU completed 10 min late: at 07:10, against its 07:00 deadline")
 
 
 def test_check_json_is_the_evaluation_a_tick_would_make(ccb: str) -> None:

@@ -22,12 +22,17 @@ DAYS = [(name, DAY) for name in ("normal", "failure", "stuck", "long_running", "
 DAYS += [("us_east_normal", d) for d in (dt.date(2024, 3, 10), dt.date(2024, 11, 2), dt.date(2024, 11, 3), DAY)]
 
 
-def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> dict[tuple[str, str], list[str]]:
-    """Play and judge every tick of the day; the findings seen, with the local ticks."""
+Seen = dict[tuple[str, str], list[str]]
+
+
+def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> tuple[Seen, Seen]:
+    """Play and judge every tick of the day: the findings that held and those over (closed), each
+    with the local ticks they were found at."""
     workflow = WORKFLOWS[loaded.workflow]
     reader = SourceReader(sql_dir())
     memory: dict[str, Progress] = {}
-    seen: dict[tuple[str, str], list[str]] = {}
+    seen: Seen = {}
+    closed: Seen = {}
     for as_of in ticks(date, workflow):
         play(engine, loaded, workflow, date, as_of)
         with engine.connect() as conn:
@@ -37,8 +42,8 @@ def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> dict[tuple
         memory = evaluation.progress
         for finding in evaluation.findings:
             local = as_of.in_timezone(workflow.timezone).format("HH:mm")
-            seen.setdefault((finding.kind.value, finding.step_id), []).append(local)
-    return seen
+            (closed if finding.closed else seen).setdefault((finding.kind.value, finding.step_id), []).append(local)
+    return seen, closed
 
 
 # when (first and last tick, local time) some alerts must hold
@@ -53,6 +58,16 @@ WHEN = {
         ("MISSED_DEADLINE", "_chain"): ("22:15", "00:30"),
     },
 }
+# from which tick (local time) a breach is over, and stays on record as over until the day ends
+OVER_FROM = {
+    "late_start": {("LATE_START", "CM-DMRU"): "05:45"},  # started at 05:40
+    "deadline": {("MISSED_DEADLINE", "CM_BSGGN"): "20:30"},  # completed at 20:18
+    "midnight": {
+        ("LATE_START", "BILLRESTSMS"): "23:30",
+        ("MISSED_DEADLINE", "BILLRESTSMS"): "00:45",
+        ("MISSED_DEADLINE", "_chain"): "00:45",
+    },
+}
 
 
 @pytest.mark.parametrize(("name", "date"), DAYS, ids=[f"{n}-{d}" for n, d in DAYS])
@@ -60,15 +75,19 @@ def test_a_scenario_day_raises_exactly_the_alerts_it_expects(name: str, date: dt
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'ccb.db'}")
     create_schema(engine)
     loaded = scenario(name)
-    seen = replay_day(engine, loaded, date)
-    assert set(seen) == loaded.expected, seen
+    seen, closed = replay_day(engine, loaded, date)
+    assert set(seen) | set(closed) == loaded.expected, (seen, closed)
     for alert, (first, last) in WHEN.get(name, {}).items():
         assert (seen[alert][0], seen[alert][-1]) == (first, last), alert
+    day_end = ticks(date, WORKFLOWS[loaded.workflow])[-1].in_timezone(WORKFLOWS[loaded.workflow].timezone)
+    assert {alert: (times[0], times[-1]) for alert, times in closed.items()} == {
+        alert: (first, day_end.format("HH:mm")) for alert, first in OVER_FROM.get(name, {}).items()
+    }
 
 
 def test_a_day_replayed_on_postgresql_raises_the_same_alerts(fresh_pg_url: str) -> None:
     engine = sa.create_engine(fresh_pg_url)
     create_schema(engine)
-    seen = replay_day(engine, scenario("stuck"), DAY)
+    seen, _ = replay_day(engine, scenario("stuck"), DAY)
     assert {alert: (times[0], times[-1]) for alert, times in seen.items()} == WHEN["stuck"]
     engine.dispose()

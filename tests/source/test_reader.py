@@ -227,6 +227,15 @@ def test_the_completion_check_runs_for_steps_that_have_one(ccb: sa.Engine) -> No
     assert observed.checks == {} and runs_of(observed, "D1-IMD") == []
 
 
+def test_the_completion_check_read_for_yesterday_does_not_count_the_new_days_pending_imds(ccb: sa.Engine) -> None:
+    next_day = DAY + dt.timedelta(days=1)
+    next_morning = at("05:15", next_day)
+    play(ccb, scenario("normal"), DPDC, DAY, next_morning)  # yesterday: every IMD done by 09:25
+    play(ccb, scenario("normal"), DPDC, next_day, next_morning)  # today: 2,400 IMDs arrived at 05:00
+    assert read(ccb, next_morning, date=next_day).checks == {"D1-IMD": 2400}
+    assert read(ccb, next_morning, date=DAY).checks == {"D1-IMD": 0}
+
+
 def test_a_site_may_replace_the_error_message_sql(ccb: sa.Engine, tmp_path: Any) -> None:
     custom = tmp_path / "site_errors.sql"
     custom.write_text(

@@ -141,4 +141,7 @@ def test_the_bind_window_is_wide_and_in_the_servers_wall_clock_time() -> None:
     assert params["window_start"] == dt.datetime(2026, 11, 23, 5, 0)  # a day of lookback before 05:00
     assert params["window_end"] == dt.datetime(2026, 11, 24, 15, 0)  # as_of (12:00) + 3 hours of margin
     assert params["business_date"] == DAY and params["error_codes"] == ["30", "ER"]
+    # the business day's exact window, for completion checks that must speak for their day only
+    assert params["day_start"] == dt.datetime(2026, 11, 24, 5, 0)
+    assert params["day_end"] == dt.datetime(2026, 11, 25, 5, 0)
     assert params["batch_codes"] == sorted(s.batch_code for s in DPDC.steps)

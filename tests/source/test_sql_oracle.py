@@ -29,6 +29,8 @@ PARAMS = {
     "error_codes": ["30", "ER"],
     "window_start": dt.datetime(2026, 11, 23, 5, 0),
     "window_end": dt.datetime(2026, 11, 24, 15, 0),
+    "day_start": dt.datetime(2026, 11, 24, 5, 0),
+    "day_end": dt.datetime(2026, 11, 25, 5, 0),
     "as_of": dt.datetime(2026, 11, 24, 12, 0),
     "business_date": dt.date(2026, 11, 24),
 }

@@ -26,10 +26,13 @@ WF = "dpdc_ami"
 
 
 def parse(spec: str) -> Finding:
-    """'FAILED:C1-PPBTR' or 'LONG_RUNNING:C1-PPBTR@CRITICAL' → a finding."""
+    """'FAILED:C1-PPBTR', 'LONG_RUNNING:C1-PPBTR@CRITICAL' or 'MISSED_DEADLINE:CM_BSGGN/over' (a
+    breach already over when judged) → a finding."""
+    spec, over, _ = spec.partition("/over")
     identity, _, severity = spec.partition("@")
     kind, step_id = identity.split(":")
-    return finding(FindingKind(kind), step_id, Severity(severity) if severity else None)
+    extra = {"ended_at": tick(0)} if over else {}
+    return finding(FindingKind(kind), step_id, Severity(severity) if severity else None, **extra)
 
 
 def sync(
@@ -84,6 +87,7 @@ LATE = "LATE_START:F1-FLUSH"
 LONG = "LONG_RUNNING:C1-PPBTR"
 STUCK = "STUCK:CM_BSGGN"
 CHAIN = "MISSED_DEADLINE:_chain"
+DEADLINE = "MISSED_DEADLINE:CM_BSGGN"
 
 CASES = {
     "a condition holding 10 ticks is one alert and one mail": Case(
@@ -121,6 +125,24 @@ CASES = {
         alerts={F: ("resolved", 1, 1), STUCK: ("resolved", 2, 1), CHAIN: ("open", 2, 1)},
         mails=[f"{F}:opened:1", f"{STUCK}:opened:1", f"{CHAIN}:opened:1", f"{F}:recovery:1", f"{STUCK}:recovery:1"],
         events={F: ["opened", "resolved"], STUCK: ["opened", "resolved"], CHAIN: ["opened"]},
+    ),
+    "a breach over between two ticks is recorded and resolved at once, mailed once, and kept so": Case(
+        ticks=[[f"{DEADLINE}/over"]] * 4,
+        alerts={DEADLINE: ("resolved", 1, 1)},
+        mails=[f"{DEADLINE}:opened:1"],
+        events={DEADLINE: ["opened", "resolved"]},
+    ),
+    "a warning breach over between two ticks is recorded without mail": Case(
+        ticks=[[], [f"{LATE}/over"], [f"{LATE}/over"]],
+        alerts={LATE: ("resolved", 1, 1)},
+        mails=[],
+        events={LATE: ["opened", "resolved"]},
+    ),
+    "an open breach that ends resolves with one recovery mail, and judging again changes nothing": Case(
+        ticks=[[DEADLINE], [DEADLINE], [f"{DEADLINE}/over"], [f"{DEADLINE}/over"]],
+        alerts={DEADLINE: ("resolved", 2, 1)},
+        mails=[f"{DEADLINE}:opened:1", f"{DEADLINE}:recovery:1"],
+        events={DEADLINE: ["opened", "resolved"]},
     ),
 }
 
@@ -217,6 +239,29 @@ def test_the_alert_mail_names_the_failure_and_links_to_the_alert(store: sa.Engin
     assert "C1-PPBTR" in mail.subject and "CRITICAL" in mail.subject
     assert f"{PAGE}/plugin/batch-monitor?workflow=dpdc_ami&date=2026-11-24&alert={alert_id}" in mail.body_text
     assert "ORA-12545" in mail.body_text
+
+
+def test_a_breach_over_between_ticks_is_mailed_once_as_late_and_kept_resolved(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    late = finding(
+        FindingKind.MISSED_DEADLINE,
+        "CM_BSGGN",
+        title="CM_BSGGN completed 10 min late: at 20:10, against its 20:00 deadline",
+        since=tick(0) - dt.timedelta(minutes=15),
+        ended_at=tick(0) - dt.timedelta(minutes=5),
+    )
+    first = sync(store, dpdc, evaluation(tick(0), [late]))
+    again = sync(store, dpdc, evaluation(tick(1), [late]))  # the day judged again: nothing new
+    assert (first.opened, first.resolved, first.mails_queued) == (1, 1, 1)
+    assert (again.opened, again.resolved, again.reopened, again.mails_queued) == (0, 0, 0, 0)
+    with store.connect() as conn:
+        alert = conn.execute(sa.select(schema.alerts)).one()
+        mail = conn.execute(sa.select(schema.email_outbox)).one()
+    assert (alert.state, alert.resolved_by, alert.condition_holds) == ("resolved", "monitor", False)
+    assert "completed 10 min late" in alert.title
+    assert "[CRITICAL] CM_BSGGN completed late" in mail.subject
+    assert "completed 10 min late" in mail.body_text and "no recovery mail follows" in mail.body_text
 
 
 def test_without_recipients_nothing_is_queued_and_the_event_says_why(store: sa.Engine, dpdc: WorkflowConfig) -> None:

@@ -97,6 +97,18 @@ def test_durations_read_as_people_write_them(value: object, minutes: float) -> N
         (GOOD.replace("workflow_id: demo\n", ""), ["field 'workflow_id'", "required field is missing"]),
         (GOOD.replace("stuck_after: 90m", "stuck_after: -5"), ["step 'C-THREE' (steps[2])", "negative"]),
         ("steps: [", ["not valid YAML"]),
+        (
+            GOOD.replace("stuck_after: 90m", "runbook: {FAILD: resubmit}"),
+            ["step 'C-THREE' (steps[2]), field 'runbook'", "'FAILD' is not a kind of alert"],
+        ),
+        (
+            GOOD.replace("stuck_after: 90m", "runbook: {STUCK: ''}"),
+            ["step 'C-THREE' (steps[2]), field 'runbook'", "the runbook for STUCK must be a non-empty text"],
+        ),
+        (
+            GOOD.replace("stuck_after: 90m", "runbook: [resubmit]"),
+            ["step 'C-THREE' (steps[2]), field 'runbook'", "a mapping such as {FAILED: ..., STUCK: ...}"],
+        ),
     ],
 )
 def test_a_bad_file_names_the_file_the_step_and_the_field(yaml_text: str, fragments: list[str]) -> None:

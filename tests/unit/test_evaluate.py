@@ -77,8 +77,10 @@ def judge(
     checks: dict[str, int | None] | None = None,
     memory: dict[str, Progress] | None = None,
     anomalies: list[str] | None = None,
+    completed: set[str] | None = None,
+    as_of: dt.datetime | None = None,
 ) -> Evaluation:
-    as_of = at(clock)
+    as_of = as_of or at(clock)
     start, end = bd.window(DAY, WF.timezone, WF.business_day_start)
     obs = Observations(
         workflow_id=WF.workflow_id,
@@ -90,7 +92,7 @@ def judge(
         checks=checks or {},
         anomalies=anomalies or [],
     )
-    return evaluate(WF, obs, as_of, memory)
+    return evaluate(WF, obs, as_of, memory, completed or set())
 
 
 def kinds(ev: Evaluation) -> set[tuple[str, str]]:
@@ -228,6 +230,64 @@ def test_a_multi_run_step_completes_after_its_required_runs() -> None:
     assert status(ev, "CM_BSGGN") == StepStatus.PENDING
 
 
+def test_a_past_days_step_seen_complete_is_not_reopened_by_a_later_reading_of_its_check() -> None:
+    next_morning = bd.window(DAY, WF.timezone, WF.business_day_start)[1] + dt.timedelta(minutes=15)
+    ppbtr = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545")
+    runs = [*NORMAL_MORNING, ppbtr]
+    # the check, read the next morning, counts pending IMDs again (a check that ignores its day)
+    reopened = judge("", runs, {"D1-IMD": 2400}, as_of=next_morning)
+    assert status(reopened, "D1-IMD") == StepStatus.REPEATING  # what the monitor saw without memory
+    kept = judge("", runs, {"D1-IMD": 2400}, completed={"CM-DMRU", "D1-IMD"}, as_of=next_morning)
+    assert status(kept, "D1-IMD") == StepStatus.COMPLETE
+    assert not kinds(kept) & {("MISSED_DEADLINE", "D1-IMD"), ("OUT_OF_ORDER", "C1-PPBTR")}
+    # while the day is still on, the check speaks: new pending IMDs mean more runs are due
+    assert status(judge("08:00", NORMAL_MORNING, {"D1-IMD": 300}, completed={"D1-IMD"}), "D1-IMD") == (
+        StepStatus.REPEATING
+    )
+
+
+def test_a_step_that_completed_after_its_deadline_between_two_ticks_is_a_closed_missed_deadline() -> None:
+    day = [
+        *NORMAL_MORNING,
+        run("C1-PPBTR", "12:00", "14:45"),
+        *[run("F1-FLUSH", f"{h}:00", f"{h}:10") for h in (15, 16, 17)],
+        run("CM_BSGGN", "17:20", "20:10", records=200_000),
+    ]
+    assert ("MISSED_DEADLINE", "CM_BSGGN") not in kinds(judge("20:00", [*day[:-1], run("CM_BSGGN", "17:20")]))
+    ev = judge("20:15", day, {"D1-IMD": 0})
+    [late] = [f for f in ev.findings if f.kind == FindingKind.MISSED_DEADLINE]
+    assert (late.step_id, late.severity.value, late.closed) == ("CM_BSGGN", "CRITICAL", True)
+    assert late.ended_at == at("20:10") and late.since == at("20:00")
+    assert "completed 10 min late" in late.title
+
+
+def test_a_step_that_started_after_its_grace_between_two_ticks_is_a_closed_late_start() -> None:
+    ev = judge("05:30", [run("CM-DMRU", "05:20")])  # the 05:15 tick saw nothing late yet
+    [late] = [f for f in ev.findings if f.kind == FindingKind.LATE_START]
+    assert (late.step_id, late.closed, late.ended_at) == ("CM-DMRU", True, at("05:20"))
+    assert "started 20 min late" in late.title
+    assert not [f for f in judge("05:30", [run("CM-DMRU", "05:14")]).findings if f.kind == FindingKind.LATE_START]
+
+
+def test_a_step_started_while_its_predecessor_had_failed_is_out_of_order_not_late() -> None:
+    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545")
+    ev = judge("15:45", [*NORMAL_MORNING, failed, run("F1-FLUSH", "15:30")], {"D1-IMD": 0})
+    assert ("OUT_OF_ORDER", "F1-FLUSH") in kinds(ev)
+    assert ("LATE_START", "F1-FLUSH") not in kinds(ev)
+
+
+def test_the_dpdc_description_healthy_morning_raises_nothing() -> None:
+    first_reads = run("CM-DMRU", "05:03", "07:15", records=992_000, threads=8, nbr=501)  # 2h 12m, RPS 125
+    running = run("CM-DMRU", "05:03", records=900_000, threads=8, done=7, nbr=501)
+    imd = run("D1-IMD", "07:20", "08:00", records=214_000, nbr=502)  # RPS 89
+    imd_running = run("D1-IMD", "07:20", records=100_000, done=2, nbr=502)
+    assert kinds(judge("07:00", [running])) == set()
+    assert kinds(judge("07:15", [first_reads], {"D1-IMD": 500})) == set()
+    for clock in ("07:30", "07:45"):
+        assert kinds(judge(clock, [first_reads, imd_running], {"D1-IMD": 500})) == set(), clock
+    assert kinds(judge("08:15", [first_reads, imd], {"D1-IMD": 0})) == set()
+
+
 def test_a_step_started_before_its_predecessor_completed_is_out_of_order() -> None:
     early = run("C1-PPBTR", "07:10", "09:00")
     ev = judge("09:10", [*NORMAL_MORNING, early], {"D1-IMD": 0})
@@ -255,7 +315,10 @@ def test_a_run_crossing_midnight_stays_in_its_business_day_and_the_chain_deadlin
     assert ("MISSED_DEADLINE", "_chain") in kinds(ev)
     ev = judge("00:45", [*day, run("BILLRESTSMS", "23:30", "00:40", **sms)], {"D1-IMD": 0})
     assert ev.chain_status == StepStatus.COMPLETE
-    assert kinds(ev) == set()
+    # nothing holds any more; the day's breaches stay on record as over (closed)
+    assert all(f.closed for f in ev.findings)
+    over = {("LATE_START", "BILLRESTSMS"), ("MISSED_DEADLINE", "BILLRESTSMS"), ("MISSED_DEADLINE", "_chain")}
+    assert kinds(ev) == over
 
 
 def test_a_run_that_started_before_0500_belongs_to_the_previous_day() -> None:
@@ -290,3 +353,16 @@ def test_a_running_step_has_a_predicted_end_and_progress() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(40, "40s"), (35 * 60, "35m"), (4 * 3600 + 23 * 60, "4h 23m")])
 def test_durations_print_as_operators_read_them(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_what_to_do_fits_the_alert_the_ora_runbook_only_for_the_failure() -> None:
+    slow = run("C1-PPBTR", "12:00", records=9_000, nbr=777)  # 5 records/s against 10
+    slow_ev = judge("13:00", [*NORMAL_MORNING, slow], {"D1-IMD": 0})
+    [low] = [f for f in slow_ev.findings if f.kind == FindingKind.LOW_THROUGHPUT]
+    assert "ORA-" not in low.action and "C1-PPBTR" in low.action
+    failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545", nbr=778)
+    [failure] = [f for f in judge("14:45", [*NORMAL_MORNING, failed], {"D1-IMD": 0}).findings if f.kind == "FAILED"]
+    assert failure.action.startswith("On ORA- errors")
+    late = judge("17:15", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=900_000, nbr=779)], {"D1-IMD": 0})
+    [deadline] = [f for f in late.findings if f.kind == FindingKind.MISSED_DEADLINE]
+    assert "ORA-" not in deadline.action and deadline.action

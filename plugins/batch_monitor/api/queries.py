@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import parse_clock
-from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, RunStatus
+from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
 from batch_monitor.models import Evaluation
 from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import (
@@ -123,7 +123,7 @@ def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
 def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
     t = workflow_config
     columns = [c for c in t.c if c.name not in ("step_config", "config_hash", "source_file", "loaded_at")]
-    runbook = t.c.step_config["runbook"].as_string().label("runbook")
+    runbook = t.c.step_config["runbook"].label("runbook")  # one text, or {kind: text}
     rows = conn.execute(sa.select(*columns, runbook).order_by(t.c.workflow_id, t.c.position)).all()
     by_id: dict[str, list[Any]] = {}  # rows of the select above
     for row in rows:
@@ -159,8 +159,15 @@ def _step_meta(row: sa.Row[Any]) -> StepMeta:
         min_rps=row.min_rps,
         repeat_rule=dict(row.repeat_rule or {}),
         enabled=row.enabled,
-        runbook=row.runbook or "",
+        runbook=runbook_text(row.runbook),
     )
+
+
+def runbook_text(runbook: Any) -> str:
+    """A step's runbook as one line: the text, or 'FAILED: …; STUCK: …' for one given per kind."""
+    if isinstance(runbook, dict):
+        return "; ".join(f"{kind}: {text}" for kind, text in runbook.items())
+    return str(runbook or "")
 
 
 def refresh_interval_seconds(conn: sa.Connection) -> int:
@@ -238,6 +245,21 @@ def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]
 def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
     t = alerts
     query = sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
+    return int(conn.execute(query).scalar_one())
+
+
+BREACH_KINDS = (FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value)
+
+
+def count_breaches(conn: sa.Connection, workflow_id: str, first_date: dt.date, last_date: dt.date) -> int:
+    """Late starts and missed deadlines of the window's days, in any state: a breach that was over
+    between two ticks (recorded and resolved at once) counts like one that stayed open."""
+    t = alerts
+    query = sa.select(sa.func.count()).where(
+        t.c.workflow_id == workflow_id,
+        t.c.business_date.between(first_date, last_date),
+        t.c.kind.in_(BREACH_KINDS),
+    )
     return int(conn.execute(query).scalar_one())
 
 

@@ -360,6 +360,7 @@ def get_batch_health(
         failed_last_24h=queries.failed_between(conn, meta.workflow_id, reference - dt.timedelta(hours=24), reference),
         avg_rps_today=queries.average_rps(conn, meta.workflow_id, today),
         active_alerts=queries.count_active_alerts(conn, meta.workflow_id),
+        breaches=queries.count_breaches(conn, meta.workflow_id, first, today),
         recent_failures=[
             RecentFailure.model_validate(r) for r in queries.recent_failures(conn, meta.workflow_id, first, today)
         ],

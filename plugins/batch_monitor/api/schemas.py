@@ -219,6 +219,7 @@ class HealthResponse(_Out):
     failed_last_24h: int
     avg_rps_today: float | None = None
     active_alerts: int
+    breaches: int = Field(0, description="late starts and missed deadlines in the window, resolved ones included")
     recent_failures: list[RecentFailure]
 
 

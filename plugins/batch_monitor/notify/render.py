@@ -39,6 +39,12 @@ KIND_PHRASES: dict[FindingKind, str] = {
     FindingKind.SOURCE_UNAVAILABLE: "cannot be read: CC&B source unavailable",
 }
 
+# the phrase for a breach that was already over when the monitor recorded it (a closed alert)
+CLOSED_PHRASES: dict[FindingKind, str] = {
+    FindingKind.LATE_START: "started late",
+    FindingKind.MISSED_DEADLINE: "completed late",
+}
+
 _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host → scheme://***@host (also scheme://password@host)
     (re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@'\"<>]+@"), r"\g<scheme>***@"),
@@ -136,24 +142,28 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _headline(ctx: AlertContext) -> str:
+def _headline(ctx: AlertContext, closed: bool = False) -> str:
     """Who and what, without the details: "C1-PPBTR failed", "Chain missed its deadline"."""
     if ctx.step_id == CHAIN_STEP_ID:
         who = "Chain" if ctx.kind != FindingKind.SOURCE_UNAVAILABLE else "Workflow"
     else:
         who = ctx.batch_code or ctx.step_name or ctx.step_id
-    what = KIND_PHRASES.get(ctx.kind, ctx.kind.value.lower().replace("_", " "))
+    phrases = CLOSED_PHRASES if closed and ctx.kind in CLOSED_PHRASES else KIND_PHRASES
+    what = phrases.get(ctx.kind, ctx.kind.value.lower().replace("_", " "))
     return _one_line(f"{who} {what}")
 
 
-def _subject_of(ctx: AlertContext, tag: str) -> str:
-    return _one_line(f"[{tag}] {_headline(ctx)} — {ctx.workflow_id} business day {ctx.business_date.isoformat()}")
+def _subject_of(ctx: AlertContext, tag: str, closed: bool = False) -> str:
+    headline = _headline(ctx, closed)
+    return _one_line(f"[{tag}] {headline} — {ctx.workflow_id} business day {ctx.business_date.isoformat()}")
 
 
 def _alert_values(ctx: AlertContext) -> dict[str, Any]:
     started = ctx.since or ctx.first_seen_at
     return {
         "ctx": ctx,
+        # an alert mailed when it is already resolved: a breach over before the monitor saw it
+        "closed": ctx.resolved_at is not None,
         "severity": ctx.severity.value,
         "kind": ctx.kind.value,
         "step_label": "whole chain" if ctx.step_id == CHAIN_STEP_ID else f"{ctx.step_name} ({ctx.batch_code})",
@@ -165,8 +175,9 @@ def _alert_values(ctx: AlertContext) -> dict[str, Any]:
 
 
 def render_alert(ctx: AlertContext) -> EmailContent:
-    """The mail sent when an alert opens."""
-    return _render_pair("alert", _subject_of(ctx, ctx.severity.value), _alert_values(ctx))
+    """The mail sent when an alert opens (or is recorded already over: ``ctx.resolved_at`` set)."""
+    closed = ctx.resolved_at is not None
+    return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), _alert_values(ctx))
 
 
 def render_recovery(ctx: AlertContext) -> EmailContent:

@@ -88,6 +88,9 @@ _INSERT_COLUMNS = (
     "open_count",
     "email_queued",
     "condition_holds",
+    "resolved_at",
+    "resolved_by",
+    "resolution",
     "created_at",
     "updated_at",
 )
@@ -323,12 +326,36 @@ class _Planner:
             "open_count": 1,
             "email_queued": False,
             "condition_holds": True,
+            "resolved_at": None,
+            "resolved_by": None,
+            "resolution": None,
             "created_at": self.now,
             "updated_at": self.now,
         }
         change = _Change(row=row, events=[("opened", {"severity": f.severity.value})])
         if self._mailed(f.severity.value):
             self._mail(change, "alert", "opened:1")
+        if f.closed:  # a breach already over (between two ticks): recorded and resolved at once
+            self.result.resolved += 1
+            row.update(self._resolved(), condition_holds=False)
+            change.events.append(("resolved", self._closed_details(f)))
+        return change
+
+    def _resolved(self) -> dict[str, Any]:
+        return {"state": RESOLVED, "resolved_at": self.as_of, "resolved_by": MONITOR, "resolution": "cleared"}
+
+    @staticmethod
+    def _closed_details(f: Finding) -> dict[str, Any]:
+        assert f.ended_at is not None
+        return {"resolution": "cleared", "ended_at": f.ended_at.isoformat()}
+
+    def closed(self, old: dict[str, Any], f: Finding) -> _Change | None:
+        """A breach that is over: an alert still active for it resolves with the finding's words;
+        one already resolved stays as it is (judging the day again changes nothing)."""
+        change = self.gone(old)
+        if change is not None and old["state"] != RESOLVED:
+            change.row.update({**_finding_values(f), "since": f.since or old["since"], "last_seen_at": self.as_of})
+            change.events[-1][1].update(self._closed_details(f))
         return change
 
     def still_there(self, old: dict[str, Any], f: Finding) -> _Change:
@@ -381,15 +408,7 @@ class _Planner:
             # resolved by hand earlier; now the condition cleared too, so it may reopen later
             return _Change(row={**old, "condition_holds": False, "updated_at": self.now})
         self.result.resolved += 1
-        row = {
-            **old,
-            "state": RESOLVED,
-            "resolved_at": self.as_of,
-            "resolved_by": MONITOR,
-            "resolution": "cleared",
-            "condition_holds": False,
-            "updated_at": self.now,
-        }
+        row = {**old, **self._resolved(), "condition_holds": False, "updated_at": self.now}
         change = _Change(row=row, events=[("resolved", {"resolution": "cleared"})])
         if old["email_queued"]:
             self._mail(change, "recovery", f"recovery:{old['open_count']}")
@@ -512,7 +531,10 @@ def sync_alerts(
     """Bring the day's alerts in line with the findings of ``ev``; queue the mails that entails.
 
     Alerts of severity >= ``workflow.email_min_severity`` are mailed to ``recipients`` when they
-    open, reopen or escalate, and get a recovery mail when they resolve. A tick whose ``as_of``
+    open, reopen or escalate, and get a recovery mail when they resolve. A closed finding (a breach
+    already over, e.g. a step that completed after its deadline between two ticks) resolves its
+    active alert, or opens one resolved at once (mailed once by the same rule, no recovery mail);
+    judging the day again changes nothing. A tick whose ``as_of``
     is not newer than the last synced one for the workflow and day changes nothing
     (``skipped=True``). A handful of statements whatever the number of findings, plus one
     per mail.
@@ -528,7 +550,10 @@ def sync_alerts(
     existing = {key: old for key, old in _load_day(conn, ev).items() if key[1] not in OUTSIDE_EVALUATION}
     findings = _unique(ev.findings)
     new = [plan.new(f) for identity, f in findings.items() if identity not in existing]
-    updated = [plan.still_there(old, findings[key]) for key, old in existing.items() if key in findings]
+    holding = {key: f for key, f in findings.items() if not f.closed}
+    over = {key: f for key, f in findings.items() if f.closed}
+    updated = [plan.still_there(old, holding[key]) for key, old in existing.items() if key in holding]
+    updated += [change for key, old in existing.items() if key in over if (change := plan.closed(old, over[key]))]
     updated += [change for key, old in existing.items() if key not in findings if (change := plan.gone(old))]
     _insert_new(conn, new)
     _write(conn, plan, new, updated, page_url_base)
