@@ -1,7 +1,7 @@
 """The operators' page inside the real Airflow UI, driven in headless Chromium.
 
 Users log in through Airflow's login form; the page runs in Airflow's iframe at
-/plugin/batch-monitor and reads the simulated store through the API with the UI's cookie.
+/plugin/ops/batch-monitor/ and reads the simulated store through the API with the UI's cookie.
 Screenshots land in docs/screenshots/.
 """
 
@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expec
 from tests.api.monitor_env import US_EAST_AS_OF, USERS, WORKFLOWS, MonitorEnv
 
 from batch_monitor.config import load_workflow
-from batch_monitor.constants import FindingKind, Severity, StepStatus
+from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
 from batch_monitor.store.schema import alerts
@@ -53,13 +54,13 @@ def open_from_menu(page: Page) -> FrameLocator:
     """Browse → Batch Monitor, as an operator would."""
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="Batch Monitor").click()
-    page.wait_for_url(re.compile(r"/plugin/batch-monitor"))
+    page.wait_for_url(re.compile(r"/plugin/ops/batch-monitor/"))
     return page.frame_locator(IFRAME)
 
 
 def open_page(page: Page, monitor: MonitorEnv, query: str = "") -> FrameLocator:
     """The plugin page by its Airflow URL (what the alert mails link to)."""
-    page.goto(f"{monitor.server.base_url}/plugin/batch-monitor{query}")
+    page.goto(f"{monitor.server.base_url}{PAGE_PATH}{query}")
     return page.frame_locator(IFRAME)
 
 
@@ -198,6 +199,53 @@ def test_the_link_in_an_alert_mail_opens_the_alert_with_its_history(
     expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run")
 
 
+def test_the_browse_menu_opens_the_page_with_its_path_said_once(monitor: MonitorEnv, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_from_menu(page)
+    expect(frame.locator("#timeline[data-date]")).to_have_count(1)
+    assert urlsplit(page.url).path == "/plugin/ops/batch-monitor/"
+
+
+def test_a_mail_link_keeps_its_query_in_the_address_bar_through_the_login(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    alert_id = alert_row(monitor, "FAILED").id
+    link = store_alerts.page_url(monitor.server.base_url, "dpdc_ami", dt.date(2024, 3, 12), alert_id)
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_url(re.compile(r"/auth/login"))
+    page.get_by_label("Username").fill("op1")
+    page.get_by_label("Password").fill(USERS["op1"][1])
+    page.get_by_role("button", name="Sign in").click()
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator("#alert-dialog #dialog-title")).to_contain_text("C1-PPBTR failed at 14:30")
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", DAY)
+    shown = urlsplit(page.url)
+    assert shown.path == "/plugin/ops/batch-monitor/"
+    assert parse_qs(shown.query) == {"workflow": ["dpdc_ami"], "date": [DAY], "alert": [str(alert_id)]}
+
+
+def test_the_run_history_follows_the_date_picker_unless_its_own_dates_are_set(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#pager-text")).to_contain_text(f"business day {DAY}")
+    days = frame.locator("#history-table tbody tr td:first-child")
+    assert set(days.all_inner_texts()) == {DAY}
+    pick_day(frame, "2024-03-11")
+    expect(frame.locator("#pager-text")).to_contain_text("business day 2024-03-11")
+    assert set(days.all_inner_texts()) == {"2024-03-11"}
+
+    frame.locator("#history-filters input[name=date_from]").fill("2024-03-11")
+    frame.locator("#history-filters input[name=date_to]").fill(DAY)
+    frame.get_by_role("button", name="Apply").click()
+    expect(frame.locator("#pager-text")).to_contain_text(f"business days 2024-03-11 to {DAY}")
+    assert set(days.all_inner_texts()) == {"2024-03-11", DAY}
+
+
 def test_the_workflow_picker_shows_another_chain_with_its_running_step(
     monitor: MonitorEnv, context: BrowserContext
 ) -> None:
@@ -221,7 +269,8 @@ def test_run_history_filters_and_exports_csv(monitor: MonitorEnv, context: Brows
     page = context.new_page()
     log_in(page, monitor, "viewer1")
     frame = open_page(page, monitor, f"?date={DAY}")
-    expect(frame.locator("#pager-text")).to_contain_text("of 16 runs")
+    expect(frame.locator("#pager-text")).to_contain_text(f"runs, business day {DAY}")
+    frame.locator("#history-filters input[name=date_from]").fill("2024-03-11")
     frame.locator("#history-filters select[name=status]").select_option("error")
     frame.get_by_role("button", name="Apply").click()
     expect(frame.locator("#pager-text")).to_contain_text("Showing 1–2 of 2 runs")

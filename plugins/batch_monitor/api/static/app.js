@@ -859,7 +859,10 @@
 
   function historyParams(extra) {
     const hs = state.history;
-    return Object.assign({ workflow: state.workflow ? state.workflow.workflow_id : null }, hs.filters,
+    // the business day picked above, unless the history's own From/To are set
+    const ownDates = hs.filters.date_from || hs.filters.date_to;
+    const day = ownDates || !state.date ? {} : { date_from: state.date, date_to: state.date };
+    return Object.assign({ workflow: state.workflow ? state.workflow.workflow_id : null }, day, hs.filters,
       { sort: hs.sort, order: hs.order }, extra || {});
   }
 
@@ -904,7 +907,11 @@
     hs.total = page.total;
     const first = page.total ? page.offset + 1 : 0;
     const last = page.offset + page.items.length;
-    $("pager-text").textContent = `Showing ${first}\u2013${last} of ${fmtInt(page.total)} runs (times in each workflow's zone)`;
+    const filters = hs.filters;
+    const days = filters.date_from || filters.date_to
+      ? `business days ${filters.date_from || "…"} to ${filters.date_to || "…"}`
+      : state.date ? `business day ${state.date}` : "all business days";
+    $("pager-text").textContent = `Showing ${first}\u2013${last} of ${fmtInt(page.total)} runs, ${days} (times in each workflow's zone)`;
     $("prev-page").disabled = page.offset === 0;
     $("next-page").disabled = last >= page.total;
     $("csv-link").href = API + "batch-logs" + query(historyParams({ format: "csv" }));
@@ -1081,11 +1088,21 @@
     };
   }
 
+  function keepStartParams(start) {
+    // Airflow's UI copies this page's own path and query into its address bar once the page has
+    // loaded: a link's ?date=…&alert=… read from the parent is kept there only if it is ours too.
+    const own = new URLSearchParams(location.search);
+    if (own.has("workflow") || own.has("date") || own.has("alert")) return;
+    const q = query({ workflow: start.workflow, date: start.date, alert: start.alert });
+    if (q) history.replaceState(history.state, "", location.pathname + q + location.hash);
+  }
+
   function setup() {
     watchTheme();
     setupNotifications();
     setupHistory();
     const start = readStartParams();
+    keepStartParams(start);
     if (start.workflow) state.workflow = { workflow_id: start.workflow };
     state.date = start.date;
     $("refresh-button").addEventListener("click", () => refreshAll());
@@ -1098,6 +1115,7 @@
       if (!event.target.value) return;
       state.date = event.target.value;
       state.expanded.clear();
+      state.history.offset = 0;
       refreshAll();
     });
     $("workflow-select").addEventListener("change", (event) => {
