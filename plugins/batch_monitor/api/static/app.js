@@ -751,9 +751,12 @@
     if (e.details && e.details.from && e.details.to) extra.push(`${e.details.from} \u2192 ${e.details.to}`);
     if (e.details && e.details.resolution) extra.push(e.details.resolution === "cleared" ? "condition cleared" : "by hand");
     if (email && email.queued) extra.push("e-mail queued");
-    return h("li", null,
+    // a mail's outcome is timed by the SMTP server's answer (at), not by the tick that queued it
+    const mailEvent = e.event === "emailed" || e.event === "email_failed";
+    if (mailEvent && e.details && e.details.queued_at) extra.push(`queued ${fmtDateTime(e.details.queued_at, zone)}`);
+    return h("li", { dataset: { event: e.event } },
       h("strong", { text: label }), " ",
-      h("span", { class: "muted", text: `${fmtDateTime(e.as_of || e.at, zone)} by ${e.actor}` }),
+      h("span", { class: "muted", text: `${fmtDateTime(mailEvent ? e.at : e.as_of || e.at, zone)} by ${e.actor}` }),
       extra.length ? h("span", { class: "muted", text: ` \u00B7 ${extra.join(", ")}` }) : null,
       e.comment ? h("div", { text: `\u201C${e.comment}\u201D` }) : null,
     );
