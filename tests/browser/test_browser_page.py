@@ -140,7 +140,7 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
     expect(item).to_have_attribute("data-state", "acknowledged")
     expect(item.locator(".ack-note")).to_contain_text(re.compile(r"Acknowledged by op1 at \w{3} \d{1,2}, \d\d:\d\d"))
     expect(item.locator(".ack-note")).to_contain_text("“DBA is restarting the listener”")
-    expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run|1 acknowledged")
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run|1 acknowledged")
     expect(frame.locator("#toast")).to_contain_text("acknowledged by op1")
     row = alert_row(monitor, "FAILED")
     assert (row.state, row.acknowledged_by, row.ack_comment) == (
@@ -148,6 +148,72 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
         "op1",
         "DBA is restarting the listener",
     )
+
+
+def stuck_us_east_posting(monitor: MonitorEnv) -> None:
+    """The monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert."""
+    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    stuck = Finding(
+        kind=FindingKind.STUCK,
+        severity=Severity.CRITICAL,
+        step_id="SETL-POST",
+        batch_code="SETL-POST",
+        title="SETL-POST stuck: no progress for 1h 0m",
+    )
+    as_of = US_EAST_AS_OF + dt.timedelta(minutes=15)
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=StepStatus.STUCK,
+        steps=[],
+        findings=[stuck],
+    )
+    with monitor.store.begin() as conn:
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+
+
+def test_the_banner_the_card_and_the_list_count_the_same_alerts(monitor: MonitorEnv, context: BrowserContext) -> None:
+    stuck_us_east_posting(monitor)  # another workflow's alert: not counted for dpdc_ami
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?workflow=dpdc_ami&date={DAY}")
+    items = frame.locator("#alert-list .alert-item")
+
+    def counts_agree(total: int) -> None:
+        expect(frame.locator("#banner-count")).to_have_text(f"{total} active alert{'s' if total != 1 else ''}")
+        expect(frame.locator("#card-alerts .card-value")).to_have_text(str(total))
+        expect(items).to_have_count(total)
+        expect(frame.locator("#alerts-summary")).to_contain_text(f"{total} active:")
+
+    counts_agree(2)
+    item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    item.get_by_role("button", name="Acknowledge").click()
+    item.get_by_role("button", name="Confirm acknowledge").click()
+    expect(item).to_have_attribute("data-state", "acknowledged")
+    counts_agree(2)  # acknowledged alerts stay listed (and counted) until they resolve
+    expect(frame.locator("#alerts-summary")).to_contain_text("2 active: 1 open, 1 acknowledged")
+
+    frame.get_by_label("All workflows").check()
+    counts_agree(3)
+    severities = [t.strip() for t in items.locator(".sev").all_inner_texts()]
+    assert severities == ["CRITICAL", "CRITICAL", "WARNING"]  # critical first, then newest
+    expect(items.first).to_contain_text("SETL-POST stuck")
+
+
+def test_a_past_day_says_so_on_the_rps_card_and_shows_its_chain_s_actual_end(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, "?workflow=dpdc_ami&date=2024-03-11")
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", "2024-03-11")
+    expect(frame.locator("#rps-period")).to_have_text("(day)")
+    summary = frame.locator("#chain-summary")
+    expect(summary).to_contain_text("Chain Complete")
+    expect(summary).to_contain_text(re.compile(r"ended \d\d:\d\d"))
+    expect(summary).not_to_contain_text("predicted")
 
 
 def test_a_viewer_sees_why_they_cannot_acknowledge_and_the_api_refuses_them(
@@ -317,31 +383,14 @@ def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_ne
     with monitor.server.client("admin1") as admin:
         assert admin.post(f"acknowledge-alert/{alert_row(monitor, 'EMPTY_RUN').id}", json={}).status_code == 200
     # ... and the monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert
-    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
-    stuck = Finding(
-        kind=FindingKind.STUCK,
-        severity=Severity.CRITICAL,
-        step_id="SETL-POST",
-        batch_code="SETL-POST",
-        title="SETL-POST stuck: no progress for 1h 0m",
-    )
-    as_of = US_EAST_AS_OF + dt.timedelta(minutes=15)
-    evaluation = Evaluation(
-        workflow_id=workflow.workflow_id,
-        business_date=dt.date(2024, 3, 12),
-        as_of=as_of,
-        timezone=workflow.timezone,
-        chain_status=StepStatus.STUCK,
-        steps=[],
-        findings=[stuck],
-    )
-    with monitor.store.begin() as conn:
-        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+    stuck_us_east_posting(monitor)
 
     # no click: the countdown runs out and the page reloads by itself
     expect(frame.locator("#banner-text")).to_have_text(
-        "2 active alerts|1 failed|1 stuck|1 acknowledged", timeout=20_000
+        "2 active alerts|1 failed|1 empty run|1 acknowledged", timeout=20_000
     )
+    frame.get_by_label("All workflows").check()
+    expect(frame.locator("#banner-text")).to_have_text("3 active alerts|1 failed|1 stuck|1 empty run|1 acknowledged")
     assert page_frame(page).evaluate("window.__notifications") == ["CRITICAL: SETL-POST stuck: no progress for 1h 0m"]
 
 

@@ -95,7 +95,7 @@ class ActiveAlertsResponse(_Out):
     acknowledged: int
     by_severity: dict[str, int] = Field(description="active alerts per severity (every severity present)")
     by_kind: dict[str, int] = Field(description="active alerts per kind (every kind present)")
-    alerts: list[AlertOut] = Field(description="newest first")
+    alerts: list[AlertOut] = Field(description="CRITICAL first, then WARNING, then INFO; newest first within each")
 
 
 class AlertEventOut(_Out):

@@ -42,7 +42,12 @@ def alert_out(row: Mapping[str, Any], metas: Mapping[str, WorkflowMeta]) -> Aler
 
 
 def active_alerts(rows: Sequence[Mapping[str, Any]], metas: Mapping[str, WorkflowMeta]) -> ActiveAlertsResponse:
-    """Open and acknowledged alerts (already newest first) with counts by severity and by kind."""
+    """Open and acknowledged alerts, most severe first and newest first within a severity, with counts.
+
+    ``rows`` come newest first; the sort keeps that order within a severity, so a root cause
+    (the CRITICAL failure) stays on top of the warnings it set off later.
+    """
+    rows = sorted(rows, key=lambda r: -Severity(r["severity"]).rank)
     by_severity = Counter({s.value: 0 for s in sorted(Severity, key=lambda s: -s.rank)})
     by_kind = Counter({k.value: 0 for k in FindingKind})
     for row in rows:

@@ -73,6 +73,7 @@
     loading: false,
     again: false,
     knownCritical: null, // Set of alert ids seen as CRITICAL (null before the first load)
+    allWorkflows: false, // the banner, the card and the list count every workflow's alerts
     history: { filters: {}, sort: "start_time", order: "desc", offset: 0, limit: 50, total: 0 },
   };
 
@@ -308,29 +309,53 @@
 
   /* ------------------------------------------------------------------ banner and cards */
 
+  /* The banner, the "Active alerts" card and the alert list count one set: the active (open or
+   * acknowledged, not resolved) alerts of the selected workflow, or of every workflow with the
+   * "All workflows" switch. Acknowledging moves an alert from open to acknowledged; it stays
+   * counted until it resolves. */
+  function shownAlerts() {
+    if (!state.active) return null;
+    const wf = state.workflow;
+    if (state.allWorkflows || !wf) return state.active.alerts;
+    return state.active.alerts.filter((a) => a.workflow_id === wf.workflow_id);
+  }
+
+  function alertCounts(alerts) {
+    const open = alerts.filter((a) => a.state === "open");
+    return {
+      total: alerts.length,
+      open: open.length,
+      acknowledged: alerts.length - open.length,
+      critical: alerts.filter((a) => a.severity === "CRITICAL").length,
+      openCritical: open.some((a) => a.severity === "CRITICAL"),
+    };
+  }
+
+  function alertScope() {
+    return state.allWorkflows || !state.workflow || state.workflows.length < 2 ? "all workflows" : state.workflow.name;
+  }
+
   function renderBanner() {
-    const active = state.active;
+    const alerts = shownAlerts();
     const banner = $("banner");
     const text = $("banner-text");
     text.replaceChildren();
-    if (!active) return;
-    const open = active.alerts.filter((a) => a.state === "open");
-    const acknowledged = active.alerts.length - open.length;
-    const critical = open.some((a) => a.severity === "CRITICAL");
-    banner.className = `banner ${open.length === 0 ? "ok" : critical ? "critical" : "warning"}`;
-    if (open.length === 0) {
+    if (!alerts) return;
+    const n = alertCounts(alerts);
+    banner.className = `banner ${n.open === 0 ? "ok" : n.openCritical ? "critical" : "warning"}`;
+    if (n.total === 0) {
       text.append(h("span", { text: "No active alerts" }));
     } else {
-      text.append(h("span", { id: "banner-count", text: `${open.length} active alert${open.length === 1 ? "" : "s"}` }));
+      text.append(h("span", { id: "banner-count", text: `${n.total} active alert${n.total === 1 ? "" : "s"}` }));
       const counts = {};
-      for (const a of open) counts[a.kind] = (counts[a.kind] || 0) + 1;
+      for (const a of alerts) counts[a.kind] = (counts[a.kind] || 0) + 1;
       for (const kind of Object.keys(KIND_LABELS)) {
         if (!counts[kind]) continue;
         text.append(h("span", { class: "sep", text: "|" }), h("span", { text: `${counts[kind]} ${KIND_LABELS[kind]}` }));
       }
     }
-    if (acknowledged) {
-      text.append(h("span", { class: "sep", text: "|" }), h("span", { class: "muted", text: `${acknowledged} acknowledged` }));
+    if (n.acknowledged) {
+      text.append(h("span", { class: "sep", text: "|" }), h("span", { class: "muted", text: `${n.acknowledged} acknowledged` }));
     }
   }
 
@@ -354,13 +379,15 @@
       );
       setCard("card-failed", fmtInt(hl.failed_last_24h), `runs ended in error in the 24 h to ${fmtDateTime(hl.reference_time, hl.timezone)}`,
         hl.failed_last_24h ? "bad" : "good");
+      const today = state.workflow && hl.business_date === state.workflow.current_business_date;
+      $("rps-period").textContent = today ? "(today)" : "(day)";
       setCard("card-rps", fmtRps(hl.avg_rps_today), `records per second, business day ${hl.business_date}`, null);
     }
-    const active = state.active;
-    if (active) {
-      const critical = active.by_severity.CRITICAL || 0;
-      setCard("card-alerts", fmtInt(active.total), `${active.acknowledged} acknowledged \u00B7 ${critical} critical`,
-        active.unacknowledged ? (critical ? "bad" : "warn") : "good");
+    const alerts = shownAlerts();
+    if (alerts) {
+      const n = alertCounts(alerts);
+      setCard("card-alerts", fmtInt(n.total), `${n.acknowledged} acknowledged \u00B7 ${n.critical} critical \u00B7 ${alertScope()}`,
+        n.open ? (n.openCritical ? "bad" : "warn") : "good");
     }
   }
 
@@ -601,6 +628,13 @@
     );
   }
 
+  function chainEnd(tl) {
+    // a completed chain has ended: its last step's actual end, not a prediction
+    if (tl.chain_status !== "complete") return null;
+    const ends = tl.steps.map(stepEnd).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b));
+    return ends.length ? ends[ends.length - 1] : null;
+  }
+
   function renderTimeline() {
     const tl = state.timeline;
     const box = $("timeline");
@@ -619,7 +653,8 @@
       summary.append(h("span", null,
         h("span", { class: `chip st-${tl.chain_status}`, text: `Chain ${STATUS_LABELS[tl.chain_status] || tl.chain_status}` }),
         ` as of ${fmtTime(tl.as_of)}`,
-        tl.predicted_chain_end ? ` \u00B7 predicted end ${fmtTime(tl.predicted_chain_end)}` : null,
+        chainEnd(tl) ? ` \u00B7 ended ${fmtTime(chainEnd(tl))}`
+          : tl.predicted_chain_end ? ` \u00B7 predicted end ${fmtTime(tl.predicted_chain_end)}` : null,
         tl.chain_finish_by ? ` \u00B7 must finish by ${fmtTime(tl.chain_finish_by)}` : null,
       ));
     }
@@ -732,16 +767,18 @@
 
   function renderAlerts() {
     const list = $("alert-list");
-    const active = state.active;
-    if (!active) return;
-    $("alerts-summary").textContent = active.total
-      ? `${active.unacknowledged} open, ${active.acknowledged} acknowledged \u00B7 newest first`
+    const alerts = shownAlerts();
+    if (!alerts) return;
+    $("all-workflows").hidden = state.workflows.length < 2;
+    const n = alertCounts(alerts);
+    $("alerts-summary").textContent = n.total
+      ? `${n.total} active: ${n.open} open, ${n.acknowledged} acknowledged \u00B7 ${alertScope()} \u00B7 critical first, then newest`
       : "";
-    if (!active.alerts.length) {
+    if (!alerts.length) {
       list.replaceChildren(h("p", { class: "empty", text: "No active alerts. Everything the monitor checks is within its limits." }));
       return;
     }
-    list.replaceChildren(...active.alerts.map(renderAlertItem));
+    list.replaceChildren(...alerts.map(renderAlertItem)); // the API sends them CRITICAL first, then newest
   }
 
   function eventLine(e, zone) {
@@ -1129,6 +1166,12 @@
       refreshAll();
     });
     $("alert-dialog").addEventListener("close", () => flushPendingRefresh());
+    $("all-workflows-checkbox").addEventListener("change", (event) => {
+      state.allWorkflows = event.target.checked;
+      renderBanner();
+      renderCards();
+      renderAlerts();
+    });
     setInterval(tick, 1000);
     refreshAll().then(() => {
       if (start.alert) openAlert(start.alert);
