@@ -199,7 +199,7 @@ def test_the_banner_the_card_and_the_list_count_the_same_alerts(monitor: Monitor
     counts_agree(3)
     severities = [t.strip() for t in items.locator(".sev").all_inner_texts()]
     assert severities == ["CRITICAL", "CRITICAL", "WARNING"]  # critical first, then newest
-    expect(items.first).to_contain_text("SETL-POST stuck")
+    expect(items.nth(1)).to_contain_text("SETL-POST stuck")  # 07:45 UTC; the failure came at 08:30
 
 
 def test_a_past_day_says_so_on_the_rps_card_and_shows_its_chain_s_actual_end(
@@ -214,6 +214,35 @@ def test_a_past_day_says_so_on_the_rps_card_and_shows_its_chain_s_actual_end(
     expect(summary).to_contain_text("Chain Complete")
     expect(summary).to_contain_text(re.compile(r"ended \d\d:\d\d"))
     expect(summary).not_to_contain_text("predicted")
+
+
+def test_after_a_rerun_the_row_shows_the_good_run_and_the_failed_run_stays_apart(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    # include/scenarios/failure.yaml: C1-PPBTR fails 12:00-14:30; the rerun runs 15:00-16:30
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, "?workflow=dpdc_ami&date=2024-03-11")
+    row = frame.locator(".step-row[data-step='C1-PPBTR']")
+    expect(row).to_have_attribute("data-status", "complete")
+    expect(row).to_have_class(re.compile(r"\bst-complete\b"))
+    bars = row.locator(".gantt .actual")
+    expect(bars).to_have_count(2)
+    expect(bars.nth(0)).to_have_class(re.compile(r"\brun-error\b"))
+    expect(bars.nth(1)).to_have_class(re.compile(r"\brun-complete\b"))
+    colours = [b.evaluate("el => getComputedStyle(el).backgroundColor") for b in bars.all()]
+    assert colours[0] != colours[1]
+    expect(row.locator(".gantt .plan")).to_have_count(2)  # the plan for the first run and for the rerun
+    meta = row.locator(".step-meta")
+    expect(meta).to_contain_text("Duration 1h 30m (2 runs, 4h 30m in all)")
+    expect(meta).to_contain_text("Runs 2")
+
+    row.click()
+    detail = row.locator(".step-detail")
+    expect(detail).to_contain_text("Runs (2)")
+    duration = detail.locator("div", has=page.locator("dt", has_text="Duration (expected / max per run)")).locator("dd")
+    expect(duration).to_have_text("1h 30m (2 runs, 4h 30m in all) (2h 45m / 4h)")
+    expect(duration).not_to_have_class(re.compile(r"\bover\b"))  # no run took over 4h
 
 
 def test_a_viewer_sees_why_they_cannot_acknowledge_and_the_api_refuses_them(
@@ -386,11 +415,10 @@ def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_ne
     stuck_us_east_posting(monitor)
 
     # no click: the countdown runs out and the page reloads by itself
+    frame.get_by_label("All workflows").check()  # the new alert is another workflow's
     expect(frame.locator("#banner-text")).to_have_text(
-        "2 active alerts|1 failed|1 empty run|1 acknowledged", timeout=20_000
+        "3 active alerts|1 failed|1 stuck|1 empty run|1 acknowledged", timeout=20_000
     )
-    frame.get_by_label("All workflows").check()
-    expect(frame.locator("#banner-text")).to_have_text("3 active alerts|1 failed|1 stuck|1 empty run|1 acknowledged")
     assert page_frame(page).evaluate("window.__notifications") == ["CRITICAL: SETL-POST stuck: no progress for 1h 0m"]
 
 
