@@ -132,6 +132,11 @@ class TimelineStep(StepState):
     """A step of the business day as judged, with the day's alerts for it."""
 
     late: bool = Field(False, description="the step is behind plan: late start or missed deadline")
+    total_duration_s: float | None = Field(
+        None,
+        description="after a rerun made failed runs good: first start to end, failed runs and gaps included "
+        "(duration_s is then the rerun's)",
+    )
     alerts: list[AlertOut] = Field(default_factory=list)
 
 

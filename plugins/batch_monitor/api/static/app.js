@@ -443,16 +443,31 @@
     return h("div", { class: "axis-row", "aria-hidden": "true" }, h("div"), h("div"), axis);
   }
 
+  function plannedWindows(step) {
+    // The plan applies to each run: the first from its expected start, a rerun after a failed run
+    // from its own start, each for the expected duration (never failed run + gap + rerun).
+    const cfg = stepConfig(step.step_id) || {};
+    const span = cfg.expected_duration_s ? cfg.expected_duration_s * 1000 : null;
+    if (!span) return step.expected_start && step.expected_end ? [[step.expected_start, step.expected_end]] : [];
+    const windows = step.expected_start ? [[step.expected_start, Date.parse(step.expected_start) + span]] : [];
+    step.runs.forEach((run, i) => {
+      if (i > 0 && run.start && step.runs[i - 1].status === "error") windows.push([run.start, Date.parse(run.start) + span]);
+    });
+    return windows;
+  }
+
   function renderGantt(step, tl, range) {
     const gantt = h("div", { class: "gantt", "aria-hidden": "true" });
-    const plan = bar(range, "plan", step.expected_start, step.expected_end,
-      `Planned ${fmtTime(step.expected_start)} – ${fmtTime(step.expected_end)}`);
-    if (plan) gantt.append(plan);
+    for (const [from, to] of plannedWindows(step)) {
+      const plan = bar(range, "plan", from, to, `Planned ${fmtTime(from)} – ${fmtTime(to)}`);
+      if (plan) gantt.append(plan);
+    }
     const runs = step.runs.length ? step.runs : step.start ? [{ start: step.start, end: step.end, status: step.status }] : [];
     for (const run of runs) {
       const end = run.end || tl.as_of;
-      const title = `Run ${run.batch_nbr !== undefined ? `${run.batch_nbr}.${run.rerun_nbr}` : ""}: ${fmtTime(run.start)} – ${run.end ? fmtTime(run.end) : "running"}`;
-      const el = bar(range, "actual", run.start, end, title);
+      const title = `Run ${run.batch_nbr !== undefined ? `${run.batch_nbr}.${run.rerun_nbr}` : ""} (${run.status}): ${fmtTime(run.start)} – ${run.end ? fmtTime(run.end) : "running"}`;
+      // each bar in its own run's colour: a failed run stays red after its rerun completed
+      const el = bar(range, `actual run-${run.status}`, run.start, end, title);
       if (el) gantt.append(el);
     }
     const active = step.status === "running" || step.status === "stuck";
@@ -482,9 +497,17 @@
   }
 
   function runsText(step) {
+    // every run, as the details' "Runs (n)" counts them; completed ones against a fixed count
     const cfg = stepConfig(step.step_id);
     const fixed = cfg && cfg.repeat_rule && cfg.repeat_rule.runs;
-    return fixed ? `${step.runs_done}/${fixed}` : String(step.runs_done);
+    const all = step.runs.length;
+    return fixed ? `${all} (${step.runs_done} of ${fixed} complete)` : String(all);
+  }
+
+  function durationText(step) {
+    const own = fmtDuration(step.duration_s);
+    if (step.total_duration_s === null || step.total_duration_s === undefined) return own;
+    return `${own} (${step.runs.length} runs, ${fmtDuration(step.total_duration_s)} in all)`;
   }
 
   function stepTimes(step) {
@@ -511,7 +534,7 @@
     );
     const meta = h("div", { class: "step-meta" },
       h("span", { text: stepTimes(step) }),
-      metaItem("Duration", fmtDuration(step.duration_s)),
+      metaItem("Duration", durationText(step)),
       metaItem("RPS", fmtRps(step.rps)),
       metaItem("Threads", step.threads_total ? `${step.threads_done}/${step.threads_total}${threadsRunning ? ` (${threadsRunning} running)` : ""}` : "–"),
       metaItem("Records", fmtInt(step.records)),
@@ -564,7 +587,8 @@
     const cfg = stepConfig(step.step_id) || {};
     const endLate = stepEnd(step) && step.finish_by && Date.parse(stepEnd(step)) > Date.parse(step.finish_by);
     const startLate = step.start && step.expected_start && Date.parse(step.start) > Date.parse(step.expected_start) + 15 * 60 * 1000;
-    const durationOver = step.duration_s && cfg.max_duration_s && step.duration_s > cfg.max_duration_s;
+    // max_duration applies to each run, not to failed run + gap + rerun (or to repeats together)
+    const durationOver = cfg.max_duration_s && step.runs.some((r) => r.duration_s && r.duration_s > cfg.max_duration_s);
     const grid = h("dl", { class: "detail-grid" },
       detailPair("Expected start", fmtTime(step.expected_start)),
       detailPair("Actual start", fmtTime(step.start), startLate),
@@ -572,7 +596,7 @@
       detailPair("Actual end", stepEnd(step) ? fmtTime(stepEnd(step)) : step.start ? "still running" : "–", endLate),
       detailPair("Predicted end", fmtTime(step.predicted_end)),
       detailPair("Finish by", fmtTime(step.finish_by)),
-      detailPair("Duration (expected / max)", `${fmtDuration(step.duration_s)} (${fmtDuration(cfg.expected_duration_s)} / ${fmtDuration(cfg.max_duration_s)})`, durationOver),
+      detailPair("Duration (expected / max per run)", `${durationText(step)} (${fmtDuration(cfg.expected_duration_s)} / ${fmtDuration(cfg.max_duration_s)})`, durationOver),
       detailPair("RPS (minimum)", `${fmtRps(step.rps)} (${cfg.min_rps === null || cfg.min_rps === undefined ? "none" : fmtRps(cfg.min_rps)})`,
         step.rps !== null && cfg.min_rps && step.rps < cfg.min_rps),
       detailPair("Records / errors", `${fmtInt(step.records)} / ${fmtInt(step.errors)}`, step.errors > 0),
@@ -621,6 +645,7 @@
     legend.replaceChildren(
       h("span", null, h("span", { class: "swatch plan" }), "planned window"),
       h("span", null, h("span", { class: "swatch actual" }), "actual run"),
+      h("span", null, h("span", { class: "swatch actual run-error" }), "failed run"),
       h("span", null, h("span", { class: "swatch predicted" }), "predicted remainder"),
       h("span", null, h("span", { class: "swatch deadline" }), "finish by"),
       h("span", null, h("span", { class: "swatch now" }), "as of"),
