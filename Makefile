@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit bench clean
+.PHONY: venv demo demo-clean screenshots test lint unit bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: venv lint
 
 demo: venv
 	$(PY) scripts/demo.py
+
+# stops an embedded PostgreSQL a crashed demo left running and removes .demo/ (each demo starts clean anyway)
+demo-clean:
+	test ! -x $(PY) || $(PY) scripts/demo.py clean
+	rm -rf .demo
 
 bench: venv
 	$(PY) benchmarks/run_all.py
