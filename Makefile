@@ -32,6 +32,10 @@ demo-clean:
 	test ! -x $(PY) || $(PY) scripts/demo.py clean
 	rm -rf .demo
 
+# refreshes docs/screenshots/ from the browser tests (a plain `make test` leaves them alone)
+screenshots: venv
+	BATCH_MONITOR_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser -k "sees_the_business_day or dark_theme or narrow_screen"
+
 bench: venv
 	$(PY) benchmarks/run_all.py
 

@@ -338,6 +338,19 @@ def spawn_simulators(
     return children
 
 
+def wait_for_group(pgid: int, timeout: float) -> None:
+    """Wait until no process of group ``pgid`` is left; SIGKILL what is left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def stopper(
     children: list[subprocess.Popen[bytes]], stopping: threading.Event, pg_server: Any, threads: list[threading.Thread]
 ) -> Callable[..., None]:
@@ -357,6 +370,8 @@ def stopper(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 child.wait(timeout=10)
+        for child in children:  # what the children started (Airflow's api-server, scheduler, …) ends too
+            wait_for_group(child.pid, timeout=30)
         for thread in threads:
             thread.join(timeout=60)  # the history replay ends its tick in progress
         if pg_server is not None:

@@ -2,7 +2,8 @@
 
 Users log in through Airflow's login form; the page runs in Airflow's iframe at
 /plugin/ops/batch-monitor/ and reads the simulated store through the API with the UI's cookie.
-Screenshots land in docs/screenshots/.
+`make screenshots` (BATCH_MONITOR_SCREENSHOTS=1) refreshes docs/screenshots/ from three of these
+tests; an ordinary test run leaves docs/ alone.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +40,14 @@ EXPECTED_STEPS = [
     ("CM_BSGGN", "waiting"),
     ("BILLRESTSMS", "waiting"),
 ]
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """docs/screenshots/<name>, only when asked (`make screenshots`), so tests leave git clean."""
+    if os.environ.get("BATCH_MONITOR_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
 
 
 def log_in(page: Page, monitor: MonitorEnv, user: str) -> None:
@@ -122,8 +132,7 @@ def test_an_operator_finds_the_page_under_browse_and_sees_the_business_day(
     expect(detail.locator("pre.error-text")).to_have_text("ORA-12545 Connection timeout (host <b>ccb-db01</b>)")
     expect(detail).to_contain_text("Runs (1)")
     expect(detail).to_contain_text("On ORA- errors check database connectivity")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-light.png"))
+    save_screenshot(page, "batch-monitor-light.png")
 
 
 def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, context: BrowserContext) -> None:
@@ -439,7 +448,7 @@ def test_the_page_follows_airflows_dark_theme(monitor: MonitorEnv, context: Brow
     page.keyboard.press("Escape")
     frame.locator(".step-row[data-step='C1-PPBTR']").click()
     page.mouse.move(0, 0)
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-dark.png"))
+    save_screenshot(page, "batch-monitor-dark.png")
 
 
 def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_context: BrowserContext) -> None:
@@ -456,4 +465,4 @@ def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_conte
     expect(frame.locator(".alert-item").first.get_by_role("button", name="Acknowledge")).to_be_visible()
     frame.locator("#timeline-heading").scroll_into_view_if_needed()
     inner.evaluate("document.getElementById('timeline-heading').scrollIntoView()")
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-narrow.png"))
+    save_screenshot(page, "batch-monitor-narrow.png")
