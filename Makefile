@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit bench reliability-report clean
+.PHONY: venv demo demo-clean screenshots test lint unit bench reliability-report clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ demo: venv
 # the reliability suite alone, writing its results to docs/RELIABILITY.md (make test writes no tracked file)
 reliability-report: venv
 	BATCH_MONITOR_RELIABILITY_REPORT=docs/RELIABILITY.md $(PY) -m pytest -q tests/reliability
+
+# stops an embedded PostgreSQL a crashed demo left running and removes .demo/ (each demo starts clean anyway)
+demo-clean:
+	test ! -x $(PY) || $(PY) scripts/demo.py clean
+	rm -rf .demo
+
+# refreshes docs/screenshots/ from the browser tests (a plain `make test` leaves them alone)
+screenshots: venv
+	BATCH_MONITOR_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser -k "sees_the_business_day or dark_theme or narrow_screen"
 
 bench: venv
 	$(PY) benchmarks/run_all.py

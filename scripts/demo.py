@@ -1,7 +1,18 @@
 """The demo: PostgreSQL, a simulated CC&B, a mail sink and Airflow with the plugin, on this machine.
 
 Run through `make demo` (which first creates .venv and installs the pins). Everything it makes
-lives in .demo/ (delete it to start over). Ctrl-C stops every process it started.
+lives in .demo/; each start begins with an empty store and CC&B (`make demo-clean` removes .demo/
+and stops a PostgreSQL a crashed demo left running). Ctrl-C stops every process it started, the
+embedded PostgreSQL included.
+
+Whenever it starts, the DPDC workflow's clock is shifted so that today's scenario reaches its
+failure (the first run that ends in error) two minutes before the start: the page shows an open
+CRITICAL alert at once, and from then on the day goes on in real time. The shifted copies of the
+workflow and the scenarios are written to .demo/workflows and .demo/scenarios (same chain, same
+durations; every clock time moved by the same minutes). The past days are replayed at the real
+15-minute tick cadence (in the background, newest first), so the late start, the long run and the
+missed deadline they were built to show appear as the DAG would have raised them. The replay's
+log goes to .demo/logs/replay.log; the console gets a short summary.
 
 Environment:
   BATCH_MONITOR_DB_URL          PostgreSQL server to use (else an embedded one from `pgserver`)
@@ -15,14 +26,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 import pendulum
 import sqlalchemy as sa
@@ -35,36 +53,85 @@ from batch_monitor import business_day as bd  # noqa: E402
 from batch_monitor import pipeline, simulator  # noqa: E402
 from batch_monitor.config import WorkflowConfig, load_workflows  # noqa: E402
 from batch_monitor.paths import scenarios_dir, workflows_dir  # noqa: E402
+from batch_monitor.store.schema import alerts as alerts_table  # noqa: E402
 
 DEMO = ROOT / ".demo"
 PY = sys.executable
 SMTP_PORT = 8025
 HISTORY_SCENARIOS = ["normal", "late_start", "normal", "long_running", "normal", "deadline", "failure"]
 USERS = {"admin": "admin", "operator": "op", "viewer": "viewer"}  # user → SimpleAuthManager role
+SHIFTED = "dpdc_ami"  # the workflow whose clock the demo shifts
+FAILURE_LEAD = dt.timedelta(minutes=2)  # today's failure happened this long before the start
+TICK = dt.timedelta(minutes=15)  # the DAG's schedule
+CLOCK_TEXT = re.compile(r'"(\d{1,2}):(\d{2})"')  # a quoted 'HH:MM' clock time in the YAML files
+replay_log = logging.getLogger("demo.replay")
+
+
+_console: TextIO = sys.stdout  # the terminal, once log_to_file has taken stdout and stderr
 
 
 def log(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+    print(f"[demo] {message}", file=_console, flush=True)
 
 
-def start_postgres() -> sa.URL:
-    """The store's database URL: on BATCH_MONITOR_DB_URL's server, else on an embedded server."""
+def shift_clock_text(text: str, minutes: int) -> str:
+    """Every quoted "HH:MM" in a workflow or scenario YAML moved by ``minutes`` (around the clock)."""
+
+    def move(match: re.Match[str]) -> str:
+        total = (int(match[1]) * 60 + int(match[2]) + minutes) % (24 * 60)
+        return f'"{total // 60:02d}:{total % 60:02d}"'
+
+    return CLOCK_TEXT.sub(move, text)
+
+
+def clock_shift(scenario_name: str, now: dt.datetime) -> int:
+    """Minutes to move the shifted workflow's clock so the scenario's failure is FAILURE_LEAD ago.
+
+    0 for a scenario without a failed run (it plays on the real clock).
+    """
+    scenario = simulator.load_scenario(scenarios_dir() / f"{scenario_name}.yaml")
+    failed = next((r for r in scenario.runs if r.status == "error" and r.end is not None), None)
+    if failed is None or failed.end is None:
+        return 0
+    workflow = next(w for w in load_workflows(workflows_dir()).workflows if w.workflow_id == SHIFTED)
+    local = pendulum.instance(now - FAILURE_LEAD).in_timezone(workflow.timezone)
+    return (local.hour * 60 + local.minute - (failed.end.hour * 60 + failed.end.minute)) % (24 * 60)
+
+
+def write_shifted_files(minutes: int, into: Path = DEMO) -> tuple[Path, Path]:
+    """``into``/workflows and /scenarios: the shipped files, the shifted workflow's clock moved."""
+    workflows, scenarios = into / "workflows", into / "scenarios"
+    for folder in (workflows, scenarios):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    for path in sorted(workflows_dir().glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        (workflows / path.name).write_text(shift_clock_text(text, minutes) if path.stem == SHIFTED else text)
+    for path in sorted(scenarios_dir().glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        shifted = re.search(rf"^workflow:\s*{SHIFTED}\s*$", text, re.MULTILINE) is not None
+        (scenarios / path.name).write_text(shift_clock_text(text, minutes) if shifted else text)
+    return workflows, scenarios
+
+
+def start_postgres() -> tuple[sa.URL, Any]:
+    """The store's URL (a fresh, empty database) and the embedded server to stop (None if given)."""
     given = os.environ.get("BATCH_MONITOR_DB_URL")
+    server = None
     if given:
         admin = sa.make_url(given).set(drivername="postgresql+psycopg2")
     else:
         import pgserver
 
-        server = pgserver.get_server(DEMO / "pgdata", cleanup_mode=None)  # keeps running between demos
+        server = pgserver.get_server(DEMO / "pgdata", cleanup_mode="stop")  # stopped when the demo stops
         admin = sa.make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
         log(f"embedded PostgreSQL in {DEMO / 'pgdata'}")
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = 'batch_monitor_demo'")).first()
-        if not exists:
-            conn.execute(sa.text("CREATE DATABASE batch_monitor_demo"))
+    with engine.connect() as conn:  # every demo starts clean: the last one's scenario and clock are gone
+        conn.execute(sa.text("DROP DATABASE IF EXISTS batch_monitor_demo WITH (FORCE)"))
+        conn.execute(sa.text("CREATE DATABASE batch_monitor_demo"))
     engine.dispose()
-    return admin.set(database="batch_monitor_demo")
+    return admin.set(database="batch_monitor_demo"), server
 
 
 def airflow_conn(url: sa.URL) -> str:
@@ -87,30 +154,77 @@ def spawn(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Pop
     return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
 
 
-def play_history(
-    source: sa.Engine, store: sa.Engine, workflows: list[WorkflowConfig], today: dt.date, days: int
-) -> None:
-    """Fill the store with past days (hourly ticks) and today so far (15-minute ticks)."""
+def replay_day(
+    source: sa.Engine,
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    scenario_file: Path,
+    date: dt.date,
+    until: dt.datetime,
+    stop: threading.Event | None = None,
+) -> int:
+    """Play one business day into CC&B and run a monitoring tick every 15 minutes, as the DAG
+    would, up to ``until`` (plus one tick at ``until`` itself). Returns the ticks run."""
     from batch_monitor.notify.channels import SmtpChannel
 
     channel = SmtpChannel()
-    now = pendulum.now("UTC")
-    dpdc = next(w for w in workflows if w.workflow_id == "dpdc_ami")
-    scenario_today = os.environ.get("BATCH_MONITOR_DEMO_SCENARIO", "failure")
-    plan = [(today - dt.timedelta(days=n), HISTORY_SCENARIOS[n % len(HISTORY_SCENARIOS)]) for n in range(days, 0, -1)]
-    plan.append((today, scenario_today))
-    for workflow in workflows:
-        pipeline.prepare_store(store, workflow, now)
-    for date, name in plan:
-        scenario = simulator.load_scenario(scenarios_dir() / f"{name}.yaml")
-        start, end = bd.window(date, dpdc.timezone, dpdc.business_day_start)
-        step = dt.timedelta(minutes=15 if date == today else 60)
-        moment, ticks = start, 0
-        while moment <= min(end, now):
-            simulator.play(source, scenario, dpdc, date, moment)
-            pipeline.run_tick(source, store, dpdc, moment, channel=channel)
-            moment, ticks = moment + step, ticks + 1
-        log(f"played {dpdc.workflow_id} {date} '{name}' ({ticks} ticks)")
+    scenario = simulator.load_scenario(scenario_file)
+    start, end = bd.window(date, workflow.timezone, workflow.business_day_start)
+    moments: list[dt.datetime] = []
+    moment = start
+    while moment < end and moment <= until:
+        moments.append(moment)
+        moment += TICK
+    if until < end and (not moments or moments[-1] < until):
+        moments.append(until)  # today: one last tick at the start of the demo
+    for moment in moments:
+        if stop is not None and stop.is_set():
+            break
+        simulator.play(source, scenario, workflow, date, moment)
+        pipeline.run_tick(source, store, workflow, moment, channel=channel)
+    replay_log.info("played %s %s '%s' (%d ticks)", workflow.workflow_id, date, scenario.name, len(moments))
+    return len(moments)
+
+
+def alert_summary(store: sa.Engine, dates: list[dt.date]) -> str:
+    """'3 raised (1 LATE_START, …), 1 still active' for the given business days."""
+    t = alerts_table
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(t.c.kind, t.c.state).where(t.c.business_date.in_(dates))).all()
+    kinds = Counter(r.kind for r in rows)
+    active = sum(1 for r in rows if r.state != "resolved")
+    listed = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+    return f"{len(rows)} alerts raised ({listed}), {active} still active"
+
+
+def replay_history(
+    source: sa.Engine,
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    scenarios: Path,
+    today: dt.date,
+    days: int,
+    stop: threading.Event,
+) -> None:
+    """The past days, newest first (yesterday is settled before the DAG's first tick looks at it)."""
+    began = time.monotonic()
+    plan = [(today - dt.timedelta(days=n), HISTORY_SCENARIOS[n % len(HISTORY_SCENARIOS)]) for n in range(1, days + 1)]
+    ticks = 0
+    try:
+        for date, name in plan:
+            _start, end = bd.window(date, workflow.timezone, workflow.business_day_start)
+            ticks += replay_day(source, store, workflow, scenarios / f"{name}.yaml", date, end, stop)
+            if stop.is_set():
+                return
+    except Exception:  # the demo goes on without the rest of its history; the log says why
+        replay_log.exception("history replay stopped")
+        log(f"the history replay stopped with an error; see {DEMO / 'logs' / 'replay.log'}")
+        return
+    seconds = time.monotonic() - began
+    log(
+        f"history: {len(plan)} past days replayed at 15-minute ticks ({ticks} ticks, {seconds:.0f} s): "
+        f"{alert_summary(store, [d for d, _ in plan])}"
+    )
 
 
 def wait_for_airflow(port: int, timeout: float = 240) -> bool:
@@ -126,20 +240,48 @@ def wait_for_airflow(port: int, timeout: float = 240) -> bool:
     return False
 
 
-def main() -> int:
+def clean() -> int:
+    """`make demo-clean`: stop an embedded PostgreSQL a crashed demo left running, remove .demo/."""
+    if (DEMO / "pgdata" / "postmaster.pid").exists():
+        import pgserver
+
+        pgserver.get_server(DEMO / "pgdata", cleanup_mode="stop").cleanup()
+        log("stopped the embedded PostgreSQL")
+    shutil.rmtree(DEMO, ignore_errors=True)
+    log(f"removed {DEMO}")
+    return 0
+
+
+def fresh_folders() -> None:
+    """The last demo's CC&B, mails, logs and shifted files go; Airflow's own home stays."""
+    for folder in ("logs", "mail", "workflows", "scenarios"):
+        shutil.rmtree(DEMO / folder, ignore_errors=True)
+    (DEMO / "ccb.sqlite").unlink(missing_ok=True)
     for folder in ("logs", "mail", "airflow"):
         (DEMO / folder).mkdir(parents=True, exist_ok=True)
-    port = int(os.environ.get("BATCH_MONITOR_DEMO_PORT", "8080"))
-    history_days = int(os.environ.get("BATCH_MONITOR_DEMO_HISTORY", "7"))
-    store_url = start_postgres()
-    ccb = DEMO / "ccb.sqlite"
-    source = sa.create_engine(f"sqlite:///{ccb}")
-    simulator.create_schema(source)
-    workflows = load_workflows(workflows_dir()).workflows
 
+
+def log_to_file() -> Path:
+    """Everything this process writes (the replay's and the pipeline's log lines, warnings,
+    tracebacks) goes to .demo/logs/replay.log; the terminal keeps only the [demo] lines."""
+    global _console
+    path = DEMO / "logs" / "replay.log"
+    _console = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, sys.stdout.fileno())
+    os.dup2(target, sys.stderr.fileno())
+    os.close(target)
+    logging.getLogger().setLevel(logging.INFO)
+    return path
+
+
+def demo_environment(port: int, store_url: sa.URL, ccb: Path, shifted_workflows: Path) -> dict[str, str]:
+    """The environment of Airflow and the simulators: the plugin, the logins, the connections."""
     passwords = DEMO / "airflow" / "passwords.json"
     passwords.write_text(json.dumps({user: user for user in USERS}))
-    env = {
+    return {
         **os.environ,
         "PYTHONPATH": str(ROOT / "plugins"),
         "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone runs `airflow …`
@@ -147,7 +289,8 @@ def main() -> int:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "BATCH_MONITOR_WORKFLOWS_DIR": str(shifted_workflows),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -164,38 +307,15 @@ def main() -> int:
             }
         ),
     }
-    os.environ.update({k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")})
-    children: list[subprocess.Popen[bytes]] = []
 
-    def stop(*_: object) -> None:
-        log("stopping…")
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        sys.exit(0)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    children.append(
-        spawn([PY, "scripts/mail_sink.py", "--port", str(SMTP_PORT), "--dir", str(DEMO / "mail")], env, "mail_sink.log")
-    )
-    time.sleep(1)
-
-    dpdc = next(w for w in workflows if w.workflow_id == "dpdc_ami")
-    today = bd.business_date(pendulum.now("UTC"), dpdc.timezone, dpdc.business_day_start)
-    store = sa.create_engine(store_url)
-    log("playing history into the store (a minute or so)…")
-    play_history(source, store, workflows, today, history_days)
-    store.dispose()
-
-    scenario_today = os.environ.get("BATCH_MONITOR_DEMO_SCENARIO", "failure")
-    for workflow, scenario in ((dpdc, scenario_today), (None, "us_east_normal")):
-        wf_file = workflows_dir() / f"{(workflow.workflow_id if workflow else 'us_east_settlement')}.yaml"
+def spawn_simulators(
+    env: dict[str, str], ccb: Path, workflows: Path, scenarios: Path, scenario_today: str
+) -> list[subprocess.Popen[bytes]]:
+    """Today's scenario of each workflow, replayed into CC&B every minute on the (shifted) clock."""
+    children = []
+    for workflow, scenario in (("dpdc_ami", scenario_today), ("us_east_settlement", "us_east_normal")):
+        wf_file = workflows / f"{workflow}.yaml"
         children.append(
             spawn(
                 [
@@ -205,7 +325,7 @@ def main() -> int:
                     "--db",
                     f"sqlite:///{ccb}",
                     "--scenario",
-                    scenario,
+                    str(scenarios / f"{scenario}.yaml"),
                     "--workflow",
                     str(wf_file),
                     "--follow",
@@ -215,6 +335,108 @@ def main() -> int:
                 f"simulator_{scenario}.log",
             )
         )
+    return children
+
+
+def wait_for_group(pgid: int, timeout: float) -> None:
+    """Wait until no process of group ``pgid`` is left; SIGKILL what is left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def stopper(
+    children: list[subprocess.Popen[bytes]], stopping: threading.Event, pg_server: Any, threads: list[threading.Thread]
+) -> Callable[..., None]:
+    """The Ctrl-C handler: every child process, the replay, then the embedded PostgreSQL."""
+
+    def stop(*_: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the clean-up short
+        stopping.set()
+        log("stopping…")
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait(timeout=10)
+        for child in children:  # what the children started (Airflow's api-server, scheduler, …) ends too
+            wait_for_group(child.pid, timeout=30)
+        for thread in threads:
+            thread.join(timeout=60)  # the history replay ends its tick in progress
+        if pg_server is not None:
+            pg_server.cleanup()  # the embedded PostgreSQL stops with the demo
+            log("embedded PostgreSQL stopped")
+        log("stopped")
+        os._exit(0)
+
+    return stop
+
+
+def main() -> int:
+    if sys.argv[1:] == ["clean"]:
+        return clean()
+    fresh_folders()
+    replay_file = log_to_file()
+    port = int(os.environ.get("BATCH_MONITOR_DEMO_PORT", "8080"))
+    history_days = int(os.environ.get("BATCH_MONITOR_DEMO_HISTORY", "7"))
+    scenario_today = os.environ.get("BATCH_MONITOR_DEMO_SCENARIO", "failure")
+    started = pendulum.now("UTC")
+    shift = clock_shift(scenario_today, started)
+    shifted_workflows, shifted_scenarios = write_shifted_files(shift)
+    os.environ["BATCH_MONITOR_WORKFLOWS_DIR"] = str(shifted_workflows)
+    store_url, pg_server = start_postgres()
+    ccb = DEMO / "ccb.sqlite"
+    source = sa.create_engine(f"sqlite:///{ccb}", connect_args={"timeout": 30})
+    simulator.create_schema(source)
+    workflows = load_workflows(shifted_workflows).workflows
+    env = demo_environment(port, store_url, ccb, shifted_workflows)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")})
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+    threads: list[threading.Thread] = []
+
+    stop = stopper(children, stopping, pg_server, threads)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    children.append(
+        spawn([PY, "scripts/mail_sink.py", "--port", str(SMTP_PORT), "--dir", str(DEMO / "mail")], env, "mail_sink.log")
+    )
+    time.sleep(1)
+
+    dpdc = next(w for w in workflows if w.workflow_id == SHIFTED)
+    today = bd.business_date(started, dpdc.timezone, dpdc.business_day_start)
+    store = sa.create_engine(store_url)
+    for workflow in workflows:
+        pipeline.prepare_store(store, workflow, started)
+    local = pendulum.instance(started).in_timezone(dpdc.timezone)
+    clock = f"its clock moved by {shift // 60}h {shift % 60:02d}m" if shift else "on the real clock"
+    log(f"today {today}: scenario '{scenario_today}' for {SHIFTED}, {clock} (now {local.format('HH:mm')} there)")
+    ticks = replay_day(source, store, dpdc, shifted_scenarios / f"{scenario_today}.yaml", today, started)
+    log(f"today so far: {ticks} ticks, {alert_summary(store, [today])} (log: {replay_file})")
+
+    history = threading.Thread(
+        target=replay_history,
+        args=(source, store, dpdc, shifted_scenarios, today, history_days, stopping),
+        name="history-replay",
+        daemon=True,
+    )
+    history.start()
+    threads.append(history)
+    log(f"replaying {history_days} past days in the background (15-minute ticks; log: {replay_file})")
+
+    children += spawn_simulators(env, ccb, shifted_workflows, shifted_scenarios, scenario_today)
     log(f"starting Airflow standalone on port {port} (about 30 s)…")
     children.append(spawn([str(Path(PY).parent / "airflow"), "standalone"], env, "airflow.log"))
     if not wait_for_airflow(port):
@@ -229,11 +451,13 @@ def main() -> int:
   Mails        {DEMO / "mail"}/*.eml   (SMTP sink on 127.0.0.1:{SMTP_PORT})
   Store        {store_url.render_as_string(hide_password=True)}
   CC&B         {ccb} (scenario '{scenario_today}' for today, replayed every minute)
-  Logs         {DEMO / "logs"}
+  Logs         {DEMO / "logs"} (the replay: {replay_file.name})
+  Clock        {SHIFTED}: {clock}; shifted files in {shifted_workflows.parent}
 
   The DAGs batch_monitor_dpdc_ami and batch_monitor_us_east_settlement run every 15 minutes.
-  Ctrl-C stops everything.
+  Ctrl-C stops everything (the embedded PostgreSQL too); `make demo-clean` removes .demo/.
 """,
+        file=_console,
         flush=True,
     )
     while True:

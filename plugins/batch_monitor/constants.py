@@ -98,3 +98,10 @@ SOURCE_CONN_ID = "ccb_oracle"
 STORE_CONN_ID = "batch_monitor_db"
 SMTP_CONN_ID = "smtp_default"
 EMAIL_TO_VARIABLE = "batch_monitor_email_to"
+
+
+# Where the page lives: its app on the api-server, and the UI route that shows it in an iframe.
+# The UI puts the iframe's path and query after /plugin/<route>, so the two must differ.
+PAGE_URL_PREFIX = "/batch-monitor"
+PAGE_URL_ROUTE = "ops"
+PAGE_PATH = f"/plugin/{PAGE_URL_ROUTE}{PAGE_URL_PREFIX}/"  # what mails link to, with ?workflow=&date=&alert=

@@ -37,7 +37,7 @@ from tests.conftest import create_database, drop_database
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.store.schema import alert_events, alerts, monitoring_config
+from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -103,11 +103,13 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 
 @dataclass
 class StoreSnapshot:
-    """What operators and tests may change (alerts, their events, settings), to put back later."""
+    """What operators and tests may change (alerts, their events, settings, the days' latest
+    evaluations with their alert-sync marks), to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
     settings: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
 
     @classmethod
     def take(cls, engine: sa.Engine) -> StoreSnapshot:
@@ -117,6 +119,7 @@ class StoreSnapshot:
                 alerts=[dict(r._mapping) for r in conn.execute(sa.select(alerts))],
                 max_event_id=int(conn.execute(last_event).scalar_one()),
                 settings=[dict(r._mapping) for r in conn.execute(sa.select(monitoring_config))],
+                evaluations=[dict(r._mapping) for r in conn.execute(sa.select(evaluations))],
             )
 
     def restore(self, engine: sa.Engine) -> None:
@@ -127,6 +130,8 @@ class StoreSnapshot:
                 conn.execute(sa.update(alerts).where(alerts.c.id == row["id"]).values(row))
             conn.execute(sa.delete(monitoring_config))
             conn.execute(sa.insert(monitoring_config), self.settings)
+            conn.execute(sa.delete(evaluations))
+            conn.execute(sa.insert(evaluations), self.evaluations)
 
 
 def _free_port() -> int:

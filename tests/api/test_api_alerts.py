@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import MonitorEnv
+from tests.api.monitor_env import US_EAST_AS_OF, WORKFLOWS, MonitorEnv
 
+from batch_monitor.config import load_workflow
+from batch_monitor.constants import FindingKind, Severity, StepStatus
+from batch_monitor.models import Evaluation, Finding
+from batch_monitor.store import alerts as store_alerts
 from batch_monitor.store.schema import alerts
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +24,7 @@ def alert_id(monitor: MonitorEnv, kind: str, date: str = "2024-03-12") -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def test_active_alerts_are_the_open_ones_newest_first_with_counts(viewer: httpx.Client) -> None:
+def test_active_alerts_are_the_open_ones_critical_first_with_counts(viewer: httpx.Client) -> None:
     body = viewer.get("active-alerts").json()
     assert [(a["step_id"], a["kind"], a["state"]) for a in body["alerts"]] == [
         ("C1-PPBTR", "FAILED", "open"),  # 14:30
@@ -146,3 +152,34 @@ def test_unknown_alerts_are_404_and_malformed_ids_are_422(op: httpx.Client) -> N
     too_long = op.post("acknowledge-alert/1", json={"comment": "x" * 2001})
     assert too_long.status_code == 422
     assert too_long.json()["detail"][0]["loc"] == ["body", "comment"]
+
+
+def test_active_alerts_put_critical_first_then_the_newest(monitor: MonitorEnv, viewer: httpx.Client) -> None:
+    # a WARNING newer than the CRITICAL failure: the failure (the root cause) must stay on top
+    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    as_of = US_EAST_AS_OF + dt.timedelta(hours=3)
+    slow = Finding(
+        kind=FindingKind.LONG_RUNNING,
+        severity=Severity.WARNING,
+        step_id="SETL-POST",
+        batch_code="SETL-POST",
+        title="SETL-POST running 4h 0m, expected 1h 0m",
+    )
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=StepStatus.RUNNING,
+        steps=[],
+        findings=[slow],
+    )
+    with monitor.store.begin() as conn:
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+
+    body = viewer.get("active-alerts").json()
+    assert [(a["severity"], a["kind"]) for a in body["alerts"]] == [
+        ("CRITICAL", "FAILED"),
+        ("WARNING", "LONG_RUNNING"),  # newest of the warnings
+        ("WARNING", "EMPTY_RUN"),
+    ]

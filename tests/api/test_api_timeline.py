@@ -140,3 +140,18 @@ def test_bad_parameters_are_422_naming_the_field(viewer: httpx.Client, params: d
     response = viewer.get("batch-timeline", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_after_a_rerun_the_row_takes_the_rerun_s_duration_and_the_whole_span_is_the_total(
+    viewer: httpx.Client,
+) -> None:
+    # include/scenarios/failure.yaml: C1-PPBTR fails 12:00-14:30; the rerun runs 15:00-16:30
+    steps = {s["step_id"]: s for s in timeline(viewer, workflow="dpdc_ami", date="2024-03-11")["steps"]}
+    prepay = steps["C1-PPBTR"]
+    assert prepay["status"] == "complete"
+    assert [r["status"] for r in prepay["runs"]] == ["error", "complete"]
+    assert prepay["duration_s"] == 90 * 60  # the rerun's 1h 30m, within max_duration 4h
+    assert prepay["total_duration_s"] == 270 * 60  # 2 runs, 4h 30m in all
+    flush = steps["F1-FLUSH"]  # three runs, none failed: its span is its duration
+    assert flush["total_duration_s"] is None
+    assert flush["duration_s"] is not None

@@ -1,8 +1,9 @@
 """The operators' page inside the real Airflow UI, driven in headless Chromium.
 
 Users log in through Airflow's login form; the page runs in Airflow's iframe at
-/plugin/batch-monitor and reads the simulated store through the API with the UI's cookie.
-Screenshots land in docs/screenshots/.
+/plugin/ops/batch-monitor/ and reads the simulated store through the API with the UI's cookie.
+`make screenshots` (BATCH_MONITOR_SCREENSHOTS=1) refreshes docs/screenshots/ from three of these
+tests; an ordinary test run leaves docs/ alone.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +22,7 @@ from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expec
 from tests.api.monitor_env import US_EAST_AS_OF, USERS, WORKFLOWS, MonitorEnv
 
 from batch_monitor.config import load_workflow
-from batch_monitor.constants import FindingKind, Severity, StepStatus
+from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
 from batch_monitor.store.schema import alerts
@@ -39,6 +42,14 @@ EXPECTED_STEPS = [
 ]
 
 
+def save_screenshot(page: Page, name: str) -> None:
+    """docs/screenshots/<name>, only when asked (`make screenshots`), so tests leave git clean."""
+    if os.environ.get("BATCH_MONITOR_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
 def log_in(page: Page, monitor: MonitorEnv, user: str) -> None:
     """Through Airflow's own login form."""
     page.goto(monitor.server.base_url + "/")
@@ -53,13 +64,13 @@ def open_from_menu(page: Page) -> FrameLocator:
     """Browse → Batch Monitor, as an operator would."""
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="Batch Monitor").click()
-    page.wait_for_url(re.compile(r"/plugin/batch-monitor"))
+    page.wait_for_url(re.compile(r"/plugin/ops/batch-monitor/"))
     return page.frame_locator(IFRAME)
 
 
 def open_page(page: Page, monitor: MonitorEnv, query: str = "") -> FrameLocator:
     """The plugin page by its Airflow URL (what the alert mails link to)."""
-    page.goto(f"{monitor.server.base_url}/plugin/batch-monitor{query}")
+    page.goto(f"{monitor.server.base_url}{PAGE_PATH}{query}")
     return page.frame_locator(IFRAME)
 
 
@@ -121,8 +132,7 @@ def test_an_operator_finds_the_page_under_browse_and_sees_the_business_day(
     expect(detail.locator("pre.error-text")).to_have_text("ORA-12545 Connection timeout (host <b>ccb-db01</b>)")
     expect(detail).to_contain_text("Runs (1)")
     expect(detail).to_contain_text("On ORA- errors check database connectivity")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-light.png"))
+    save_screenshot(page, "batch-monitor-light.png")
 
 
 def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, context: BrowserContext) -> None:
@@ -139,7 +149,7 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
     expect(item).to_have_attribute("data-state", "acknowledged")
     expect(item.locator(".ack-note")).to_contain_text(re.compile(r"Acknowledged by op1 at \w{3} \d{1,2}, \d\d:\d\d"))
     expect(item.locator(".ack-note")).to_contain_text("“DBA is restarting the listener”")
-    expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run|1 acknowledged")
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run|1 acknowledged")
     expect(frame.locator("#toast")).to_contain_text("acknowledged by op1")
     row = alert_row(monitor, "FAILED")
     assert (row.state, row.acknowledged_by, row.ack_comment) == (
@@ -147,6 +157,101 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
         "op1",
         "DBA is restarting the listener",
     )
+
+
+def stuck_us_east_posting(monitor: MonitorEnv) -> None:
+    """The monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert."""
+    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    stuck = Finding(
+        kind=FindingKind.STUCK,
+        severity=Severity.CRITICAL,
+        step_id="SETL-POST",
+        batch_code="SETL-POST",
+        title="SETL-POST stuck: no progress for 1h 0m",
+    )
+    as_of = US_EAST_AS_OF + dt.timedelta(minutes=15)
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=StepStatus.STUCK,
+        steps=[],
+        findings=[stuck],
+    )
+    with monitor.store.begin() as conn:
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+
+
+def test_the_banner_the_card_and_the_list_count_the_same_alerts(monitor: MonitorEnv, context: BrowserContext) -> None:
+    stuck_us_east_posting(monitor)  # another workflow's alert: not counted for dpdc_ami
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?workflow=dpdc_ami&date={DAY}")
+    items = frame.locator("#alert-list .alert-item")
+
+    def counts_agree(total: int) -> None:
+        expect(frame.locator("#banner-count")).to_have_text(f"{total} active alert{'s' if total != 1 else ''}")
+        expect(frame.locator("#card-alerts .card-value")).to_have_text(str(total))
+        expect(items).to_have_count(total)
+        expect(frame.locator("#alerts-summary")).to_contain_text(f"{total} active:")
+
+    counts_agree(2)
+    item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    item.get_by_role("button", name="Acknowledge").click()
+    item.get_by_role("button", name="Confirm acknowledge").click()
+    expect(item).to_have_attribute("data-state", "acknowledged")
+    counts_agree(2)  # acknowledged alerts stay listed (and counted) until they resolve
+    expect(frame.locator("#alerts-summary")).to_contain_text("2 active: 1 open, 1 acknowledged")
+
+    frame.get_by_label("All workflows").check()
+    counts_agree(3)
+    severities = [t.strip() for t in items.locator(".sev").all_inner_texts()]
+    assert severities == ["CRITICAL", "CRITICAL", "WARNING"]  # critical first, then newest
+    expect(items.nth(1)).to_contain_text("SETL-POST stuck")  # 07:45 UTC; the failure came at 08:30
+
+
+def test_a_past_day_says_so_on_the_rps_card_and_shows_its_chain_s_actual_end(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, "?workflow=dpdc_ami&date=2024-03-11")
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", "2024-03-11")
+    expect(frame.locator("#rps-period")).to_have_text("(day)")
+    summary = frame.locator("#chain-summary")
+    expect(summary).to_contain_text("Chain Complete")
+    expect(summary).to_contain_text(re.compile(r"ended \d\d:\d\d"))
+    expect(summary).not_to_contain_text("predicted")
+
+
+def test_after_a_rerun_the_row_shows_the_good_run_and_the_failed_run_stays_apart(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    # include/scenarios/failure.yaml: C1-PPBTR fails 12:00-14:30; the rerun runs 15:00-16:30
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, "?workflow=dpdc_ami&date=2024-03-11")
+    row = frame.locator(".step-row[data-step='C1-PPBTR']")
+    expect(row).to_have_attribute("data-status", "complete")
+    expect(row).to_have_class(re.compile(r"\bst-complete\b"))
+    bars = row.locator(".gantt .actual")
+    expect(bars).to_have_count(2)
+    expect(bars.nth(0)).to_have_class(re.compile(r"\brun-error\b"))
+    expect(bars.nth(1)).to_have_class(re.compile(r"\brun-complete\b"))
+    colours = [b.evaluate("el => getComputedStyle(el).backgroundColor") for b in bars.all()]
+    assert colours[0] != colours[1]
+    expect(row.locator(".gantt .plan")).to_have_count(2)  # the plan for the first run and for the rerun
+    meta = row.locator(".step-meta")
+    expect(meta).to_contain_text("Duration 1h 30m (2 runs, 4h 30m in all)")
+    expect(meta).to_contain_text("Runs 2")
+
+    row.click()
+    detail = row.locator(".step-detail")
+    expect(detail).to_contain_text("Runs (2)")
+    duration = detail.locator("div", has=page.locator("dt", has_text="Duration (expected / max per run)")).locator("dd")
+    expect(duration).to_have_text("1h 30m (2 runs, 4h 30m in all) (2h 45m / 4h)")
+    expect(duration).not_to_have_class(re.compile(r"\bover\b"))  # no run took over 4h
 
 
 def test_a_viewer_sees_why_they_cannot_acknowledge_and_the_api_refuses_them(
@@ -198,6 +303,53 @@ def test_the_link_in_an_alert_mail_opens_the_alert_with_its_history(
     expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run")
 
 
+def test_the_browse_menu_opens_the_page_with_its_path_said_once(monitor: MonitorEnv, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_from_menu(page)
+    expect(frame.locator("#timeline[data-date]")).to_have_count(1)
+    assert urlsplit(page.url).path == "/plugin/ops/batch-monitor/"
+
+
+def test_a_mail_link_keeps_its_query_in_the_address_bar_through_the_login(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    alert_id = alert_row(monitor, "FAILED").id
+    link = store_alerts.page_url(monitor.server.base_url, "dpdc_ami", dt.date(2024, 3, 12), alert_id)
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_url(re.compile(r"/auth/login"))
+    page.get_by_label("Username").fill("op1")
+    page.get_by_label("Password").fill(USERS["op1"][1])
+    page.get_by_role("button", name="Sign in").click()
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator("#alert-dialog #dialog-title")).to_contain_text("C1-PPBTR failed at 14:30")
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", DAY)
+    shown = urlsplit(page.url)
+    assert shown.path == "/plugin/ops/batch-monitor/"
+    assert parse_qs(shown.query) == {"workflow": ["dpdc_ami"], "date": [DAY], "alert": [str(alert_id)]}
+
+
+def test_the_run_history_follows_the_date_picker_unless_its_own_dates_are_set(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#pager-text")).to_contain_text(f"business day {DAY}")
+    days = frame.locator("#history-table tbody tr td:first-child")
+    assert set(days.all_inner_texts()) == {DAY}
+    pick_day(frame, "2024-03-11")
+    expect(frame.locator("#pager-text")).to_contain_text("business day 2024-03-11")
+    assert set(days.all_inner_texts()) == {"2024-03-11"}
+
+    frame.locator("#history-filters input[name=date_from]").fill("2024-03-11")
+    frame.locator("#history-filters input[name=date_to]").fill(DAY)
+    frame.get_by_role("button", name="Apply").click()
+    expect(frame.locator("#pager-text")).to_contain_text(f"business days 2024-03-11 to {DAY}")
+    assert set(days.all_inner_texts()) == {"2024-03-11", DAY}
+
+
 def test_the_workflow_picker_shows_another_chain_with_its_running_step(
     monitor: MonitorEnv, context: BrowserContext
 ) -> None:
@@ -221,7 +373,8 @@ def test_run_history_filters_and_exports_csv(monitor: MonitorEnv, context: Brows
     page = context.new_page()
     log_in(page, monitor, "viewer1")
     frame = open_page(page, monitor, f"?date={DAY}")
-    expect(frame.locator("#pager-text")).to_contain_text("of 16 runs")
+    expect(frame.locator("#pager-text")).to_contain_text(f"runs, business day {DAY}")
+    frame.locator("#history-filters input[name=date_from]").fill("2024-03-11")
     frame.locator("#history-filters select[name=status]").select_option("error")
     frame.get_by_role("button", name="Apply").click()
     expect(frame.locator("#pager-text")).to_contain_text("Showing 1–2 of 2 runs")
@@ -268,30 +421,12 @@ def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_ne
     with monitor.server.client("admin1") as admin:
         assert admin.post(f"acknowledge-alert/{alert_row(monitor, 'EMPTY_RUN').id}", json={}).status_code == 200
     # ... and the monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert
-    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
-    stuck = Finding(
-        kind=FindingKind.STUCK,
-        severity=Severity.CRITICAL,
-        step_id="SETL-POST",
-        batch_code="SETL-POST",
-        title="SETL-POST stuck: no progress for 1h 0m",
-    )
-    as_of = US_EAST_AS_OF + dt.timedelta(minutes=15)
-    evaluation = Evaluation(
-        workflow_id=workflow.workflow_id,
-        business_date=dt.date(2024, 3, 12),
-        as_of=as_of,
-        timezone=workflow.timezone,
-        chain_status=StepStatus.STUCK,
-        steps=[],
-        findings=[stuck],
-    )
-    with monitor.store.begin() as conn:
-        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+    stuck_us_east_posting(monitor)
 
     # no click: the countdown runs out and the page reloads by itself
+    frame.get_by_label("All workflows").check()  # the new alert is another workflow's
     expect(frame.locator("#banner-text")).to_have_text(
-        "2 active alerts|1 failed|1 stuck|1 acknowledged", timeout=20_000
+        "3 active alerts|1 failed|1 stuck|1 empty run|1 acknowledged", timeout=20_000
     )
     assert page_frame(page).evaluate("window.__notifications") == ["CRITICAL: SETL-POST stuck: no progress for 1h 0m"]
 
@@ -313,7 +448,7 @@ def test_the_page_follows_airflows_dark_theme(monitor: MonitorEnv, context: Brow
     page.keyboard.press("Escape")
     frame.locator(".step-row[data-step='C1-PPBTR']").click()
     page.mouse.move(0, 0)
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-dark.png"))
+    save_screenshot(page, "batch-monitor-dark.png")
 
 
 def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_context: BrowserContext) -> None:
@@ -330,4 +465,4 @@ def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_conte
     expect(frame.locator(".alert-item").first.get_by_role("button", name="Acknowledge")).to_be_visible()
     frame.locator("#timeline-heading").scroll_into_view_if_needed()
     inner.evaluate("document.getElementById('timeline-heading').scrollIntoView()")
-    page.screenshot(path=str(SCREENSHOTS / "batch-monitor-narrow.png"))
+    save_screenshot(page, "batch-monitor-narrow.png")

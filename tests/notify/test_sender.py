@@ -40,13 +40,50 @@ def test_it_sends_every_queued_mail_once(store: sa.Engine, mail_server: MailServ
     for key in ("a", "b", "c"):
         queue(store, key)
 
-    first = send_pending(store, SmtpChannel(), worker="sender-1", now=NOW)
+    first = send_pending(store, SmtpChannel(), worker="sender-1", now=NOW, clock=lambda: NOW)
     second = send_pending(store, SmtpChannel(), worker="sender-1", now=NOW + dt.timedelta(minutes=1))
 
     assert (first.sent, first.failed, first.errors) == (3, 0, [])
     assert (second.sent, second.failed) == (0, 0)
     assert subjects(mail_server) == ["mail a", "mail b", "mail c"]
     assert all(row.sent_at == NOW for row in outbox_rows(store))
+
+
+def test_e_mailed_is_when_the_server_accepted_the_mail_not_when_the_tick_queued_it(
+    store: sa.Engine, mail_server: MailServer
+) -> None:
+    with store.begin() as conn:
+        alert_id = insert_alert(conn)
+    queue(store, f"alert:{alert_id}:opened", alert_id=alert_id)  # by the tick of NOW
+    accepted = NOW + dt.timedelta(minutes=7)
+    read_when: list[int] = []
+
+    def clock() -> dt.datetime:
+        read_when.append(len(mail_server.received))
+        return accepted
+
+    send_pending(store, SmtpChannel(), worker="sender-1", now=NOW, clock=clock)
+
+    assert read_when == [1]  # read once, after the server had the mail
+    with store.connect() as conn:
+        (event,) = alert_events(conn, alert_id)
+    assert (event.event, event.at) == ("emailed", accepted)
+    assert event.details["queued_at"] == NOW.isoformat()
+    assert [row.sent_at for row in outbox_rows(store)] == [accepted]
+
+
+def test_by_default_e_mailed_is_the_wall_clock_even_when_a_past_tick_sends(
+    store: sa.Engine, mail_server: MailServer
+) -> None:
+    with store.begin() as conn:
+        alert_id = insert_alert(conn)
+    queue(store, f"alert:{alert_id}:opened", alert_id=alert_id)
+    before = dt.datetime.now(dt.UTC)
+    send_pending(store, SmtpChannel(), worker="sender-1", now=NOW)  # a replayed tick, long past
+    after = dt.datetime.now(dt.UTC)
+    with store.connect() as conn:
+        (event,) = alert_events(conn, alert_id)
+    assert before <= event.at <= after
 
 
 def test_an_alert_mail_that_went_out_shows_on_the_alert(store: sa.Engine, mail_server: MailServer) -> None:
@@ -95,7 +132,7 @@ def test_a_refused_mail_stays_queued_while_the_others_go(store: sa.Engine, mail_
     queue(store, "bounces", to="gone@example.com")
     queue(store, "fine")
 
-    report = send_pending(store, SmtpChannel(), worker="sender-1", now=NOW)
+    report = send_pending(store, SmtpChannel(), worker="sender-1", now=NOW, clock=lambda: NOW)
 
     assert (report.sent, report.failed) == (1, 1)
     assert "gone@example.com: 550" in report.errors[0]

@@ -237,7 +237,7 @@ def test_the_alert_mail_names_the_failure_and_links_to_the_alert(store: sa.Engin
     assert mail.kind == "alert"
     assert mail.alert_id == alert_id
     assert "C1-PPBTR" in mail.subject and "CRITICAL" in mail.subject
-    assert f"{PAGE}/plugin/batch-monitor?workflow=dpdc_ami&date=2026-11-24&alert={alert_id}" in mail.body_text
+    assert f"{PAGE}/plugin/ops/batch-monitor/?workflow=dpdc_ami&date=2026-11-24&alert={alert_id}" in mail.body_text
     assert "ORA-12545" in mail.body_text
 
 

@@ -135,7 +135,7 @@ def get_active_alerts(
     conn: StoreDep,
     workflow: Annotated[str | None, Query(description="only this workflow's alerts")] = None,
 ) -> ActiveAlertsResponse:
-    """Open alerts (unacknowledged or acknowledged, not resolved), newest first, with counts."""
+    """Active alerts (open or acknowledged, not resolved), CRITICAL first then newest, with counts."""
     metas = queries.workflows(conn)
     if workflow is not None:
         ids = [_pick_workflow(request, user, metas, workflow).workflow_id]

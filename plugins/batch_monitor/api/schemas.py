@@ -95,7 +95,7 @@ class ActiveAlertsResponse(_Out):
     acknowledged: int
     by_severity: dict[str, int] = Field(description="active alerts per severity (every severity present)")
     by_kind: dict[str, int] = Field(description="active alerts per kind (every kind present)")
-    alerts: list[AlertOut] = Field(description="newest first")
+    alerts: list[AlertOut] = Field(description="CRITICAL first, then WARNING, then INFO; newest first within each")
 
 
 class AlertEventOut(_Out):
@@ -132,6 +132,11 @@ class TimelineStep(StepState):
     """A step of the business day as judged, with the day's alerts for it."""
 
     late: bool = Field(False, description="the step is behind plan: late start or missed deadline")
+    total_duration_s: float | None = Field(
+        None,
+        description="after a rerun made failed runs good: first start to end, failed runs and gaps included "
+        "(duration_s is then the rerun's)",
+    )
     alerts: list[AlertOut] = Field(default_factory=list)
 
 

@@ -20,7 +20,7 @@ from batch_monitor.api.schemas import (
     TimelineResponse,
     TimelineStep,
 )
-from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity, StepStatus
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Evaluation, StepState
 
 LATE_KINDS = (FindingKind.LATE_START, FindingKind.MISSED_DEADLINE)
@@ -42,7 +42,12 @@ def alert_out(row: Mapping[str, Any], metas: Mapping[str, WorkflowMeta]) -> Aler
 
 
 def active_alerts(rows: Sequence[Mapping[str, Any]], metas: Mapping[str, WorkflowMeta]) -> ActiveAlertsResponse:
-    """Open and acknowledged alerts (already newest first) with counts by severity and by kind."""
+    """Open and acknowledged alerts, most severe first and newest first within a severity, with counts.
+
+    ``rows`` come newest first; the sort keeps that order within a severity, so a root cause
+    (the CRITICAL failure) stays on top of the warnings it set off later.
+    """
+    rows = sorted(rows, key=lambda r: -Severity(r["severity"]).rank)
     by_severity = Counter({s.value: 0 for s in sorted(Severity, key=lambda s: -s.rank)})
     by_kind = Counter({k.value: 0 for k in FindingKind})
     for row in rows:
@@ -74,6 +79,22 @@ def _unjudged_steps(meta: WorkflowMeta) -> list[StepState]:
     ]
 
 
+def _after_rerun(state: StepState, as_of: dt.datetime | None) -> dict[str, Any]:
+    """A step whose failed runs a later run made good is judged by that later run.
+
+    Its duration is the good run's (from the first run after the last failure), and the whole
+    span, failed runs and the gap included, is ``total_duration_s``. Other steps: nothing changes.
+    """
+    failed = [i for i, run in enumerate(state.runs) if run.status == RunStatus.ERROR]
+    if state.status == StepStatus.FAILED or not failed or failed[-1] == len(state.runs) - 1:
+        return {}
+    good_start = state.runs[failed[-1] + 1].start
+    stop = state.end or as_of
+    if good_start is None or stop is None:
+        return {}
+    return {"duration_s": (stop - good_start).total_seconds(), "total_duration_s": state.duration_s}
+
+
 def timeline(
     meta: WorkflowMeta,
     business_date: dt.date,
@@ -90,6 +111,7 @@ def timeline(
         TimelineStep.model_validate(
             {
                 **s.model_dump(),
+                **_after_rerun(s, ev.as_of if ev else None),
                 "late": s.step_id in late,
                 "alerts": [a for a in alerts if a.step_id == s.step_id],
             }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -20,6 +21,10 @@ from batch_monitor.notify.channels import ChannelUnavailableError, EmailChannel
 from batch_monitor.store import outbox
 
 log = logging.getLogger(__name__)
+
+
+def _wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,15 @@ def send_pending(
     worker: str,
     now: dt.datetime,
     limit: int = 100,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SendReport:
-    """Send up to ``limit`` queued mails through ``channel`` as ``worker`` (a unique sender name)."""
+    """Send up to ``limit`` queued mails through ``channel`` as ``worker`` (a unique sender name).
+
+    ``now`` is when the call began (the claim's time). Each outcome is recorded at the moment the
+    server accepted or refused that mail, read from ``clock`` (default: the wall clock), so the
+    alert's "e-mailed" time is when the mail went, not when the tick that queued it ran.
+    """
+    read_clock = clock or _wall_clock
     with engine.begin() as conn:
         messages = outbox.claim(conn, worker=worker, now=now, limit=limit)
     sent = failed = 0
@@ -61,12 +73,12 @@ def send_pending(
                 error = str(exc)
             else:
                 with engine.begin() as conn:
-                    if not outbox.mark_sent(conn, message.id, worker=worker, now=now):
+                    if not outbox.mark_sent(conn, message.id, worker=worker, now=read_clock()):
                         errors.append(f"{label}: sent, but its claim had been taken over by another sender")
                 sent += 1
                 continue
         with engine.begin() as conn:
-            outbox.mark_failed(conn, message.id, worker=worker, error=error, now=now)
+            outbox.mark_failed(conn, message.id, worker=worker, error=error, now=read_clock())
         failed += 1
         errors.append(f"{label}: {error}")
     for line in errors:

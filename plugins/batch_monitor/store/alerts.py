@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity
+from batch_monitor.constants import CHAIN_STEP_ID, PAGE_PATH, FindingKind, Severity
 from batch_monitor.models import AlertContext, EmailContent, Evaluation, Finding
 from batch_monitor.store import outbox
 from batch_monitor.store.repository import recordset, utc
@@ -35,7 +35,6 @@ ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
 ACTIVE_STATES = (OPEN, ACKNOWLEDGED)
 MONITOR = "monitor"
-PAGE_PATH = "/plugin/batch-monitor"
 # kinds the evaluator never finds: raise_condition/clear_condition manage them, sync_alerts leaves them be
 OUTSIDE_EVALUATION = frozenset({FindingKind.SOURCE_UNAVAILABLE.value})
 MAX_MISSED_TICKS = 96  # a day of 15-minute ticks

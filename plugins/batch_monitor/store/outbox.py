@@ -153,7 +153,7 @@ def mark_sent(conn: sa.Connection, message_id: int, *, worker: str, now: dt.date
         sa.update(t)
         .where(t.c.id == message_id, t.c.claimed_by == worker, t.c.sent_at.is_(None))
         .values(sent_at=now, attempts=t.c.attempts + 1, last_error=None)
-        .returning(t.c.alert_id, t.c.kind, t.c.recipients, t.c.attempts)
+        .returning(t.c.alert_id, t.c.kind, t.c.recipients, t.c.attempts, t.c.created_at)
     )
     row = conn.execute(stmt).one_or_none()
     if row is None:
@@ -164,6 +164,7 @@ def mark_sent(conn: sa.Connection, message_id: int, *, worker: str, now: dt.date
         "recipients": list(row.recipients),
         "attempts": row.attempts,
         "worker": worker,
+        "queued_at": row.created_at.isoformat(),
     }
     _record_event(conn, row.alert_id, "emailed", now, details)
     return True

@@ -73,6 +73,7 @@
     loading: false,
     again: false,
     knownCritical: null, // Set of alert ids seen as CRITICAL (null before the first load)
+    allWorkflows: false, // the banner, the card and the list count every workflow's alerts
     history: { filters: {}, sort: "start_time", order: "desc", offset: 0, limit: 50, total: 0 },
   };
 
@@ -308,29 +309,53 @@
 
   /* ------------------------------------------------------------------ banner and cards */
 
+  /* The banner, the "Active alerts" card and the alert list count one set: the active (open or
+   * acknowledged, not resolved) alerts of the selected workflow, or of every workflow with the
+   * "All workflows" switch. Acknowledging moves an alert from open to acknowledged; it stays
+   * counted until it resolves. */
+  function shownAlerts() {
+    if (!state.active) return null;
+    const wf = state.workflow;
+    if (state.allWorkflows || !wf) return state.active.alerts;
+    return state.active.alerts.filter((a) => a.workflow_id === wf.workflow_id);
+  }
+
+  function alertCounts(alerts) {
+    const open = alerts.filter((a) => a.state === "open");
+    return {
+      total: alerts.length,
+      open: open.length,
+      acknowledged: alerts.length - open.length,
+      critical: alerts.filter((a) => a.severity === "CRITICAL").length,
+      openCritical: open.some((a) => a.severity === "CRITICAL"),
+    };
+  }
+
+  function alertScope() {
+    return state.allWorkflows || !state.workflow || state.workflows.length < 2 ? "all workflows" : state.workflow.name;
+  }
+
   function renderBanner() {
-    const active = state.active;
+    const alerts = shownAlerts();
     const banner = $("banner");
     const text = $("banner-text");
     text.replaceChildren();
-    if (!active) return;
-    const open = active.alerts.filter((a) => a.state === "open");
-    const acknowledged = active.alerts.length - open.length;
-    const critical = open.some((a) => a.severity === "CRITICAL");
-    banner.className = `banner ${open.length === 0 ? "ok" : critical ? "critical" : "warning"}`;
-    if (open.length === 0) {
+    if (!alerts) return;
+    const n = alertCounts(alerts);
+    banner.className = `banner ${n.open === 0 ? "ok" : n.openCritical ? "critical" : "warning"}`;
+    if (n.total === 0) {
       text.append(h("span", { text: "No active alerts" }));
     } else {
-      text.append(h("span", { id: "banner-count", text: `${open.length} active alert${open.length === 1 ? "" : "s"}` }));
+      text.append(h("span", { id: "banner-count", text: `${n.total} active alert${n.total === 1 ? "" : "s"}` }));
       const counts = {};
-      for (const a of open) counts[a.kind] = (counts[a.kind] || 0) + 1;
+      for (const a of alerts) counts[a.kind] = (counts[a.kind] || 0) + 1;
       for (const kind of Object.keys(KIND_LABELS)) {
         if (!counts[kind]) continue;
         text.append(h("span", { class: "sep", text: "|" }), h("span", { text: `${counts[kind]} ${KIND_LABELS[kind]}` }));
       }
     }
-    if (acknowledged) {
-      text.append(h("span", { class: "sep", text: "|" }), h("span", { class: "muted", text: `${acknowledged} acknowledged` }));
+    if (n.acknowledged) {
+      text.append(h("span", { class: "sep", text: "|" }), h("span", { class: "muted", text: `${n.acknowledged} acknowledged` }));
     }
   }
 
@@ -354,13 +379,15 @@
       );
       setCard("card-failed", fmtInt(hl.failed_last_24h), `runs ended in error in the 24 h to ${fmtDateTime(hl.reference_time, hl.timezone)}`,
         hl.failed_last_24h ? "bad" : "good");
+      const today = state.workflow && hl.business_date === state.workflow.current_business_date;
+      $("rps-period").textContent = today ? "(today)" : "(day)";
       setCard("card-rps", fmtRps(hl.avg_rps_today), `records per second, business day ${hl.business_date}`, null);
     }
-    const active = state.active;
-    if (active) {
-      const critical = active.by_severity.CRITICAL || 0;
-      setCard("card-alerts", fmtInt(active.total), `${active.acknowledged} acknowledged \u00B7 ${critical} critical`,
-        active.unacknowledged ? (critical ? "bad" : "warn") : "good");
+    const alerts = shownAlerts();
+    if (alerts) {
+      const n = alertCounts(alerts);
+      setCard("card-alerts", fmtInt(n.total), `${n.acknowledged} acknowledged \u00B7 ${n.critical} critical \u00B7 ${alertScope()}`,
+        n.open ? (n.openCritical ? "bad" : "warn") : "good");
     }
   }
 
@@ -416,16 +443,31 @@
     return h("div", { class: "axis-row", "aria-hidden": "true" }, h("div"), h("div"), axis);
   }
 
+  function plannedWindows(step) {
+    // The plan applies to each run: the first from its expected start, a rerun after a failed run
+    // from its own start, each for the expected duration (never failed run + gap + rerun).
+    const cfg = stepConfig(step.step_id) || {};
+    const span = cfg.expected_duration_s ? cfg.expected_duration_s * 1000 : null;
+    if (!span) return step.expected_start && step.expected_end ? [[step.expected_start, step.expected_end]] : [];
+    const windows = step.expected_start ? [[step.expected_start, Date.parse(step.expected_start) + span]] : [];
+    step.runs.forEach((run, i) => {
+      if (i > 0 && run.start && step.runs[i - 1].status === "error") windows.push([run.start, Date.parse(run.start) + span]);
+    });
+    return windows;
+  }
+
   function renderGantt(step, tl, range) {
     const gantt = h("div", { class: "gantt", "aria-hidden": "true" });
-    const plan = bar(range, "plan", step.expected_start, step.expected_end,
-      `Planned ${fmtTime(step.expected_start)} – ${fmtTime(step.expected_end)}`);
-    if (plan) gantt.append(plan);
+    for (const [from, to] of plannedWindows(step)) {
+      const plan = bar(range, "plan", from, to, `Planned ${fmtTime(from)} – ${fmtTime(to)}`);
+      if (plan) gantt.append(plan);
+    }
     const runs = step.runs.length ? step.runs : step.start ? [{ start: step.start, end: step.end, status: step.status }] : [];
     for (const run of runs) {
       const end = run.end || tl.as_of;
-      const title = `Run ${run.batch_nbr !== undefined ? `${run.batch_nbr}.${run.rerun_nbr}` : ""}: ${fmtTime(run.start)} – ${run.end ? fmtTime(run.end) : "running"}`;
-      const el = bar(range, "actual", run.start, end, title);
+      const title = `Run ${run.batch_nbr !== undefined ? `${run.batch_nbr}.${run.rerun_nbr}` : ""} (${run.status}): ${fmtTime(run.start)} – ${run.end ? fmtTime(run.end) : "running"}`;
+      // each bar in its own run's colour: a failed run stays red after its rerun completed
+      const el = bar(range, `actual run-${run.status}`, run.start, end, title);
       if (el) gantt.append(el);
     }
     const active = step.status === "running" || step.status === "stuck";
@@ -455,9 +497,17 @@
   }
 
   function runsText(step) {
+    // every run, as the details' "Runs (n)" counts them; completed ones against a fixed count
     const cfg = stepConfig(step.step_id);
     const fixed = cfg && cfg.repeat_rule && cfg.repeat_rule.runs;
-    return fixed ? `${step.runs_done}/${fixed}` : String(step.runs_done);
+    const all = step.runs.length;
+    return fixed ? `${all} (${step.runs_done} of ${fixed} complete)` : String(all);
+  }
+
+  function durationText(step) {
+    const own = fmtDuration(step.duration_s);
+    if (step.total_duration_s === null || step.total_duration_s === undefined) return own;
+    return `${own} (${step.runs.length} runs, ${fmtDuration(step.total_duration_s)} in all)`;
   }
 
   function stepTimes(step) {
@@ -484,7 +534,7 @@
     );
     const meta = h("div", { class: "step-meta" },
       h("span", { text: stepTimes(step) }),
-      metaItem("Duration", fmtDuration(step.duration_s)),
+      metaItem("Duration", durationText(step)),
       metaItem("RPS", fmtRps(step.rps)),
       metaItem("Threads", step.threads_total ? `${step.threads_done}/${step.threads_total}${threadsRunning ? ` (${threadsRunning} running)` : ""}` : "–"),
       metaItem("Records", fmtInt(step.records)),
@@ -537,7 +587,8 @@
     const cfg = stepConfig(step.step_id) || {};
     const endLate = stepEnd(step) && step.finish_by && Date.parse(stepEnd(step)) > Date.parse(step.finish_by);
     const startLate = step.start && step.expected_start && Date.parse(step.start) > Date.parse(step.expected_start) + 15 * 60 * 1000;
-    const durationOver = step.duration_s && cfg.max_duration_s && step.duration_s > cfg.max_duration_s;
+    // max_duration applies to each run, not to failed run + gap + rerun (or to repeats together)
+    const durationOver = cfg.max_duration_s && step.runs.some((r) => r.duration_s && r.duration_s > cfg.max_duration_s);
     const grid = h("dl", { class: "detail-grid" },
       detailPair("Expected start", fmtTime(step.expected_start)),
       detailPair("Actual start", fmtTime(step.start), startLate),
@@ -545,7 +596,7 @@
       detailPair("Actual end", stepEnd(step) ? fmtTime(stepEnd(step)) : step.start ? "still running" : "–", endLate),
       detailPair("Predicted end", fmtTime(step.predicted_end)),
       detailPair("Finish by", fmtTime(step.finish_by)),
-      detailPair("Duration (expected / max)", `${fmtDuration(step.duration_s)} (${fmtDuration(cfg.expected_duration_s)} / ${fmtDuration(cfg.max_duration_s)})`, durationOver),
+      detailPair("Duration (expected / max per run)", `${durationText(step)} (${fmtDuration(cfg.expected_duration_s)} / ${fmtDuration(cfg.max_duration_s)})`, durationOver),
       detailPair("RPS (minimum)", `${fmtRps(step.rps)} (${cfg.min_rps === null || cfg.min_rps === undefined ? "none" : fmtRps(cfg.min_rps)})`,
         step.rps !== null && cfg.min_rps && step.rps < cfg.min_rps),
       detailPair("Records / errors", `${fmtInt(step.records)} / ${fmtInt(step.errors)}`, step.errors > 0),
@@ -594,11 +645,19 @@
     legend.replaceChildren(
       h("span", null, h("span", { class: "swatch plan" }), "planned window"),
       h("span", null, h("span", { class: "swatch actual" }), "actual run"),
+      h("span", null, h("span", { class: "swatch actual run-error" }), "failed run"),
       h("span", null, h("span", { class: "swatch predicted" }), "predicted remainder"),
       h("span", null, h("span", { class: "swatch deadline" }), "finish by"),
       h("span", null, h("span", { class: "swatch now" }), "as of"),
       h("span", null, `Times in ${zoneLabel(tz(), state.timeline && (state.timeline.as_of || state.timeline.window_start))}`),
     );
+  }
+
+  function chainEnd(tl) {
+    // a completed chain has ended: its last step's actual end, not a prediction
+    if (tl.chain_status !== "complete") return null;
+    const ends = tl.steps.map(stepEnd).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b));
+    return ends.length ? ends[ends.length - 1] : null;
   }
 
   function renderTimeline() {
@@ -619,7 +678,8 @@
       summary.append(h("span", null,
         h("span", { class: `chip st-${tl.chain_status}`, text: `Chain ${STATUS_LABELS[tl.chain_status] || tl.chain_status}` }),
         ` as of ${fmtTime(tl.as_of)}`,
-        tl.predicted_chain_end ? ` \u00B7 predicted end ${fmtTime(tl.predicted_chain_end)}` : null,
+        chainEnd(tl) ? ` \u00B7 ended ${fmtTime(chainEnd(tl))}`
+          : tl.predicted_chain_end ? ` \u00B7 predicted end ${fmtTime(tl.predicted_chain_end)}` : null,
         tl.chain_finish_by ? ` \u00B7 must finish by ${fmtTime(tl.chain_finish_by)}` : null,
       ));
     }
@@ -732,16 +792,18 @@
 
   function renderAlerts() {
     const list = $("alert-list");
-    const active = state.active;
-    if (!active) return;
-    $("alerts-summary").textContent = active.total
-      ? `${active.unacknowledged} open, ${active.acknowledged} acknowledged \u00B7 newest first`
+    const alerts = shownAlerts();
+    if (!alerts) return;
+    $("all-workflows").hidden = state.workflows.length < 2;
+    const n = alertCounts(alerts);
+    $("alerts-summary").textContent = n.total
+      ? `${n.total} active: ${n.open} open, ${n.acknowledged} acknowledged \u00B7 ${alertScope()} \u00B7 critical first, then newest`
       : "";
-    if (!active.alerts.length) {
+    if (!alerts.length) {
       list.replaceChildren(h("p", { class: "empty", text: "No active alerts. Everything the monitor checks is within its limits." }));
       return;
     }
-    list.replaceChildren(...active.alerts.map(renderAlertItem));
+    list.replaceChildren(...alerts.map(renderAlertItem)); // the API sends them CRITICAL first, then newest
   }
 
   function eventLine(e, zone) {
@@ -751,9 +813,12 @@
     if (e.details && e.details.from && e.details.to) extra.push(`${e.details.from} \u2192 ${e.details.to}`);
     if (e.details && e.details.resolution) extra.push(e.details.resolution === "cleared" ? "condition cleared" : "by hand");
     if (email && email.queued) extra.push("e-mail queued");
-    return h("li", null,
+    // a mail's outcome is timed by the SMTP server's answer (at), not by the tick that queued it
+    const mailEvent = e.event === "emailed" || e.event === "email_failed";
+    if (mailEvent && e.details && e.details.queued_at) extra.push(`queued ${fmtDateTime(e.details.queued_at, zone)}`);
+    return h("li", { dataset: { event: e.event } },
       h("strong", { text: label }), " ",
-      h("span", { class: "muted", text: `${fmtDateTime(e.as_of || e.at, zone)} by ${e.actor}` }),
+      h("span", { class: "muted", text: `${fmtDateTime(mailEvent ? e.at : e.as_of || e.at, zone)} by ${e.actor}` }),
       extra.length ? h("span", { class: "muted", text: ` \u00B7 ${extra.join(", ")}` }) : null,
       e.comment ? h("div", { text: `\u201C${e.comment}\u201D` }) : null,
     );
@@ -859,7 +924,10 @@
 
   function historyParams(extra) {
     const hs = state.history;
-    return Object.assign({ workflow: state.workflow ? state.workflow.workflow_id : null }, hs.filters,
+    // the business day picked above, unless the history's own From/To are set
+    const ownDates = hs.filters.date_from || hs.filters.date_to;
+    const day = ownDates || !state.date ? {} : { date_from: state.date, date_to: state.date };
+    return Object.assign({ workflow: state.workflow ? state.workflow.workflow_id : null }, day, hs.filters,
       { sort: hs.sort, order: hs.order }, extra || {});
   }
 
@@ -904,7 +972,11 @@
     hs.total = page.total;
     const first = page.total ? page.offset + 1 : 0;
     const last = page.offset + page.items.length;
-    $("pager-text").textContent = `Showing ${first}\u2013${last} of ${fmtInt(page.total)} runs (times in each workflow's zone)`;
+    const filters = hs.filters;
+    const days = filters.date_from || filters.date_to
+      ? `business days ${filters.date_from || "…"} to ${filters.date_to || "…"}`
+      : state.date ? `business day ${state.date}` : "all business days";
+    $("pager-text").textContent = `Showing ${first}\u2013${last} of ${fmtInt(page.total)} runs, ${days} (times in each workflow's zone)`;
     $("prev-page").disabled = page.offset === 0;
     $("next-page").disabled = last >= page.total;
     $("csv-link").href = API + "batch-logs" + query(historyParams({ format: "csv" }));
@@ -1081,11 +1153,21 @@
     };
   }
 
+  function keepStartParams(start) {
+    // Airflow's UI copies this page's own path and query into its address bar once the page has
+    // loaded: a link's ?date=…&alert=… read from the parent is kept there only if it is ours too.
+    const own = new URLSearchParams(location.search);
+    if (own.has("workflow") || own.has("date") || own.has("alert")) return;
+    const q = query({ workflow: start.workflow, date: start.date, alert: start.alert });
+    if (q) history.replaceState(history.state, "", location.pathname + q + location.hash);
+  }
+
   function setup() {
     watchTheme();
     setupNotifications();
     setupHistory();
     const start = readStartParams();
+    keepStartParams(start);
     if (start.workflow) state.workflow = { workflow_id: start.workflow };
     state.date = start.date;
     $("refresh-button").addEventListener("click", () => refreshAll());
@@ -1098,6 +1180,7 @@
       if (!event.target.value) return;
       state.date = event.target.value;
       state.expanded.clear();
+      state.history.offset = 0;
       refreshAll();
     });
     $("workflow-select").addEventListener("change", (event) => {
@@ -1108,6 +1191,12 @@
       refreshAll();
     });
     $("alert-dialog").addEventListener("close", () => flushPendingRefresh());
+    $("all-workflows-checkbox").addEventListener("change", (event) => {
+      state.allWorkflows = event.target.checked;
+      renderBanner();
+      renderCards();
+      renderAlerts();
+    });
     setInterval(tick, 1000);
     refreshAll().then(() => {
       if (start.alert) openAlert(start.alert);

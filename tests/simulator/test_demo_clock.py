@@ -1,0 +1,59 @@
+"""`make demo` at any hour: today's failure happened just before the start, on a clock shifted
+consistently for the workflow and its scenarios (scripts/demo.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from batch_monitor import business_day as bd
+from batch_monitor import simulator
+from batch_monitor.config import load_workflows
+from batch_monitor.constants import RunStatus
+
+DEMO_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+
+
+def load_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo_script", DEMO_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DEMO = load_demo()
+# starts spread around the clock (UTC), every 97 minutes over two days, DST-free zone
+STARTS = [dt.datetime(2026, 12, 4, 0, 3, tzinfo=dt.UTC) + dt.timedelta(minutes=97 * n) for n in range(30)]
+
+
+@pytest.mark.parametrize("start", STARTS, ids=lambda s: s.strftime("%d-%H%M"))
+def test_at_any_start_today_s_failure_happened_in_the_two_minutes_before(start: dt.datetime, tmp_path: Path) -> None:
+    workflows_dir, scenarios_dir = DEMO.write_shifted_files(DEMO.clock_shift("failure", start), into=tmp_path)
+    dpdc = next(w for w in load_workflows(workflows_dir).workflows if w.workflow_id == "dpdc_ami")
+    scenario = simulator.load_scenario(scenarios_dir / "failure.yaml")
+    today = bd.business_date(start, dpdc.timezone, dpdc.business_day_start)
+
+    def failed_runs(moment: dt.datetime) -> list[str]:
+        day = simulator.state_at(scenario, dpdc, today, moment)
+        return [r.batch_cd for r in day.runs if r.status == RunStatus.ERROR]
+
+    assert failed_runs(start) == ["C1-PPBTR"]  # the demo's first tick (at its start) sees the failure
+    assert failed_runs(start - dt.timedelta(minutes=3)) == []  # ... that came within the last 2 minutes
+    window_start, _ = bd.window(today, dpdc.timezone, dpdc.business_day_start)
+    assert start - window_start >= dt.timedelta(hours=9)  # the day so far is the scenario's morning
+
+
+def test_only_quoted_clock_times_move_and_they_wrap_around_midnight() -> None:
+    text = 'business_day_start: "05:00"\nfinish_by: "23:50"\nstart: "+4m"\nduration: 1h12m\n# at 14:30\n'
+    assert DEMO.shift_clock_text(text, 20) == (
+        'business_day_start: "05:20"\nfinish_by: "00:10"\nstart: "+4m"\nduration: 1h12m\n# at 14:30\n'
+    )
+
+
+def test_a_scenario_without_a_failure_plays_on_the_real_clock() -> None:
+    assert DEMO.clock_shift("normal", STARTS[0]) == 0
