@@ -7,22 +7,26 @@ edge, and nowhere else; ``date=`` picks any business day.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from batch_monitor.api import queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
+from batch_monitor.api.errors import excerpt
 from batch_monitor.api.limits import (
     BIGINT_MAX,
+    BODY_LIMIT,
     DATE_RANGE,
     MAX_OFFSET,
     WORKFLOW_ID_CHARS,
     BusinessDate,
     CleanText,
+    read_body,
 )
 from batch_monitor.api.queries import LogFilter, WorkflowMeta
 from batch_monitor.api.schemas import (
@@ -48,8 +52,17 @@ router = APIRouter(prefix="/api/v1")
 CSV_ROW_LIMIT = 100_000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such alert"}}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "the body could not be parsed (not JSON text)"},
+    413: {"description": f"the body is larger than {BODY_LIMIT // 1024} KiB"},
     415: {"description": "the body is not sent as application/json"},
+}
+# The action body is read by `action_body` only after the token and the permission were checked,
+# so it is documented here rather than declared as a FastAPI body parameter (read before anything).
+ACTION_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "description": 'optional: {"comment": "..."}',
+        "content": {"application/json": {"schema": AlertActionBody.model_json_schema()}},
+    }
 }
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no Airflow token (Bearer header or the UI's session cookie)"},
@@ -183,6 +196,28 @@ def _writable_alert_workflow(request: Request, user: UserDep, conn: StoreDep, al
     return workflow_id
 
 
+def _body_error(kind: str, message: str, raw: bytes) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message, "input": raw}])
+
+
+async def action_body(request: Request) -> AlertActionBody | None:
+    """The optional ``{"comment": ...}`` body: at most BODY_LIMIT bytes (413), JSON (422), valid (422)."""
+    raw = await read_body(request)
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, too deep, too many digits
+        raise _body_error("json_invalid", f"the body is not JSON text: {excerpt(str(exc), 120)}", raw) from exc
+    if data is None:
+        return None
+    try:
+        return AlertActionBody.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
+
+
 def _comment(body: AlertActionBody | None) -> str | None:
     text = (body.comment or "").strip() if body is not None else ""
     return text or None
@@ -196,8 +231,11 @@ def _alert_response(conn: StoreDep, alert_id: int, changed: bool, message: str) 
     return AlertActionResponse(alert=views.alert_out(row, metas), changed=changed, message=message)
 
 
-ActionBody = Annotated[AlertActionBody | None, Body(description='optional: {"comment": "..."}')]
 JsonOnly = Annotated[None, Depends(require_json)]
+# Dependencies run in this order: token (401), JSON content type (415), alert (404), permission
+# (403), and only then the body is read (413, 422).
+WritableAlert = Annotated[str, Depends(_writable_alert_workflow)]
+ActionBody = Annotated[AlertActionBody | None, Depends(action_body)]
 
 
 @router.post(
@@ -205,12 +243,18 @@ JsonOnly = Annotated[None, Depends(require_json)]
     response_model=AlertActionResponse,
     responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS, 409: {"description": "the alert is resolved"}},
     tags=["alerts"],
+    openapi_extra=ACTION_BODY_DOC,
 )
 def acknowledge_alert(
-    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: AlertId, body: ActionBody = None
+    request: Request,
+    user: UserDep,
+    _json: JsonOnly,
+    conn: StoreDep,
+    alert_id: AlertId,
+    _workflow: WritableAlert,
+    body: ActionBody,
 ) -> AlertActionResponse:
     """Acknowledge an open alert as the token's user. Acknowledging again changes nothing and says so."""
-    _writable_alert_workflow(request, user, conn, alert_id)
     result = store_alerts.acknowledge_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
@@ -230,12 +274,18 @@ def acknowledge_alert(
     response_model=AlertActionResponse,
     responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS},
     tags=["alerts"],
+    openapi_extra=ACTION_BODY_DOC,
 )
 def resolve_alert(
-    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: AlertId, body: ActionBody = None
+    request: Request,
+    user: UserDep,
+    _json: JsonOnly,
+    conn: StoreDep,
+    alert_id: AlertId,
+    _workflow: WritableAlert,
+    body: ActionBody,
 ) -> AlertActionResponse:
     """Resolve an alert by hand. It reopens only if its condition clears and later comes back."""
-    _writable_alert_workflow(request, user, conn, alert_id)
     result = store_alerts.resolve_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
