@@ -47,7 +47,8 @@ DATE_RANGE = f"{MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}"
 def too_large(limit: int = BODY_LIMIT) -> HTTPException:
     return HTTPException(
         status.HTTP_413_CONTENT_TOO_LARGE,
-        f"the request body is larger than {limit // 1024} KiB (a comment may have at most {COMMENT_CHARS} characters)",
+        f"the request body is larger than {limit // 1024} KiB "
+        f"(a comment may have at most {COMMENT_CHARS:,} characters)",
     )
 
 
