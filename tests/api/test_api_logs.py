@@ -115,3 +115,27 @@ def test_bad_parameters_are_422_naming_the_field(viewer: httpx.Client, params: d
     response = viewer.get("batch-logs", params=params)  # type: ignore[arg-type]
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+@pytest.mark.parametrize("code", ["=1", "@S", "-2", "+SUM(A1)"])
+def test_csv_export_quotes_a_status_code_that_starts_like_a_formula(
+    monitor: MonitorEnv, viewer: httpx.Client, code: str
+) -> None:
+    with monitor.store.connect() as conn:
+        run_id, original = conn.execute(
+            sa.select(execution_logs.c.id, execution_logs.c.status_code)
+            .where(execution_logs.c.workflow_id == "dpdc_ami")
+            .order_by(execution_logs.c.id)
+            .limit(1)
+        ).one()
+    with monitor.store.begin() as conn:
+        conn.execute(sa.update(execution_logs).where(execution_logs.c.id == run_id).values(status_code=code))
+    try:
+        response = viewer.get("batch-logs", params={"format": "csv", "workflow": "dpdc_ami"})
+    finally:
+        with monitor.store.begin() as conn:
+            conn.execute(sa.update(execution_logs).where(execution_logs.c.id == run_id).values(status_code=original))
+    assert response.status_code == 200
+    codes = [r["status_code"] for r in csv.DictReader(io.StringIO(response.text, newline=""))]
+    assert f"'{code}" in codes
+    assert not [c for c in codes if c.startswith(("=", "+", "-", "@"))]

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.staticfiles import PathLike
 from starlette.types import Scope
 
 from batch_monitor.api.db import store_error_handler
+from batch_monitor.api.errors import validation_error_handler
 from batch_monitor.api.routes import router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -79,6 +81,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(router)
     app.add_exception_handler(sa.exc.DBAPIError, store_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     page = _index_html()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

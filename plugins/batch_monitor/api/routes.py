@@ -7,14 +7,27 @@ edge, and nowhere else; ``date=`` picks any business day.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError
 
 from batch_monitor.api import queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
+from batch_monitor.api.errors import excerpt
+from batch_monitor.api.limits import (
+    BIGINT_MAX,
+    BODY_LIMIT,
+    DATE_RANGE,
+    MAX_OFFSET,
+    WORKFLOW_ID_CHARS,
+    BusinessDate,
+    CleanText,
+    read_body,
+)
 from batch_monitor.api.queries import LogFilter, WorkflowMeta
 from batch_monitor.api.schemas import (
     ActiveAlertsResponse,
@@ -39,13 +52,26 @@ router = APIRouter(prefix="/api/v1")
 CSV_ROW_LIMIT = 100_000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such alert"}}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "the body could not be parsed (not JSON text)"},
+    413: {"description": f"the body is larger than {BODY_LIMIT // 1024} KiB"},
     415: {"description": "the body is not sent as application/json"},
+}
+# The action body is read by `action_body` only after the token and the permission were checked,
+# so it is documented here rather than declared as a FastAPI body parameter (read before anything).
+ACTION_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "description": 'optional: {"comment": "..."}',
+        "content": {"application/json": {"schema": AlertActionBody.model_json_schema()}},
+    }
 }
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no Airflow token (Bearer header or the UI's session cookie)"},
     403: {"description": "the token's user may not see or change this workflow"},
 }
+
+WorkflowParam = Annotated[CleanText, Field(max_length=WORKFLOW_ID_CHARS)] | None
+AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="the alert's id")]
+DateParam = BusinessDate | None
 
 SortColumn = Literal[
     "start_time", "end_time", "business_date", "duration_s", "records", "errors", "rps", "batch_cd", "status", "step_id"
@@ -133,7 +159,7 @@ def get_active_alerts(
     request: Request,
     user: UserDep,
     conn: StoreDep,
-    workflow: Annotated[str | None, Query(description="only this workflow's alerts")] = None,
+    workflow: Annotated[WorkflowParam, Query(description="only this workflow's alerts")] = None,
 ) -> ActiveAlertsResponse:
     """Active alerts (open or acknowledged, not resolved), CRITICAL first then newest, with counts."""
     metas = queries.workflows(conn)
@@ -148,7 +174,7 @@ def get_active_alerts(
 @router.get(
     "/alerts/{alert_id}", response_model=AlertDetailResponse, responses={**AUTH_ERRORS, **NOT_FOUND}, tags=["alerts"]
 )
-def get_alert(request: Request, user: UserDep, conn: StoreDep, alert_id: int) -> AlertDetailResponse:
+def get_alert(request: Request, user: UserDep, conn: StoreDep, alert_id: AlertId) -> AlertDetailResponse:
     """One alert with its history: opened, re-opened, e-mailed, acknowledged, resolved."""
     row = queries.alert_row(conn, alert_id)
     if row is None:
@@ -162,12 +188,34 @@ def get_alert(request: Request, user: UserDep, conn: StoreDep, alert_id: int) ->
     )
 
 
-def _writable_alert_workflow(request: Request, user: UserDep, conn: StoreDep, alert_id: int) -> str:
+def _writable_alert_workflow(request: Request, user: UserDep, conn: StoreDep, alert_id: AlertId) -> str:
     workflow_id = queries.alert_workflow(conn, alert_id)
     if workflow_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
     require(request, user, "PUT", workflow_id)
     return workflow_id
+
+
+def _body_error(kind: str, message: str, raw: bytes) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message, "input": raw}])
+
+
+async def action_body(request: Request) -> AlertActionBody | None:
+    """The optional ``{"comment": ...}`` body: at most BODY_LIMIT bytes (413), JSON (422), valid (422)."""
+    raw = await read_body(request)
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, too deep, too many digits
+        raise _body_error("json_invalid", f"the body is not JSON text: {excerpt(str(exc), 120)}", raw) from exc
+    if data is None:
+        return None
+    try:
+        return AlertActionBody.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
 
 
 def _comment(body: AlertActionBody | None) -> str | None:
@@ -183,8 +231,11 @@ def _alert_response(conn: StoreDep, alert_id: int, changed: bool, message: str) 
     return AlertActionResponse(alert=views.alert_out(row, metas), changed=changed, message=message)
 
 
-ActionBody = Annotated[AlertActionBody | None, Body(description='optional: {"comment": "..."}')]
 JsonOnly = Annotated[None, Depends(require_json)]
+# Dependencies run in this order: token (401), JSON content type (415), alert (404), permission
+# (403), and only then the body is read (413, 422).
+WritableAlert = Annotated[str, Depends(_writable_alert_workflow)]
+ActionBody = Annotated[AlertActionBody | None, Depends(action_body)]
 
 
 @router.post(
@@ -192,12 +243,18 @@ JsonOnly = Annotated[None, Depends(require_json)]
     response_model=AlertActionResponse,
     responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS, 409: {"description": "the alert is resolved"}},
     tags=["alerts"],
+    openapi_extra=ACTION_BODY_DOC,
 )
 def acknowledge_alert(
-    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: int, body: ActionBody = None
+    request: Request,
+    user: UserDep,
+    _json: JsonOnly,
+    conn: StoreDep,
+    alert_id: AlertId,
+    _workflow: WritableAlert,
+    body: ActionBody,
 ) -> AlertActionResponse:
     """Acknowledge an open alert as the token's user. Acknowledging again changes nothing and says so."""
-    _writable_alert_workflow(request, user, conn, alert_id)
     result = store_alerts.acknowledge_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
@@ -217,12 +274,18 @@ def acknowledge_alert(
     response_model=AlertActionResponse,
     responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS},
     tags=["alerts"],
+    openapi_extra=ACTION_BODY_DOC,
 )
 def resolve_alert(
-    request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep, alert_id: int, body: ActionBody = None
+    request: Request,
+    user: UserDep,
+    _json: JsonOnly,
+    conn: StoreDep,
+    alert_id: AlertId,
+    _workflow: WritableAlert,
+    body: ActionBody,
 ) -> AlertActionResponse:
     """Resolve an alert by hand. It reopens only if its condition clears and later comes back."""
-    _writable_alert_workflow(request, user, conn, alert_id)
     result = store_alerts.resolve_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
@@ -242,9 +305,9 @@ def get_batch_timeline(
     request: Request,
     user: UserDep,
     conn: StoreDep,
-    workflow: Annotated[str | None, Query(description="workflow id; default: the first one")] = None,
+    workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     date: Annotated[
-        dt.date | None, Query(description="business date (YYYY-MM-DD); default: the current business day")
+        DateParam, Query(description=f"business date (YYYY-MM-DD, {DATE_RANGE}); default: the current business day")
     ] = None,
 ) -> TimelineResponse:
     """The business day's steps in order: state, times, progress, runs, predictions, alerts."""
@@ -267,16 +330,16 @@ def get_batch_logs(
     request: Request,
     user: UserDep,
     conn: StoreDep,
-    workflow: Annotated[str | None, Query(description="workflow id; default: every readable workflow")] = None,
-    batch_code: Annotated[str | None, Query(max_length=30, description="CC&B batch code, e.g. C1-PPBTR")] = None,
+    workflow: Annotated[WorkflowParam, Query(description="workflow id; default: every readable workflow")] = None,
+    batch_code: Annotated[CleanText | None, Query(max_length=30, description="CC&B batch code, e.g. C1-PPBTR")] = None,
     run_status: Annotated[RunStatus | None, Query(alias="status", description="run status")] = None,
-    date_from: Annotated[dt.date | None, Query(description="first business date (inclusive)")] = None,
-    date_to: Annotated[dt.date | None, Query(description="last business date (inclusive)")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text to find in the error message")] = None,
+    date_from: Annotated[DateParam, Query(description=f"first business date (inclusive; {DATE_RANGE})")] = None,
+    date_to: Annotated[DateParam, Query(description=f"last business date (inclusive; {DATE_RANGE})")] = None,
+    q: Annotated[CleanText | None, Query(max_length=200, description="text to find in the error message")] = None,
     sort: Annotated[SortColumn, Query(description="column to sort by")] = "start_time",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every matching row as a file")] = "json",
 ) -> Any:
     """Run history (one row per CC&B run) with filters, sorting and pagination; CSV export."""
@@ -317,9 +380,11 @@ def get_batch_health(
     request: Request,
     user: UserDep,
     conn: StoreDep,
-    workflow: Annotated[str | None, Query(description="workflow id; default: the first one")] = None,
+    workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
-    date: Annotated[dt.date | None, Query(description="last business day of the window; default: today")] = None,
+    date: Annotated[
+        DateParam, Query(description=f"last business day of the window ({DATE_RANGE}); default: today")
+    ] = None,
 ) -> HealthResponse:
     """Success rates (overall, per step), failures of the last 24 h, today's RPS, active alerts."""
     meta = _pick_workflow(request, user, queries.workflows(conn), workflow)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from batch_monitor.api.limits import COMMENT_CHARS, CleanText
 from batch_monitor.constants import FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Finding, StepState
 
@@ -119,7 +120,7 @@ class AlertActionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: str | None = Field(None, max_length=2000)
+    comment: CleanText | None = Field(None, max_length=COMMENT_CHARS, description="no NUL; valid Unicode")
 
 
 class AlertActionResponse(_Out):

@@ -171,10 +171,20 @@ def _cell_text(text: str | None) -> str:
     return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
+class _EscapingWriter:
+    """A CSV writer that escapes every text cell: ids, codes and status codes come from CC&B too."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\r\n")
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self._writer.writerow([_cell_text(value) if isinstance(value, str) else value for value in row])
+
+
 def logs_csv(items: Iterable[LogOut], metas: Mapping[str, WorkflowMeta]) -> str:
     """The run history as CSV; times in each workflow's zone (ISO 8601 with offset), zone named."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = _EscapingWriter(out)
     writer.writerow(CSV_COLUMNS)
     for item in items:
         zone = metas[item.workflow_id].timezone if item.workflow_id in metas else "UTC"
@@ -197,7 +207,7 @@ def logs_csv(items: Iterable[LogOut], metas: Mapping[str, WorkflowMeta]) -> str:
                 "" if item.rps is None else round(item.rps, 2),
                 item.threads_total,
                 item.threads_done,
-                _cell_text(item.error_text),
+                item.error_text,
             ]
         )
     return out.getvalue()
