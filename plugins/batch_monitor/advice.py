@@ -52,7 +52,10 @@ _CLOSED_ADVICE: dict[FindingKind, str] = {
 
 _CHAIN_ADVICE: dict[FindingKind, str] = {
     FindingKind.MISSED_DEADLINE: "Work through the open steps in order; the earliest open step holds the chain.",
-    FindingKind.DATA_QUALITY: "Check the listed rows in CC&B; the monitor judged the rest of the day without them.",
+    FindingKind.DATA_QUALITY: (
+        "Check the listed rows in CC&B; the monitor judged the rest of the day without them, or from "
+        "the best evidence it had, as listed."
+    ),
     FindingKind.SOURCE_UNAVAILABLE: (
         "Check that CC&B is up and reachable from the Airflow workers and that the monitor's connection "
         "(host, port, login) is valid. Nothing is lost meanwhile: the first tick that reads CC&B again "

@@ -227,6 +227,7 @@ class WorkflowConfig(BaseModel):
     chain_finish_by: Clock | None = None
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
+    clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
     tags: list[str] = Field(default_factory=list)
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)

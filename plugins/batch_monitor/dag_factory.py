@@ -178,7 +178,12 @@ def build_dag(
         @task(on_failure_callback=on_source_failure)
         def extract() -> list[int]:
             return pipeline.extract(
-                airflow_io.source_engine(), airflow_io.store_engine(), workflow, _as_of(), SourceReader(sql_dir())
+                airflow_io.source_engine(),
+                airflow_io.store_engine(),
+                workflow,
+                _as_of(),
+                SourceReader(sql_dir()),
+                read_at=_now(),  # rows stamped later than this show a CC&B clock that is ahead
             )
 
         @task

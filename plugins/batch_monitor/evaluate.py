@@ -20,6 +20,7 @@ from batch_monitor.constants import (
     SEVERITY_OF_KIND,
     FindingKind,
     RunStatus,
+    Severity,
     StepStatus,
 )
 from batch_monitor.models import (
@@ -65,6 +66,7 @@ class _Context:
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)  # data problems found while judging (besides the reader's)
 
     def local(self, moment: dt.datetime) -> str:
         return bd.to_utc(moment).in_timezone(self.workflow.timezone).format("HH:mm")
@@ -125,15 +127,17 @@ def evaluate(
         ctx.states[step.id] = state
         _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
     chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
-    if observations.anomalies:
+    problems = [*observations.anomalies, *ctx.doubts]
+    if problems:
         ctx.add(
             FindingKind.DATA_QUALITY,
             None,
-            f"{len(observations.anomalies)} source row(s) could not be used as they are",
-            actual="; ".join(observations.anomalies[:20]),
+            f"{len(problems)} source row(s) could not be used as they are",
+            actual="; ".join(problems[:20]),
             expected="every CI_BATCH_RUN/THD/INST row has a start time, sane counts and a known status",
-            details={"anomalies": observations.anomalies[:200]},
+            details={"anomalies": problems[:200]},
         )
+        _name_data_problems(ctx, problems)
     steps = sorted(ctx.states.values(), key=lambda s: s.position)
     return Evaluation(
         workflow_id=workflow.workflow_id,
@@ -167,7 +171,15 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
     """Remember the run's counts; return when it last showed progress."""
     token = run.key.token()
     previous = ctx.memory.get(token)
-    current = (run.records, run.threads_done)
+    records = run.records
+    if previous is not None and records < previous.records:  # progress is the highest count seen
+        ctx.doubts.append(
+            f"{run.batch_cd} run {run.batch_nbr}"
+            + (f" rerun {run.rerun_nbr}" if run.rerun_nbr else "")
+            + f": REC_PROC_CNT went back from {previous.records:,} to {records:,}; progress taken as the highest"
+        )
+        records = previous.records
+    current = (records, run.threads_done)
     if previous is None:
         changed_at = ctx.as_of  # first sighting: progress unknown before now
     elif (previous.records, previous.threads_done) == current and previous.changed_at <= ctx.as_of:
@@ -175,7 +187,7 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
     else:
         changed_at = ctx.as_of
     ctx.progress[token] = Progress(
-        records=run.records, threads_done=run.threads_done, changed_at=changed_at, seen_at=ctx.as_of
+        records=records, threads_done=run.threads_done, changed_at=changed_at, seen_at=ctx.as_of
     )
     activity = run.last_activity
     return max(changed_at, activity) if activity and activity <= ctx.as_of else changed_at
@@ -616,3 +628,41 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             details={"open_steps": open_steps},
         )
     return status, predicted, finish_by
+
+
+def _name_data_problems(ctx: _Context, problems: list[str]) -> None:
+    """A CRITICAL finding that rests on rows the reader distrusted or corrected says so.
+
+    A problem bears on a step when it names the step's batch code or one of its predecessors'
+    (a problem naming no batch code, such as the CC&B clock, bears on every step); the chain's
+    findings rest on every step.
+    """
+    codes = {step.batch_code for step in ctx.workflow.steps}
+    for finding in ctx.findings:
+        if finding.severity != Severity.CRITICAL:
+            continue
+        if finding.step_id == CHAIN_STEP_ID:
+            relevant = problems
+        else:
+            bearing = _lineage(ctx.workflow, finding.step_id)
+            relevant = [p for p in problems if _named_code(p, codes) in bearing | {None}]
+        if relevant:
+            more = f" (and {len(relevant) - 3} more)" if len(relevant) > 3 else ""
+            finding.details["data_problem"] = "; ".join(relevant[:3]) + more
+
+
+def _lineage(workflow: WorkflowConfig, step_id: str) -> set[str | None]:
+    """The batch codes of a step and of every step it waits for."""
+    codes: set[str | None] = set()
+    todo = [step_id]
+    while todo:
+        step = workflow.step(todo.pop())
+        if step.batch_code not in codes:
+            codes.add(step.batch_code)
+            todo.extend(step.depends_on or [])
+    return codes
+
+
+def _named_code(problem: str, codes: set[str]) -> str | None:
+    """The batch code a problem is about (its text starts with it), None for a source-wide one."""
+    return next((code for code in codes if problem.startswith(f"{code} ")), None)

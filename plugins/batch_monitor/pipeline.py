@@ -87,8 +87,12 @@ def extract(
     workflow: WorkflowConfig,
     as_of: dt.datetime,
     reader: SourceReader | None = None,
+    read_at: dt.datetime | None = None,
 ) -> list[int]:
     """Read CC&B as of ``as_of`` and keep each judged day's observations as a snapshot.
+
+    ``read_at`` (default ``as_of``): the moment of the read, against which rows stamped in the
+    future show a CC&B clock that is ahead (a DATA_QUALITY finding; see SourceReader.read).
 
     Ticks missed while CC&B was unavailable (the open SOURCE_UNAVAILABLE alert lists them) are
     read too, oldest first, so what happened meanwhile is judged and alerted once. Raises
@@ -108,7 +112,7 @@ def extract(
         )
     try:
         with source.connect() as src:
-            observations = [reader.read(src, workflow, date, moment) for moment, date in plan]
+            observations = [reader.read(src, workflow, date, moment, read_at or as_of) for moment, date in plan]
     except sa.exc.DBAPIError as exc:
         raise SourceUnavailableError(f"CC&B cannot be read: {describe_error(exc)}") from exc
     snapshot_ids = []
@@ -314,7 +318,7 @@ def run_tick(
     as_of = bd.to_utc(as_of)
     now = now or as_of
     result = TickResult(as_of=as_of)
-    result.snapshot_ids = extract(source, store, workflow, as_of, reader)
+    result.snapshot_ids = extract(source, store, workflow, as_of, reader, read_at=now)
     result.evaluations = evaluate_snapshots(store, workflow, result.snapshot_ids)
     result.persisted = persist(
         store,

@@ -17,6 +17,7 @@ Bad rows never stop a read: each is kept or skipped as makes sense and described
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,8 @@ _DATE_PARAMS = {"business_date"}
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
 
 _HOUR_END = dt.timedelta(minutes=59, seconds=59)
+SKEW_STEP_SMALL = dt.timedelta(minutes=5)
+SKEW_STEP_LARGE = dt.timedelta(minutes=30)
 
 RunKey = tuple[str, int, int]
 Where = str | Callable[[], str]
@@ -151,6 +154,7 @@ class _Decoder:
         self.timezone = workflow.source_timezone
         self.anomalies: list[str] = []
         self._shifts: dict[dt.datetime, dt.timedelta | None] = {}
+        self.skew = dt.timedelta(0)  # how far the CC&B server's clock is ahead: taken off every time read
         # the code shown for a run or thread whose end lies after as_of (it was running then)
         self.code_of = status_codes(workflow)
 
@@ -216,8 +220,8 @@ class _Decoder:
                 self.flag(where, f"{column} {value!r} is not a timestamp")
                 return None
         if value.tzinfo is not None:
-            return bd.to_utc(value)
-        return self._localize(value)
+            return bd.to_utc(value) - self.skew
+        return self._localize(value) - self.skew
 
     def _localize(self, naive: dt.datetime) -> dt.datetime:
         """business_day.localize, worked out once per wall-clock hour (it is slow, rows are many).
@@ -310,6 +314,8 @@ class _Run:
     start: dt.datetime | None
     end: dt.datetime | None
     threads: dict[int, _Thread] = field(default_factory=dict)
+    raw_code: Any = None  # BATCH_CD as CI_BATCH_RUN holds it (blank padding and all)
+    padding_noted: bool = False
 
 
 class SourceReader:
@@ -366,17 +372,33 @@ class SourceReader:
             raise WorkflowConfigError(workflow.source_file or workflow.workflow_id, problems)
 
     def read(
-        self, conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime
+        self,
+        conn: sa.Connection,
+        workflow: WorkflowConfig,
+        business_date: dt.date,
+        as_of: dt.datetime,
+        read_at: dt.datetime | None = None,
     ) -> Observations:
-        """Runs (with threads and error text) of the workflow's enabled steps in the business day."""
+        """Runs (with threads and error text) of the workflow's enabled steps in the business day.
+
+        ``read_at``: when the tables are read (the wall clock, at the edge). Given, a row stamped
+        after it by more than the workflow's ``clock_skew_tolerance`` shows that the CC&B server's
+        clock is ahead: every time read is taken back by the skew, and the skew is noted.
+        """
         as_of = bd.to_utc(as_of)
         window_start, window_end = bd.window(business_date, workflow.timezone, workflow.business_day_start)
         params = bind_parameters(workflow, business_date, as_of)
         decoder = _Decoder(workflow)
-        runs = self._runs(conn, params, decoder, window_start, window_end, as_of)
+        run_rows = self.query(conn, RUNS_SQL, params)
+        inst_rows = self.query(conn, INSTANCES_SQL, params) if run_rows else []
+        if read_at is not None:
+            _detect_skew(workflow, decoder, [*run_rows, *inst_rows], max(bd.to_utc(read_at), as_of))
+        runs = self._runs(run_rows, decoder, window_start, window_end, as_of)
         if runs:
             self._threads(conn, params, decoder, runs)
-            self._instances(conn, params, decoder, runs, as_of)
+            self._instances(inst_rows, decoder, runs, as_of)
+            for run in runs.values():
+                _best_evidence(run, decoder)
         threads = {key: [run.threads[n].observation(decoder) for n in sorted(run.threads)] for key, run in runs.items()}
         in_error = {
             key
@@ -421,8 +443,7 @@ class SourceReader:
 
     def _runs(
         self,
-        conn: sa.Connection,
-        params: dict[str, Any],
+        rows: list[dict[str, Any]],
         decoder: _Decoder,
         window_start: dt.datetime,
         window_end: dt.datetime,
@@ -430,7 +451,7 @@ class SourceReader:
     ) -> dict[RunKey, _Run]:
         runs: dict[RunKey, _Run] = {}
         seen: set[RunKey] = set()
-        for row in self.query(conn, RUNS_SQL, params):
+        for row in rows:
             key = _run_key(row, decoder)
             if key is None:
                 continue
@@ -445,19 +466,15 @@ class SourceReader:
             end = decoder.moment(row.get("end_dttm"), where, "END_DTTM")
             code = decoder.code(row.get("run_status"))
             status = decoder.status(code, where, "RUN_STATUS")
-            if start is None:
-                decoder.flag(where, "START_DTTM is empty; the run cannot be placed in the day")
-            elif end is not None and end < start:
+            if start is not None and end is not None and end < start:
                 decoder.flag(where, "END_DTTM is before START_DTTM; end taken as the start")
                 end = start
             if end is not None and end > as_of:
                 end = None  # still running at as_of
                 if status in _FINISHED:
                     status, code = RunStatus.RUNNING, decoder.code_of.get(RunStatus.RUNNING, code)
-            elif end is None and status in _FINISHED:
-                decoder.flag(where, f"RUN_STATUS {code!r} ({status.value}) but END_DTTM is empty")
             bus_dt = decoder.date(row.get("batch_bus_dt"), where, "BATCH_BUS_DT")
-            runs[key] = _Run(key=key, bus_dt=bus_dt, status=status, code=code, start=start, end=end)
+            runs[key] = _Run(key, bus_dt, status, code, start, end, raw_code=row.get("batch_cd"))
         return runs
 
     def _threads(
@@ -469,6 +486,7 @@ class SourceReader:
                 continue
             run = runs[key]
             where = _where(key, number)
+            _check_padding(run, row, decoder, "CI_BATCH_THD")
             if number in run.threads:
                 decoder.flag(where, "duplicate CI_BATCH_THD row ignored")
                 continue
@@ -476,15 +494,10 @@ class SourceReader:
             run.threads[number] = _Thread(number, decoder.status(code, where, "THREAD_STATUS"), code)
 
     def _instances(
-        self,
-        conn: sa.Connection,
-        params: dict[str, Any],
-        decoder: _Decoder,
-        runs: dict[RunKey, _Run],
-        as_of: dt.datetime,
+        self, rows: list[dict[str, Any]], decoder: _Decoder, runs: dict[RunKey, _Run], as_of: dt.datetime
     ) -> None:
         seen: set[tuple[Any, ...]] = set()
-        for row in self.query(conn, INSTANCES_SQL, params):
+        for row in rows:
             key, number = _thread_key(row, runs, decoder)
             if key is None or number is None:
                 continue
@@ -495,6 +508,7 @@ class SourceReader:
                 continue
             seen.add(identity)
             run = runs[key]
+            _check_padding(run, row, decoder, "CI_BATCH_INST")
             thread = run.threads.get(number)
             if thread is None:
                 decoder.flag(where, "thread execution without a CI_BATCH_THD row; thread status unknown")
@@ -609,3 +623,94 @@ def _thread_key(
     return key, number
 
 
+
+
+def _check_padding(run: _Run, row: dict[str, Any], decoder: _Decoder, table: str) -> None:
+    """Note (once a run) a BATCH_CD padded differently in CI_BATCH_RUN and a thread table."""
+    raw = row.get("batch_cd")
+    if run.padding_noted or not isinstance(raw, str) or not isinstance(run.raw_code, str) or raw == run.raw_code:
+        return
+    run.padding_noted = True
+    decoder.flag(
+        _where(run.key),
+        f"BATCH_CD is {run.raw_code!r} in CI_BATCH_RUN but {raw!r} in {table}; matched without trailing blanks",
+    )
+
+
+def _best_evidence(run: _Run, decoder: _Decoder) -> None:
+    """Fill what CI_BATCH_RUN left out from the run's threads, and say so.
+
+    A run without START_DTTM starts when its first thread started (or, without thread times,
+    when it ended); a finished run without END_DTTM ends when its last thread ended; a status
+    outside the status_map is what its threads agree on (all complete, or all finished with one
+    in error, or one still running).
+    """
+    where = _where(run.key)
+    threads = [t.observation(decoder) for t in run.threads.values()]
+    starts = [t.start for t in threads if t.start is not None]
+    finished = bool(threads) and all(t.status in _FINISHED and t.end is not None for t in threads)
+    if run.status == RunStatus.UNKNOWN and threads:
+        agreed = _agreed_status(threads, finished)
+        if agreed is not None:
+            decoder.flag(where, f"RUN_STATUS {run.code!r} is unknown; taken as {agreed.value}, as its threads report")
+            run.status = agreed
+    if run.start is None:
+        if starts:
+            run.start = min(starts)
+            decoder.flag(where, "START_DTTM is empty; start taken as its threads' earliest start")
+        elif run.end is not None:
+            run.start = run.end
+            decoder.flag(where, "START_DTTM is empty; start taken as its END_DTTM (no thread times)")
+        else:
+            decoder.flag(where, "START_DTTM is empty; the run cannot be placed in the day")
+    if run.end is None and run.status in _FINISHED:
+        ends = [t.end for t in threads if t.end is not None]
+        if finished and ends:
+            run.end = max(ends)
+            decoder.flag(where, f"RUN_STATUS {run.code!r} but END_DTTM is empty; end taken as its last thread's end")
+        else:
+            decoder.flag(where, f"RUN_STATUS {run.code!r} ({run.status.value}) but END_DTTM is empty")
+
+
+def _agreed_status(threads: list[ThreadObservation], finished: bool) -> RunStatus | None:
+    if any(t.status == RunStatus.RUNNING for t in threads):
+        return RunStatus.RUNNING
+    if not finished:
+        return None
+    if any(t.status == RunStatus.ERROR for t in threads):
+        return RunStatus.ERROR
+    return RunStatus.COMPLETE
+
+
+def _detect_skew(workflow: WorkflowConfig, decoder: _Decoder, rows: list[dict[str, Any]], read_at: dt.datetime) -> None:
+    """Set ``decoder.skew`` (and note it) when rows are stamped after ``read_at`` beyond the tolerance.
+
+    The latest stamp tells how far ahead the clock is at least; the skew is that, rounded up to
+    5 minutes (up to 30 minutes ahead) or to the half hour (a clock set to the wrong zone).
+    """
+    scratch = _Decoder(workflow)
+    stamps = [
+        moment
+        for row in rows
+        for column in ("start_dttm", "end_dttm")
+        if (moment := scratch.moment(row.get(column), "", column)) is not None
+    ]
+    ahead = dt.timedelta(seconds=(max(stamps, default=read_at) - read_at).total_seconds())
+    if ahead <= workflow.clock_skew_tolerance:
+        return
+    step = SKEW_STEP_LARGE if ahead > SKEW_STEP_LARGE else SKEW_STEP_SMALL
+    decoder.skew = step * math.ceil(ahead.total_seconds() / step.total_seconds())
+    local = workflow.source_timezone
+    decoder.note(
+        f"CC&B clock ahead by about {_span(decoder.skew)} (at least): rows stamped up to "
+        f"{bd.to_utc(read_at + ahead).in_timezone(local).format('HH:mm')} when they were read at "
+        f"{bd.to_utc(read_at).in_timezone(local).format('HH:mm')} (tolerance {_span(workflow.clock_skew_tolerance)}); "
+        f"every CC&B time was taken {_span(decoder.skew)} earlier"
+    )
+
+
+def _span(delta: dt.timedelta) -> str:
+    """'1 h', '1 h 30 min', '15 min'."""
+    hours, minutes = divmod(round(delta.total_seconds() / 60), 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(part for part in parts if part) or "0 min"

@@ -4,7 +4,7 @@ DATA_QUALITY alert, and the rest of the day is judged exactly as without it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from batch_monitor.store import schema
 from batch_monitor.store.migrate import migrate
 
 from .conftest import Case
-from .support import DPDC, PAGE, Ccb, alert_rows, prepare, quarter_ticks
+from .support import DPDC, PAGE, Ccb, alert_rows, at, local, outbox_rows, prepare, quarter_ticks
 
 AREA = "Bad input: CC&B rows (source data anomalies)"
 AS_OF = quarter_ticks("14:00", "14:00")[0]
@@ -124,3 +124,125 @@ def test_a_bad_source_row_is_logged_and_reported_and_nothing_else_is_skipped(
         f"steps' {len(clean['runs'])} runs and {len(clean['alerts'])} alert(s) exactly as without the bad row"
     )
     ccb.dispose()
+
+
+# ----------------------------------------------------------------- rows the reader distrusts or corrects
+
+OUAF_TABLES = ("ci_msg_logparm", "ci_msg_log", "ci_batch_inst", "ci_batch_thd", "ci_batch_run")
+LATER = "'+1 hour'"
+SHIFTED = [  # the CC&B server's clock an hour ahead: every time it writes is an hour late
+    f"UPDATE {table} SET {column} = datetime({column}, {LATER}) WHERE {column} IS NOT NULL"
+    for table, column in (
+        ("ci_batch_run", "start_dttm"),
+        ("ci_batch_run", "end_dttm"),
+        ("ci_batch_inst", "start_dttm"),
+        ("ci_batch_inst", "end_dttm"),
+        ("ci_msg_log", "cre_dttm"),
+    )
+]
+BACKWARD = (
+    "UPDATE ci_batch_inst SET rec_proc_cnt = rec_proc_cnt - 5000 WHERE batch_cd = 'D1-IMD' AND rec_proc_cnt > 5000"
+)
+
+# name: (scenario, ticks (local clocks), SQL after each play (by tick index), what the DATA_QUALITY alert says)
+DISTRUSTED: dict[str, tuple[str, list[str], Callable[[int], list[str]], str]] = {
+    "completed run without START_DTTM": (
+        "normal",
+        ["17:15", "22:15"],
+        lambda _: ["UPDATE ci_batch_run SET start_dttm = NULL WHERE batch_cd = 'C1-PPBTR'"],
+        "start taken as its threads' earliest start",
+    ),
+    "RUN_STATUS '99', every thread complete": (
+        "normal",
+        ["17:15", "22:15"],
+        lambda _: ["UPDATE ci_batch_run SET run_status = '99' WHERE batch_cd = 'C1-PPBTR'"],
+        "RUN_STATUS '99' is unknown; taken as complete",
+    ),
+    "empty RUN_STATUS, every thread complete": (
+        "normal",
+        ["17:15", "22:15"],
+        lambda _: ["UPDATE ci_batch_run SET run_status = '' WHERE batch_cd = 'C1-PPBTR'"],
+        "RUN_STATUS '' is unknown; taken as complete",
+    ),
+    "CC&B clock 1 h ahead": (
+        "failure",
+        [local(t) for t in quarter_ticks("14:15", "17:15")],
+        lambda _: SHIFTED,
+        "CC&B clock ahead by about 1 h",
+    ),
+    "REC_PROC_CNT going back and forth on a stuck run": (
+        "stuck",
+        [local(t) for t in quarter_ticks("06:15", "07:45")],
+        lambda i: [BACKWARD] if i % 2 else [],
+        "REC_PROC_CNT went back",
+    ),
+    "batch code blank-padded in CI_BATCH_RUN only": (
+        "normal",
+        [local(t) for t in quarter_ticks("12:15", "14:00")],
+        lambda _: ["UPDATE ci_batch_run SET batch_cd = 'C1-PPBTR   ' WHERE batch_cd = 'C1-PPBTR'"],
+        "matched without trailing blanks",
+    ),
+}
+
+
+def play_distrusted(ccb: Ccb, store: sa.Engine, clocks: list[str], sql: Callable[[int], list[str]] | None) -> None:
+    """Each tick: CC&B shows the scenario at that moment (plus the bad rows), then one real tick."""
+    prepare(store)
+    for index, clock in enumerate(clocks):
+        as_of = at(clock)
+        with ccb.engine.begin() as conn:
+            for table in OUAF_TABLES:  # play() replaces only the rows it recognises
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+        ccb.play(as_of)
+        if sql is not None:
+            with ccb.engine.begin() as conn:
+                for statement in sql(index):
+                    conn.execute(sa.text(statement))
+        pipeline.run_tick(ccb.engine, store, DPDC, as_of, page_url_base=PAGE)
+
+
+def critical(store: sa.Engine) -> list[tuple[str, str]]:
+    return sorted({(a["kind"], a["step_id"]) for a in alert_rows(store) if a["severity"] == "CRITICAL"})
+
+
+@pytest.mark.parametrize("name", list(DISTRUSTED))
+def test_rows_the_reader_distrusts_are_judged_from_the_best_evidence_and_mailed_as_a_data_problem(
+    name: str, store: sa.Engine, pg_admin_url: str, tmp_path: Path, reliability: Case
+) -> None:
+    scenario_name, clocks, sql, text = DISTRUSTED[name]
+    reliability.tried(f"{name}: {scenario_name} day, ticks {clocks[0]}–{clocks[-1]} ({len(clocks)})")
+    url = create_database(pg_admin_url)
+    reference = sa.create_engine(url)
+    try:
+        play_distrusted(_ccb(tmp_path / "clean", scenario_name), reference, clocks, None)
+        expected = critical(reference)
+    finally:
+        reference.dispose()
+        drop_database(pg_admin_url, url)
+    play_distrusted(_ccb(tmp_path / "dirty", scenario_name), store, clocks, sql)
+    assert critical(store) == expected
+    quality = [a for a in alert_rows(store, kind="DATA_QUALITY") if any(text in x for x in a["details"]["anomalies"])]
+    assert quality, [a["details"] for a in alert_rows(store, kind="DATA_QUALITY")]
+    mails = outbox_rows(store)
+    assert [m for m in mails if m["alert_id"] == quality[0]["id"] and m["kind"] == "alert"]
+    critical_ids = {a["id"] for a in alert_rows(store, severity="CRITICAL")}
+    naming = [
+        m
+        for m in mails
+        if m["alert_id"] in critical_ids
+        and m["kind"] == "alert"
+        and "Data problem" in m["body_text"]
+        and text in m["body_text"]
+    ]
+    if name == "CC&B clock 1 h ahead":  # the FAILED mail rests on times taken an hour back: it says so
+        assert naming, [m["body_text"] for m in mails if m["alert_id"] in critical_ids]
+    reliability.observed(
+        f"CRITICAL alerts as on the clean day ({', '.join(f'{k} {s}' for k, s in expected) or 'none'}), "
+        f"{len(naming)} of them mailed with a “Data problem” line; DATA_QUALITY alert mailed to on-call: "
+        f"“{next(x for x in quality[0]['details']['anomalies'] if text in x)}”"
+    )
+
+
+def _ccb(folder: Path, name: str) -> Ccb:
+    folder.mkdir()
+    return Ccb(folder, name)

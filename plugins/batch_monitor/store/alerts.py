@@ -332,7 +332,9 @@ class _Planner:
             "updated_at": self.now,
         }
         change = _Change(row=row, events=[("opened", {"severity": f.severity.value})])
-        if self._mailed(f.severity.value):
+        # a data-quality alert explains the pages around it: mailed when it first opens in the day,
+        # whatever email_min_severity says (not when it reopens: once a day)
+        if self._mailed(f.severity.value) or f.kind == FindingKind.DATA_QUALITY:
             self._mail(change, "alert", "opened:1")
         if f.closed:  # a breach already over (between two ticks): recorded and resolved at once
             self.result.resolved += 1
