@@ -114,6 +114,9 @@ def test_a_body_over_64_kib_is_refused_with_413_before_it_is_parsed(monitor: Mon
         assert len(response.content) < SHORT_REPLY
     not_json = "{" * (BODY_LIMIT + 10)
     assert post_json_text(op, f"alerts/{alert_id}/resolve", not_json).status_code == 413
+    # no alert to check the permission on: the body is never read, the id is what is wrong
+    assert_422_naming(post_json_text(op, "acknowledge-alert/abc", not_json), ["path", "alert_id"])
+    assert post_json_text(op, "alerts/999999/resolve", not_json).status_code == 404
 
 
 def test_a_body_sent_in_chunks_without_a_length_is_still_cut_at_64_kib(monitor: MonitorEnv, op: httpx.Client) -> None:

@@ -196,11 +196,16 @@ def _writable_alert_workflow(request: Request, user: UserDep, conn: StoreDep, al
     return workflow_id
 
 
+# Dependencies run in this order: token (401), JSON content type (415), alert (404), permission
+# (403), and only then the body is read (413, 422): action_body depends on the permission check.
+WritableAlert = Annotated[str, Depends(_writable_alert_workflow)]
+
+
 def _body_error(kind: str, message: str, raw: bytes) -> RequestValidationError:
     return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message, "input": raw}])
 
 
-async def action_body(request: Request) -> AlertActionBody | None:
+async def action_body(request: Request, _workflow: WritableAlert) -> AlertActionBody | None:
     """The optional ``{"comment": ...}`` body: at most BODY_LIMIT bytes (413), JSON (422), valid (422)."""
     raw = await read_body(request)
     if not raw.strip():
@@ -232,9 +237,6 @@ def _alert_response(conn: StoreDep, alert_id: int, changed: bool, message: str) 
 
 
 JsonOnly = Annotated[None, Depends(require_json)]
-# Dependencies run in this order: token (401), JSON content type (415), alert (404), permission
-# (403), and only then the body is read (413, 422).
-WritableAlert = Annotated[str, Depends(_writable_alert_workflow)]
 ActionBody = Annotated[AlertActionBody | None, Depends(action_body)]
 
 
