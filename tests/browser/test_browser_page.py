@@ -357,7 +357,7 @@ def test_the_workflow_picker_shows_another_chain_with_its_running_step(
     log_in(page, monitor, "op1")
     frame = open_page(page, monitor, f"?date={DAY}")
     expect(frame.locator(".step-row")).to_have_count(6)
-    frame.get_by_label("Workflow").select_option("us_east_settlement")
+    frame.get_by_label("Workflow", exact=True).select_option("us_east_settlement")
     expect(frame.locator("#timeline")).to_have_attribute("data-workflow", "us_east_settlement")
     pick_day(frame)
     expect(frame.locator("#subtitle")).to_contain_text("US East nightly settlement")
