@@ -387,7 +387,8 @@ class SourceReader:
         run_rows = self.query(conn, RUNS_SQL, params)
         inst_rows = self.query(conn, INSTANCES_SQL, params) if run_rows else []
         if read_at is not None:
-            _detect_skew(workflow, decoder, [*run_rows, *inst_rows], max(bd.to_utc(read_at), as_of))
+            reference = max(bd.to_utc(read_at), as_of)
+            _detect_skew(workflow, decoder, run_rows, inst_rows, reference, (business_date, window_start))
         runs = self._runs(run_rows, decoder, window_start, window_end, as_of)
         if runs:
             self._threads(conn, params, decoder, runs)
@@ -606,9 +607,7 @@ def _run_key(row: dict[str, Any], decoder: _Decoder) -> RunKey | None:
     return (code, nbr, rerun or 0)
 
 
-def _thread_key(
-    row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder
-) -> tuple[RunKey | None, int | None]:
+def _thread_key(row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder) -> tuple[RunKey | None, int | None]:
     key = _run_key(row, decoder)
     if key is None or key not in runs:
         return None, None  # a run that is not part of the day (or was skipped, and noted)
@@ -616,8 +615,6 @@ def _thread_key(
     if number is None:
         decoder.flag(_where(key), "a thread row without BATCH_THREAD_NBR ignored")
     return key, number
-
-
 
 
 def _check_padding(run: _Run, row: dict[str, Any], decoder: _Decoder, table: str) -> None:
@@ -677,35 +674,68 @@ def _agreed_status(threads: list[ThreadObservation], finished: bool) -> RunStatu
     return RunStatus.COMPLETE
 
 
-def _detect_skew(workflow: WorkflowConfig, decoder: _Decoder, rows: list[dict[str, Any]], read_at: dt.datetime) -> None:
-    """Set ``decoder.skew`` (and note it) when rows are stamped after ``read_at`` beyond the tolerance.
+def _detect_skew(
+    workflow: WorkflowConfig,
+    decoder: _Decoder,
+    run_rows: list[dict[str, Any]],
+    inst_rows: list[dict[str, Any]],
+    read_at: dt.datetime,
+    day: tuple[dt.date, dt.datetime],
+) -> None:
+    """Set ``decoder.skew`` (and note it) when the CC&B server's clock is off.
 
-    The latest stamp tells how far ahead the clock is at least; the skew is that, rounded up to
-    5 minutes (up to 30 minutes ahead) or to the half hour (a clock set to the wrong zone).
+    Ahead: rows stamped after ``read_at`` by more than the tolerance; the latest stamp tells how
+    far ahead the clock is at least, rounded up to 5 minutes (up to 30 minutes) or to the half
+    hour (a clock set to the wrong zone). Behind: runs whose BATCH_BUS_DT is the business date
+    start up to BOUND_MARGIN before the day does. The day's first run starts at the day's start
+    or later, so it also bounds a skew ahead (a rounded-up skew never pushes it out of its day).
     """
     scratch = _Decoder(workflow)
     stamps = [
         moment
-        for row in rows
+        for row in [*run_rows, *inst_rows]
         for column in ("start_dttm", "end_dttm")
         if (moment := scratch.moment(row.get(column), "", column)) is not None
     ]
-    ahead = dt.timedelta(seconds=(max(stamps, default=read_at) - read_at).total_seconds())
-    if ahead <= workflow.clock_skew_tolerance:
-        return
-    step = SKEW_STEP_LARGE if ahead > SKEW_STEP_LARGE else SKEW_STEP_SMALL
-    decoder.skew = step * math.ceil(ahead.total_seconds() / step.total_seconds())
-    local = workflow.source_timezone
-    decoder.note(
-        f"CC&B clock ahead by about {_span(decoder.skew)} (at least): rows stamped up to "
-        f"{bd.to_utc(read_at + ahead).in_timezone(local).format('HH:mm')} when they were read at "
-        f"{bd.to_utc(read_at).in_timezone(local).format('HH:mm')} (tolerance {_span(workflow.clock_skew_tolerance)}); "
-        f"every CC&B time was taken {_span(decoder.skew)} earlier"
-    )
+    business_date, window_start = day
+    todays = {
+        _run_key(row, scratch) for row in run_rows if scratch.date(row.get("batch_bus_dt"), "", "") == business_date
+    }
+    firsts = [
+        start
+        for row in [*run_rows, *inst_rows]  # a run's own start, or (without one) its threads'
+        if _run_key(row, scratch) in todays
+        and (start := scratch.moment(row.get("start_dttm"), "", "")) is not None
+        and start >= window_start - BOUND_MARGIN
+    ]
+    ahead = _seconds(max(stamps, default=read_at) - read_at)
+    at_most = _seconds(min(firsts) - window_start) if firsts else None
+    if ahead > workflow.clock_skew_tolerance:
+        step = SKEW_STEP_LARGE if ahead > SKEW_STEP_LARGE else SKEW_STEP_SMALL
+        skew = step * math.ceil(ahead.total_seconds() / step.total_seconds())
+        decoder.skew = min(skew, at_most) if at_most is not None and at_most >= ahead else skew
+        local = workflow.source_timezone
+        decoder.note(
+            f"CC&B clock ahead by about {_span(decoder.skew)} (at least): rows stamped up to "
+            f"{bd.to_utc(read_at + ahead).in_timezone(local).format('HH:mm')} when they were read at "
+            f"{bd.to_utc(read_at).in_timezone(local).format('HH:mm')} (tolerance "
+            f"{_span(workflow.clock_skew_tolerance)}); every CC&B time was taken {_span(decoder.skew)} earlier"
+        )
+    elif at_most is not None and at_most < dt.timedelta(0):
+        decoder.skew = at_most
+        decoder.note(
+            f"CC&B clock behind by about {_span(-at_most)} (at least): runs of business date {business_date} start "
+            f"before the day does; every CC&B time was taken {_span(-at_most)} later"
+        )
+
+
+def _seconds(delta: dt.timedelta) -> dt.timedelta:
+    """A plain timedelta (pendulum's differences do not divide or compare with every timedelta)."""
+    return dt.timedelta(seconds=delta.total_seconds())
 
 
 def _span(delta: dt.timedelta) -> str:
     """'1 h', '1 h 30 min', '15 min'."""
-    hours, minutes = divmod(round(delta.total_seconds() / 60), 60)
+    hours, minutes = divmod(math.ceil(delta.total_seconds() / 60), 60)
     parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
     return " ".join(part for part in parts if part) or "0 min"
