@@ -36,6 +36,8 @@ from batch_monitor.models import Observations, RunObservation, ThreadObservation
 RUNS_SQL = "batch_runs.sql"
 THREADS_SQL = "batch_threads.sql"
 INSTANCES_SQL = "batch_instances.sql"
+THREADS_TRIMMED_SQL = "batch_threads_trimmed.sql"
+INSTANCES_TRIMMED_SQL = "batch_instances_trimmed.sql"
 PING_SQL = "ping.sql"
 
 LOOKBACK = dt.timedelta(days=1)  # runs ending up to a day before the window are read (then judged by start)
@@ -391,8 +393,9 @@ class SourceReader:
             _detect_skew(workflow, decoder, run_rows, inst_rows, reference, (business_date, window_start))
         runs = self._runs(run_rows, decoder, window_start, window_end, as_of)
         if runs:
-            self._threads(conn, params, decoder, runs)
+            self._threads(self.query(conn, THREADS_SQL, params), decoder, runs)
             self._instances(inst_rows, decoder, runs, as_of)
+            self._padded_threads(conn, workflow, params, decoder, runs, as_of)
             for run in runs.values():
                 _best_evidence(run, decoder)
         threads = {key: [run.threads[n].observation(decoder) for n in sorted(run.threads)] for key, run in runs.items()}
@@ -473,10 +476,36 @@ class SourceReader:
             runs[key] = _Run(key, bus_dt, status, code, start, end, raw_code=row.get("batch_cd"))
         return runs
 
-    def _threads(
-        self, conn: sa.Connection, params: dict[str, Any], decoder: _Decoder, runs: dict[RunKey, _Run]
+    def _padded_threads(
+        self,
+        conn: sa.Connection,
+        workflow: WorkflowConfig,
+        params: dict[str, Any],
+        decoder: _Decoder,
+        runs: dict[RunKey, _Run],
+        as_of: dt.datetime,
     ) -> None:
-        for row in self.query(conn, THREADS_SQL, params):
+        """Threads of runs that came back without any: looked up again with codes compared trimmed.
+
+        Where a code is padded differently in CI_BATCH_RUN and the thread tables (VARCHAR2 columns on
+        some sites), the key-index queries miss the threads; the trimmed ones find them, at the cost
+        of the index, so they run only for such runs.
+        """
+        bare = {key for key, run in runs.items() if not run.threads}
+        if not bare:
+            return
+        scratch = _Decoder(workflow)
+        narrowed = {**params, "batch_codes": sorted({key[0] for key in bare})}
+        theirs = {key: run for key, run in runs.items() if key in bare}
+
+        def of_bare(name: str) -> list[dict[str, Any]]:
+            return [row for row in self.query(conn, name, narrowed) if _run_key(row, scratch) in bare]
+
+        self._threads(of_bare(THREADS_TRIMMED_SQL), decoder, theirs)
+        self._instances(of_bare(INSTANCES_TRIMMED_SQL), decoder, theirs, as_of)
+
+    def _threads(self, rows: list[dict[str, Any]], decoder: _Decoder, runs: dict[RunKey, _Run]) -> None:
+        for row in rows:
             key, number = _thread_key(row, runs, decoder)
             if key is None or number is None:
                 continue
