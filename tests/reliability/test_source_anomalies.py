@@ -129,17 +129,23 @@ def test_a_bad_source_row_is_logged_and_reported_and_nothing_else_is_skipped(
 # ----------------------------------------------------------------- rows the reader distrusts or corrects
 
 OUAF_TABLES = ("ci_msg_logparm", "ci_msg_log", "ci_batch_inst", "ci_batch_thd", "ci_batch_run")
-LATER = "'+1 hour'"
-SHIFTED = [  # the CC&B server's clock an hour ahead: every time it writes is an hour late
-    f"UPDATE {table} SET {column} = datetime({column}, {LATER}) WHERE {column} IS NOT NULL"
-    for table, column in (
-        ("ci_batch_run", "start_dttm"),
-        ("ci_batch_run", "end_dttm"),
-        ("ci_batch_inst", "start_dttm"),
-        ("ci_batch_inst", "end_dttm"),
-        ("ci_msg_log", "cre_dttm"),
-    )
-]
+TIMES = (
+    ("ci_batch_run", "start_dttm"),
+    ("ci_batch_run", "end_dttm"),
+    ("ci_batch_inst", "start_dttm"),
+    ("ci_batch_inst", "end_dttm"),
+    ("ci_msg_log", "cre_dttm"),
+)
+
+
+def shifted(by: str) -> list[str]:
+    """The CC&B server's clock off by ``by`` ('+1 hour'): every time it writes is off by as much."""
+    return [
+        f"UPDATE {table} SET {column} = datetime({column}, '{by}') WHERE {column} IS NOT NULL"
+        for table, column in TIMES
+    ]
+
+
 BACKWARD = (
     "UPDATE ci_batch_inst SET rec_proc_cnt = rec_proc_cnt - 5000 WHERE batch_cd = 'D1-IMD' AND rec_proc_cnt > 5000"
 )
@@ -167,8 +173,14 @@ DISTRUSTED: dict[str, tuple[str, list[str], Callable[[int], list[str]], str]] = 
     "CC&B clock 1 h ahead": (
         "failure",
         [local(t) for t in quarter_ticks("14:15", "17:15")],
-        lambda _: SHIFTED,
+        lambda _: shifted("+1 hour"),
         "CC&B clock ahead by about 1 h",
+    ),
+    "CC&B clock 1 h behind": (
+        "normal",
+        ["06:00", "07:15", "12:30"],
+        lambda _: shifted("-1 hour"),
+        "CC&B clock behind by about 1 h",
     ),
     "REC_PROC_CNT going back and forth on a stuck run": (
         "stuck",
