@@ -10,8 +10,10 @@ moment). A run, thread execution or message that started after ``as_of`` is trea
 existing; one that ended after ``as_of`` is still running. Counts cannot be rewound: a run
 read at an earlier moment shows the records its executions hold now.
 
-Bad rows never stop a read: each is kept or skipped as makes sense and described in
-``Observations.anomalies``. Takes a SQLAlchemy connection; no Airflow.
+Bad rows never stop a read: each is kept, skipped or completed from the best other evidence (a
+run's threads for its missing start, end or unknown status) and described in
+``Observations.anomalies``. Given the moment of the read, a CC&B clock that is ahead or behind is
+detected, noted, and taken off every time read (see :func:`_detect_skew`). Takes a SQLAlchemy connection; no Airflow.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class _Decoder:
         self.timezone = workflow.source_timezone
         self.anomalies: list[str] = []
         self._shifts: dict[dt.datetime, dt.timedelta | None] = {}
-        self.skew = dt.timedelta(0)  # how far the CC&B server's clock is ahead: taken off every time read
+        self.skew = dt.timedelta(0)  # how far the CC&B clock is ahead (negative: behind); taken off every time
         # the code shown for a run or thread whose end lies after as_of (it was running then)
         self.code_of = status_codes(workflow)
 
