@@ -168,7 +168,8 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
     records = run.records
     if previous is not None and records < previous.records:  # progress is the highest count seen
         ctx.doubts.append(
-            f"{run.batch_cd} run {run.batch_nbr}" + (f" rerun {run.rerun_nbr}" if run.rerun_nbr else "")
+            f"{run.batch_cd} run {run.batch_nbr}"
+            + (f" rerun {run.rerun_nbr}" if run.rerun_nbr else "")
             + f": REC_PROC_CNT went back from {previous.records:,} to {records:,}; progress taken as the highest"
         )
         records = previous.records
