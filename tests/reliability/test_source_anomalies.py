@@ -213,8 +213,13 @@ def play_distrusted(ccb: Ccb, store: sa.Engine, clocks: list[str], sql: Callable
         pipeline.run_tick(ccb.engine, store, DPDC, as_of, page_url_base=PAGE)
 
 
-def critical(store: sa.Engine) -> list[tuple[str, str]]:
-    return sorted({(a["kind"], a["step_id"]) for a in alert_rows(store) if a["severity"] == "CRITICAL"})
+def critical(store: sa.Engine) -> list[tuple[str, str, str, str]]:
+    """The CRITICAL alerts: kind, step, and the ticks at which they were first and last seen."""
+    return sorted(
+        (a["kind"], a["step_id"], local(a["first_seen_at"]), local(a["last_seen_at"]))
+        for a in alert_rows(store)
+        if a["severity"] == "CRITICAL"
+    )
 
 
 @pytest.mark.parametrize("name", list(DISTRUSTED))
@@ -249,7 +254,8 @@ def test_rows_the_reader_distrusts_are_judged_from_the_best_evidence_and_mailed_
     if name == "CC&B clock 1 h ahead":  # the FAILED mail rests on times taken an hour back: it says so
         assert naming, [m["body_text"] for m in mails if m["alert_id"] in critical_ids]
     reliability.observed(
-        f"CRITICAL alerts as on the clean day ({', '.join(f'{k} {s}' for k, s in expected) or 'none'}), "
+        f"CRITICAL alerts as on the clean day, seen at the same ticks "
+        f"({', '.join(f'{k} {s} {first}–{last}' for k, s, first, last in expected) or 'none'}), "
         f"{len(naming)} of them mailed with a “Data problem” line; DATA_QUALITY alert mailed to on-call: "
         f"“{next(x for x in quality[0]['details']['anomalies'] if text in x)}”"
     )
