@@ -189,12 +189,20 @@ def source_engine(source_url: str | None, conn_id: str) -> sa.Engine:
 
 
 def read_day(
-    engine: sa.Engine, reader: SourceReader, workflow: WorkflowConfig, date: dt.date, as_of: dt.datetime
+    engine: sa.Engine,
+    reader: SourceReader,
+    workflow: WorkflowConfig,
+    date: dt.date,
+    as_of: dt.datetime,
+    read_at: dt.datetime | None = None,
 ) -> Observations:
-    """One read of the business day, as the DAG's extract does; SourceUnavailableError if CC&B does not answer."""
+    """One read of the business day, as the DAG's extract does; SourceUnavailableError if CC&B does not answer.
+
+    ``read_at``: the wall clock of the read (rows stamped later show a CC&B clock that is ahead).
+    """
     try:
         with engine.connect() as conn:
-            return reader.read(conn, workflow, date, as_of)
+            return reader.read(conn, workflow, date, as_of, read_at)
     except sa.exc.DBAPIError as exc:
         from batch_monitor.pipeline import describe_error
 
@@ -267,9 +275,10 @@ def _run_check(args: argparse.Namespace) -> int:
     workflow = find_workflow(args.workflow, args.workflows_dir)
     reader = SourceReader(paths.sql_dir())
     reader.check_files(workflow)
-    as_of = parse_as_of(args.as_of, workflow, args.date, pendulum.now(bd.UTC))
+    now = pendulum.now(bd.UTC)
+    as_of = parse_as_of(args.as_of, workflow, args.date, now)
     date = _business_date(workflow, args.date, as_of)
-    observations = read_day(source_engine(args.source_url, args.conn_id), reader, workflow, date, as_of)
+    observations = read_day(source_engine(args.source_url, args.conn_id), reader, workflow, date, as_of, now)
     evaluation = evaluate(workflow, observations, as_of)
     if args.json:
         print(json.dumps(evaluation.model_dump(mode="json"), indent=2, ensure_ascii=False))

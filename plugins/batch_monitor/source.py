@@ -10,8 +10,10 @@ moment). A run, thread execution or message that started after ``as_of`` is trea
 existing; one that ended after ``as_of`` is still running. Counts cannot be rewound: a run
 read at an earlier moment shows the records its executions hold now.
 
-Bad rows never stop a read: each is kept or skipped as makes sense and described in
-``Observations.anomalies``. Takes a SQLAlchemy connection; no Airflow.
+Bad rows never stop a read: each is kept, skipped or completed from the best other evidence (a
+run's threads for its missing start, end or unknown status) and described in
+``Observations.anomalies``. Given the moment of the read, a CC&B clock that is ahead or behind is
+detected, noted, and taken off every time read (see :func:`_detect_skew`). Takes a SQLAlchemy connection; no Airflow.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from batch_monitor.models import Observations, RunObservation, ThreadObservation
 RUNS_SQL = "batch_runs.sql"
 THREADS_SQL = "batch_threads.sql"
 INSTANCES_SQL = "batch_instances.sql"
+THREADS_TRIMMED_SQL = "batch_threads_trimmed.sql"
+INSTANCES_TRIMMED_SQL = "batch_instances_trimmed.sql"
 PING_SQL = "ping.sql"
 
 LOOKBACK = dt.timedelta(days=1)  # runs ending up to a day before the window are read (then judged by start)
@@ -154,7 +158,7 @@ class _Decoder:
         self.timezone = workflow.source_timezone
         self.anomalies: list[str] = []
         self._shifts: dict[dt.datetime, dt.timedelta | None] = {}
-        self.skew = dt.timedelta(0)  # how far the CC&B server's clock is ahead: taken off every time read
+        self.skew = dt.timedelta(0)  # how far the CC&B clock is ahead (negative: behind); taken off every time
         # the code shown for a run or thread whose end lies after as_of (it was running then)
         self.code_of = status_codes(workflow)
 
@@ -392,11 +396,13 @@ class SourceReader:
         run_rows = self.query(conn, RUNS_SQL, params)
         inst_rows = self.query(conn, INSTANCES_SQL, params) if run_rows else []
         if read_at is not None:
-            _detect_skew(workflow, decoder, [*run_rows, *inst_rows], max(bd.to_utc(read_at), as_of))
+            reference = max(bd.to_utc(read_at), as_of)
+            _detect_skew(workflow, decoder, run_rows, inst_rows, reference, (business_date, window_start))
         runs = self._runs(run_rows, decoder, window_start, window_end, as_of)
         if runs:
-            self._threads(conn, params, decoder, runs)
+            self._threads(self.query(conn, THREADS_SQL, params), decoder, runs)
             self._instances(inst_rows, decoder, runs, as_of)
+            self._padded_threads(conn, workflow, params, decoder, runs, as_of)
             for run in runs.values():
                 _best_evidence(run, decoder)
         threads = {key: [run.threads[n].observation(decoder) for n in sorted(run.threads)] for key, run in runs.items()}
@@ -477,10 +483,36 @@ class SourceReader:
             runs[key] = _Run(key, bus_dt, status, code, start, end, raw_code=row.get("batch_cd"))
         return runs
 
-    def _threads(
-        self, conn: sa.Connection, params: dict[str, Any], decoder: _Decoder, runs: dict[RunKey, _Run]
+    def _padded_threads(
+        self,
+        conn: sa.Connection,
+        workflow: WorkflowConfig,
+        params: dict[str, Any],
+        decoder: _Decoder,
+        runs: dict[RunKey, _Run],
+        as_of: dt.datetime,
     ) -> None:
-        for row in self.query(conn, THREADS_SQL, params):
+        """Threads of runs that came back without any: looked up again with codes compared trimmed.
+
+        Where a code is padded differently in CI_BATCH_RUN and the thread tables (VARCHAR2 columns on
+        some sites), the key-index queries miss the threads; the trimmed ones find them, at the cost
+        of the index, so they run only for such runs.
+        """
+        bare = {key for key, run in runs.items() if not run.threads}
+        if not bare:
+            return
+        scratch = _Decoder(workflow)
+        narrowed = {**params, "batch_codes": sorted({key[0] for key in bare})}
+        theirs = {key: run for key, run in runs.items() if key in bare}
+
+        def of_bare(name: str) -> list[dict[str, Any]]:
+            return [row for row in self.query(conn, name, narrowed) if _run_key(row, scratch) in bare]
+
+        self._threads(of_bare(THREADS_TRIMMED_SQL), decoder, theirs)
+        self._instances(of_bare(INSTANCES_TRIMMED_SQL), decoder, theirs, as_of)
+
+    def _threads(self, rows: list[dict[str, Any]], decoder: _Decoder, runs: dict[RunKey, _Run]) -> None:
+        for row in rows:
             key, number = _thread_key(row, runs, decoder)
             if key is None or number is None:
                 continue
@@ -611,9 +643,7 @@ def _run_key(row: dict[str, Any], decoder: _Decoder) -> RunKey | None:
     return (code, nbr, rerun or 0)
 
 
-def _thread_key(
-    row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder
-) -> tuple[RunKey | None, int | None]:
+def _thread_key(row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder) -> tuple[RunKey | None, int | None]:
     key = _run_key(row, decoder)
     if key is None or key not in runs:
         return None, None  # a run that is not part of the day (or was skipped, and noted)
@@ -621,8 +651,6 @@ def _thread_key(
     if number is None:
         decoder.flag(_where(key), "a thread row without BATCH_THREAD_NBR ignored")
     return key, number
-
-
 
 
 def _check_padding(run: _Run, row: dict[str, Any], decoder: _Decoder, table: str) -> None:
@@ -682,35 +710,68 @@ def _agreed_status(threads: list[ThreadObservation], finished: bool) -> RunStatu
     return RunStatus.COMPLETE
 
 
-def _detect_skew(workflow: WorkflowConfig, decoder: _Decoder, rows: list[dict[str, Any]], read_at: dt.datetime) -> None:
-    """Set ``decoder.skew`` (and note it) when rows are stamped after ``read_at`` beyond the tolerance.
+def _detect_skew(
+    workflow: WorkflowConfig,
+    decoder: _Decoder,
+    run_rows: list[dict[str, Any]],
+    inst_rows: list[dict[str, Any]],
+    read_at: dt.datetime,
+    day: tuple[dt.date, dt.datetime],
+) -> None:
+    """Set ``decoder.skew`` (and note it) when the CC&B server's clock is off.
 
-    The latest stamp tells how far ahead the clock is at least; the skew is that, rounded up to
-    5 minutes (up to 30 minutes ahead) or to the half hour (a clock set to the wrong zone).
+    Ahead: rows stamped after ``read_at`` by more than the tolerance; the latest stamp tells how
+    far ahead the clock is at least, rounded up to 5 minutes (up to 30 minutes) or to the half
+    hour (a clock set to the wrong zone). Behind: runs whose BATCH_BUS_DT is the business date
+    start up to BOUND_MARGIN before the day does. The day's first run starts at the day's start
+    or later, so it also bounds a skew ahead (a rounded-up skew never pushes it out of its day).
     """
     scratch = _Decoder(workflow)
     stamps = [
         moment
-        for row in rows
+        for row in [*run_rows, *inst_rows]
         for column in ("start_dttm", "end_dttm")
         if (moment := scratch.moment(row.get(column), "", column)) is not None
     ]
-    ahead = dt.timedelta(seconds=(max(stamps, default=read_at) - read_at).total_seconds())
-    if ahead <= workflow.clock_skew_tolerance:
-        return
-    step = SKEW_STEP_LARGE if ahead > SKEW_STEP_LARGE else SKEW_STEP_SMALL
-    decoder.skew = step * math.ceil(ahead.total_seconds() / step.total_seconds())
-    local = workflow.source_timezone
-    decoder.note(
-        f"CC&B clock ahead by about {_span(decoder.skew)} (at least): rows stamped up to "
-        f"{bd.to_utc(read_at + ahead).in_timezone(local).format('HH:mm')} when they were read at "
-        f"{bd.to_utc(read_at).in_timezone(local).format('HH:mm')} (tolerance {_span(workflow.clock_skew_tolerance)}); "
-        f"every CC&B time was taken {_span(decoder.skew)} earlier"
-    )
+    business_date, window_start = day
+    todays = {
+        _run_key(row, scratch) for row in run_rows if scratch.date(row.get("batch_bus_dt"), "", "") == business_date
+    }
+    firsts = [
+        start
+        for row in [*run_rows, *inst_rows]  # a run's own start, or (without one) its threads'
+        if _run_key(row, scratch) in todays
+        and (start := scratch.moment(row.get("start_dttm"), "", "")) is not None
+        and start >= window_start - BOUND_MARGIN
+    ]
+    ahead = _seconds(max(stamps, default=read_at) - read_at)
+    at_most = _seconds(min(firsts) - window_start) if firsts else None
+    if ahead > workflow.clock_skew_tolerance:
+        step = SKEW_STEP_LARGE if ahead > SKEW_STEP_LARGE else SKEW_STEP_SMALL
+        skew = step * math.ceil(ahead.total_seconds() / step.total_seconds())
+        decoder.skew = min(skew, at_most) if at_most is not None and at_most >= ahead else skew
+        local = workflow.source_timezone
+        decoder.note(
+            f"CC&B clock ahead by about {_span(decoder.skew)} (at least): rows stamped up to "
+            f"{bd.to_utc(read_at + ahead).in_timezone(local).format('HH:mm')} when they were read at "
+            f"{bd.to_utc(read_at).in_timezone(local).format('HH:mm')} (tolerance "
+            f"{_span(workflow.clock_skew_tolerance)}); every CC&B time was taken {_span(decoder.skew)} earlier"
+        )
+    elif at_most is not None and at_most < dt.timedelta(0):
+        decoder.skew = at_most
+        decoder.note(
+            f"CC&B clock behind by about {_span(-at_most)} (at least): runs of business date {business_date} start "
+            f"before the day does; every CC&B time was taken {_span(-at_most)} later"
+        )
+
+
+def _seconds(delta: dt.timedelta) -> dt.timedelta:
+    """A plain timedelta (pendulum's differences do not divide or compare with every timedelta)."""
+    return dt.timedelta(seconds=delta.total_seconds())
 
 
 def _span(delta: dt.timedelta) -> str:
     """'1 h', '1 h 30 min', '15 min'."""
-    hours, minutes = divmod(round(delta.total_seconds() / 60), 60)
+    hours, minutes = divmod(math.ceil(delta.total_seconds() / 60), 60)
     parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
     return " ".join(part for part in parts if part) or "0 min"

@@ -155,6 +155,7 @@ SECTIONS = [
     "test_time_edges",
     "test_bad_workflow_yaml",
     "test_source_anomalies",
+    "test_source_properties",
     "test_markup",
     "test_api_misuse",
     "test_load",

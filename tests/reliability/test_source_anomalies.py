@@ -129,17 +129,23 @@ def test_a_bad_source_row_is_logged_and_reported_and_nothing_else_is_skipped(
 # ----------------------------------------------------------------- rows the reader distrusts or corrects
 
 OUAF_TABLES = ("ci_msg_logparm", "ci_msg_log", "ci_batch_inst", "ci_batch_thd", "ci_batch_run")
-LATER = "'+1 hour'"
-SHIFTED = [  # the CC&B server's clock an hour ahead: every time it writes is an hour late
-    f"UPDATE {table} SET {column} = datetime({column}, {LATER}) WHERE {column} IS NOT NULL"
-    for table, column in (
-        ("ci_batch_run", "start_dttm"),
-        ("ci_batch_run", "end_dttm"),
-        ("ci_batch_inst", "start_dttm"),
-        ("ci_batch_inst", "end_dttm"),
-        ("ci_msg_log", "cre_dttm"),
-    )
-]
+TIMES = (
+    ("ci_batch_run", "start_dttm"),
+    ("ci_batch_run", "end_dttm"),
+    ("ci_batch_inst", "start_dttm"),
+    ("ci_batch_inst", "end_dttm"),
+    ("ci_msg_log", "cre_dttm"),
+)
+
+
+def shifted(by: str) -> list[str]:
+    """The CC&B server's clock off by ``by`` ('+1 hour'): every time it writes is off by as much."""
+    return [
+        f"UPDATE {table} SET {column} = datetime({column}, '{by}') WHERE {column} IS NOT NULL"
+        for table, column in TIMES
+    ]
+
+
 BACKWARD = (
     "UPDATE ci_batch_inst SET rec_proc_cnt = rec_proc_cnt - 5000 WHERE batch_cd = 'D1-IMD' AND rec_proc_cnt > 5000"
 )
@@ -167,8 +173,14 @@ DISTRUSTED: dict[str, tuple[str, list[str], Callable[[int], list[str]], str]] = 
     "CC&B clock 1 h ahead": (
         "failure",
         [local(t) for t in quarter_ticks("14:15", "17:15")],
-        lambda _: SHIFTED,
+        lambda _: shifted("+1 hour"),
         "CC&B clock ahead by about 1 h",
+    ),
+    "CC&B clock 1 h behind": (
+        "normal",
+        ["06:00", "07:15", "12:30"],
+        lambda _: shifted("-1 hour"),
+        "CC&B clock behind by about 1 h",
     ),
     "REC_PROC_CNT going back and forth on a stuck run": (
         "stuck",
@@ -201,8 +213,13 @@ def play_distrusted(ccb: Ccb, store: sa.Engine, clocks: list[str], sql: Callable
         pipeline.run_tick(ccb.engine, store, DPDC, as_of, page_url_base=PAGE)
 
 
-def critical(store: sa.Engine) -> list[tuple[str, str]]:
-    return sorted({(a["kind"], a["step_id"]) for a in alert_rows(store) if a["severity"] == "CRITICAL"})
+def critical(store: sa.Engine) -> list[tuple[str, str, str, str]]:
+    """The CRITICAL alerts: kind, step, and the ticks at which they were first and last seen."""
+    return sorted(
+        (a["kind"], a["step_id"], local(a["first_seen_at"]), local(a["last_seen_at"]))
+        for a in alert_rows(store)
+        if a["severity"] == "CRITICAL"
+    )
 
 
 @pytest.mark.parametrize("name", list(DISTRUSTED))
@@ -237,7 +254,8 @@ def test_rows_the_reader_distrusts_are_judged_from_the_best_evidence_and_mailed_
     if name == "CC&B clock 1 h ahead":  # the FAILED mail rests on times taken an hour back: it says so
         assert naming, [m["body_text"] for m in mails if m["alert_id"] in critical_ids]
     reliability.observed(
-        f"CRITICAL alerts as on the clean day ({', '.join(f'{k} {s}' for k, s in expected) or 'none'}), "
+        f"CRITICAL alerts as on the clean day, seen at the same ticks "
+        f"({', '.join(f'{k} {s} {first}–{last}' for k, s, first, last in expected) or 'none'}), "
         f"{len(naming)} of them mailed with a “Data problem” line; DATA_QUALITY alert mailed to on-call: "
         f"“{next(x for x in quality[0]['details']['anomalies'] if text in x)}”"
     )

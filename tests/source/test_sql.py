@@ -25,6 +25,11 @@ EXPECTED = {
     "batch_runs.sql": (6, {"batch_cd", "batch_nbr", "batch_rerun_nbr", "batch_bus_dt", "run_status", "start_dttm"}),
     "batch_threads.sql": (36, {"batch_cd", "batch_nbr", "batch_rerun_nbr", "batch_thread_nbr", "thread_status"}),
     "batch_instances.sql": (36, {"batch_thread_nbr", "scheduler_id", "start_dttm", "end_dttm", "rec_proc_cnt"}),
+    "batch_threads_trimmed.sql": (
+        36,
+        {"batch_cd", "batch_nbr", "batch_rerun_nbr", "batch_thread_nbr", "thread_status"},
+    ),
+    "batch_instances_trimmed.sql": (36, {"batch_thread_nbr", "scheduler_id", "start_dttm", "end_dttm", "rec_proc_cnt"}),
     "error_messages.sql": (1, {"batch_cd", "batch_nbr", "batch_rerun_nbr", "batch_thread_nbr", "message_text"}),
     "checks/d1_imd_pending_count.sql": (1, {"pending_count"}),
     "ping.sql": (1, {"row_count"}),
@@ -120,8 +125,13 @@ def test_a_workflow_of_5000_steps_and_20000_threads_reads_in_a_few_queries(ccb: 
             "name": "big",
             "workflow": "big",
             "runs": [
-                {"batch_code": c, "start": f"{6 + i % 16:02d}:{i % 60:02d}", "duration": "40m", "threads": 4,
-                 "records": 1000 + i}
+                {
+                    "batch_code": c,
+                    "start": f"{6 + i % 16:02d}:{i % 60:02d}",
+                    "duration": "40m",
+                    "threads": 4,
+                    "records": 1000 + i,
+                }
                 for i, c in enumerate(codes)
             ],
         }

@@ -88,6 +88,7 @@ LONG = "LONG_RUNNING:C1-PPBTR"
 STUCK = "STUCK:CM_BSGGN"
 CHAIN = "MISSED_DEADLINE:_chain"
 DEADLINE = "MISSED_DEADLINE:CM_BSGGN"
+DQ = "DATA_QUALITY:_chain"
 
 CASES = {
     "a condition holding 10 ticks is one alert and one mail": Case(
@@ -107,6 +108,12 @@ CASES = {
         alerts={F: ("resolved", 3, 2)},
         mails=[f"{F}:opened:1", f"{F}:recovery:1", f"{F}:opened:2", f"{F}:recovery:2"],
         events={F: ["opened", "resolved", "reopened", "resolved"]},
+    ),
+    "a data-quality warning is mailed when it first opens in the day, not when it reopens": Case(
+        ticks=[[DQ], [DQ], [], [DQ], []],
+        alerts={DQ: ("resolved", 3, 2)},
+        mails=[f"{DQ}:opened:1", f"{DQ}:recovery:1"],
+        events={DQ: ["opened", "resolved", "reopened", "resolved"]},
     ),
     "warnings show on the page only, opened and resolved without mails": Case(
         ticks=[[LATE], [LATE], []],

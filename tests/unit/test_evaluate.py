@@ -366,3 +366,27 @@ def test_what_to_do_fits_the_alert_the_ora_runbook_only_for_the_failure() -> Non
     late = judge("17:15", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=900_000, nbr=779)], {"D1-IMD": 0})
     [deadline] = [f for f in late.findings if f.kind == FindingKind.MISSED_DEADLINE]
     assert "ORA-" not in deadline.action and deadline.action
+
+
+def test_a_count_going_back_is_not_progress_and_is_a_data_problem() -> None:
+    stalled = run("D1-IMD", "06:00", records=40_000, threads=4, done=1, nbr=8)
+    key = stalled.key.token()
+    memory = {key: Progress(records=52_000, threads_done=1, changed_at=at("06:30"), seen_at=at("07:15"))}
+    ev = judge("07:30", [NORMAL_MORNING[0], stalled], memory=memory)
+    assert status(ev, "D1-IMD") == StepStatus.STUCK  # 52,000 then 40,000: no progress since 06:30
+    assert ev.progress[key].records == 52_000 and ev.progress[key].changed_at == at("06:30")
+    (quality,) = [f for f in ev.findings if f.kind == FindingKind.DATA_QUALITY]
+    assert "D1-IMD run 8: REC_PROC_CNT went back from 52,000 to 40,000" in quality.details["anomalies"][0]
+    stuck = next(f for f in ev.findings if f.kind == FindingKind.STUCK)
+    assert "REC_PROC_CNT went back" in stuck.details["data_problem"]
+
+
+def test_a_critical_finding_names_the_data_problems_of_its_step_and_predecessors_only() -> None:
+    anomalies = [
+        "CM-DMRU run 3: START_DTTM is empty; start taken as its threads' earliest start",
+        "BILLRESTSMS run 4: duplicate CI_BATCH_RUN row ignored",
+    ]
+    ev = judge("11:45", NORMAL_MORNING[:1], anomalies=anomalies)  # D1-IMD has not cleared the IMDs by 11:30
+    missed = {f.step_id: f for f in ev.findings if f.kind == FindingKind.MISSED_DEADLINE}
+    assert missed["D1-IMD"].details["data_problem"] == anomalies[0]  # CM-DMRU comes before D1-IMD
+    assert all(f.kind != FindingKind.DATA_QUALITY or "data_problem" not in f.details for f in ev.findings)
