@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from tests.support.mail import MailServer
+
+# Property tests draw new examples on every local run; under CI=true they draw the same ones each
+# run, so that a red CI run can be replayed and a green one is not luck.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))

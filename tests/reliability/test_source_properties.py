@@ -201,7 +201,12 @@ def test_random_bad_rows_never_page_falsely_and_always_say_so(
             # starting before the day
             distrusted |= skew < 0 or ahead
         judged = read_and_judge(path, day.as_of, memory)
-        assert criticals(judged) <= criticals(day.clean), (anomalies, skew)
+        allowed = criticals(day.clean)
+        if skew > 0 and not ahead:
+            # no row lies in the future: nothing in the rows tells this clock from a day that ran `skew`
+            # minutes late, so a breach judged from a run's own (shifted) times is what the rows say
+            allowed |= {(f.kind.value, f.step_id) for f in judged.findings if f.closed}
+        assert criticals(judged) <= allowed, (anomalies, skew)
         quality = [f for f in judged.findings if f.kind == FindingKind.DATA_QUALITY]
         assert quality or not distrusted, (anomalies, skew)
         seen["examples"] += 1
