@@ -44,6 +44,7 @@ MONITOR = "monitor"
 # kinds the evaluator never finds: raise_condition/clear_condition manage them, sync_alerts leaves them be
 OUTSIDE_EVALUATION = frozenset({FindingKind.SOURCE_UNAVAILABLE.value})
 MAX_MISSED_TICKS = 96  # a day of 15-minute ticks
+_NEWEST = 2**62  # the grouping's order of alerts not inserted yet: after every stored one
 
 # columns the diff writes back to an existing alert (one UPDATE ... FROM for all of them)
 _UPDATE_COLUMNS = (
@@ -603,10 +604,20 @@ def sync_alerts(
     updated = [plan.still_there(old, holding[key]) for key, old in existing.items() if key in holding]
     updated += [change for key, old in existing.items() if key in over if (change := plan.closed(old, over[key]))]
     updated += [change for key, old in existing.items() if key not in findings if (change := plan.gone(old))]
+    grouping = _group(plan, day, new + updated)  # before the insert: a consequence is never marked as mailed
     _insert_new(conn, new)
-    mails, assigned = _plan_incidents(plan, day, new + updated)
+    mails, assigned = _incident_mails(plan, grouping)
     _write(conn, plan, new, updated, page_url_base, mails, assigned)
     return plan.result
+
+
+@dataclass
+class _Grouping:
+    """The day's alerts (after the tick's changes) and the cause each is grouped under."""
+
+    rows: dict[tuple[str, str], dict[str, Any]]
+    placed: dict[tuple[str, str], tuple[str, str]]
+    changed: dict[tuple[str, str], _Change]
 
 
 def _kept(row: dict[str, Any], change: _Change | None, by_id: dict[int, tuple[str, str]]) -> tuple[str, str] | None:
@@ -618,48 +629,52 @@ def _kept(row: dict[str, Any], change: _Change | None, by_id: dict[int, tuple[st
     return by_id.get(row["incident_id"])
 
 
-def _plan_incidents(
-    plan: _Planner, day: dict[tuple[str, str], dict[str, Any]], changes: list[_Change]
-) -> tuple[list[_Mail], dict[int, int]]:
-    """Group the day's alerts into incidents; keep only the mails a cause calls for.
-
-    Returns the mails to queue and the alerts whose incident changed ({alert id: cause id}). A
-    consequence's own mail is dropped (its event says which incident it belongs to); recovery
-    mails go once an incident's every alert has cleared and one of them cleared in this tick.
-    """
+def _group(plan: _Planner, day: dict[tuple[str, str], dict[str, Any]], changes: list[_Change]) -> _Grouping:
+    """Group the day's alerts into incidents and drop the alert mails of consequences (their
+    cause's mail tells of them); alerts opened in this tick have no id yet."""
     changed = {(c.row["step_id"], c.row["kind"]): c for c in changes}
     rows = {**day, **{key: c.row for key, c in changed.items()}}
-    by_id = {row["id"]: key for key, row in rows.items()}
+    by_id = {row["id"]: key for key, row in rows.items() if "id" in row}
     conditions = [
         incidents.Condition(
             step_id=key[0],
             kind=key[1],
             holds=bool(row["condition_holds"]),
-            order=row["id"],
+            order=row.get("id", _NEWEST + index),
             kept=_kept(row, changed.get(key), by_id),
         )
-        for key, row in rows.items()
+        for index, (key, row) in enumerate(rows.items())
     ]
     placed = incidents.group(conditions, plan.graph)
+    for key, change in changed.items():
+        if change.mail == "alert" and placed[key] != key:
+            change.mail = None
+            change.row["email_queued"] = False
+            cause = rows[placed[key]]
+            reason = f"part of the incident of {cause['step_id']} {cause['kind']}: mailed with its cause"
+            change.mail_details["email"] = {"queued": False, "reason": reason}
+    return _Grouping(rows, placed, changed)
+
+
+def _incident_mails(plan: _Planner, grouping: _Grouping) -> tuple[list[_Mail], dict[int, int]]:
+    """Once every alert has its id: the mails to queue and the alerts whose incident changed
+    ({alert id: cause id}). Recovery mails go once an incident's every alert has cleared and one of
+    them cleared in this tick."""
+    rows, placed = grouping.rows, grouping.placed
     assigned: dict[int, int] = {}
     for key, row in rows.items():
         cause_id = rows[placed[key]]["id"]
         if row.get("incident_id") != cause_id:
             row["incident_id"] = assigned[row["id"]] = cause_id
     mails: list[_Mail] = []
-    for key, change in changed.items():
-        cause = rows[placed[key]]
+    for key, change in grouping.changed.items():
         if change.fresh:
-            change.events[0][1]["incident_id"] = cause["id"]
-        if change.mail == "alert" and placed[key] == key:
+            change.events[0][1]["incident_id"] = rows[placed[key]]["id"]
+        if change.mail == "alert":
             causes = plan.ev is not None and key[1] in incidents.CAUSE_KINDS
             at_risk = incidents.at_risk(plan.ev, plan.graph, key[0]) if plan.ev is not None and causes else []
             mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk))
-        elif change.mail == "alert":
-            change.row["email_queued"] = False
-            reason = f"part of incident #{cause['id']} ({cause['title']}): mailed with its cause"
-            change.mail_details["email"] = {"queued": False, "reason": reason}
-    mails += _recoveries(plan, rows, placed, changed)
+    mails += _recoveries(plan, rows, placed, grouping.changed)
     return mails, assigned
 
 
