@@ -52,9 +52,15 @@ def dependency_graph(workflow: WorkflowConfig) -> dict[str, list[str]]:
     return {s.id: list(s.depends_on or []) for s in workflow.steps}
 
 
-def downstream(graph: Graph, step_id: str) -> list[str]:
-    """The steps after ``step_id`` through ``depends_on``, in the chain's order (``_chain``: all)."""
-    order = list(graphlib.TopologicalSorter({k: list(v) for k, v in graph.items()}).static_order())
+def chain_order(graph: Graph) -> list[str]:
+    """Every step, each after the steps it depends on."""
+    return list(graphlib.TopologicalSorter({k: list(v) for k, v in graph.items()}).static_order())
+
+
+def downstream(graph: Graph, step_id: str, order: list[str] | None = None) -> list[str]:
+    """The steps after ``step_id`` through ``depends_on``, in the chain's order (``_chain``: all).
+    ``order``: :func:`chain_order` of the graph, when the caller has it already."""
+    order = chain_order(graph) if order is None else order
     if step_id == CHAIN_STEP_ID:
         return order
     reached: set[str] = {step_id}
@@ -62,14 +68,6 @@ def downstream(graph: Graph, step_id: str) -> list[str]:
         if any(dep in reached for dep in graph.get(node, ())):
             reached.add(node)
     return [node for node in order if node in reached and node != step_id]
-
-
-def explains(graph: Graph, cause: Condition, consequence: Condition) -> bool:
-    """Whether ``cause`` accounts for ``consequence`` (kinds, and where each sits in the chain)."""
-    if cause.kind not in CAUSE_KINDS or consequence.kind not in CONSEQUENCE_KINDS:
-        return False
-    where = consequence.step_id
-    return where in (cause.step_id, CHAIN_STEP_ID) or where in downstream(graph, cause.step_id)
 
 
 def group(conditions: Iterable[Condition], graph: Graph) -> dict[Identity, Identity]:
@@ -81,7 +79,13 @@ def group(conditions: Iterable[Condition], graph: Graph) -> dict[Identity, Ident
     """
     listed = sorted(conditions, key=lambda c: c.order)
     by_identity = {c.identity: c for c in listed}
-    open_causes = [c for c in listed if c.kind in CAUSE_KINDS and c.holds]
+    order = chain_order(graph)
+    # each open cause with the steps whose lateness it explains: its own, those after it, the chain's
+    open_causes = [
+        (c, {c.step_id, CHAIN_STEP_ID, *downstream(graph, c.step_id, order)})
+        for c in listed
+        if c.kind in CAUSE_KINDS and c.holds
+    ]
     placed: dict[Identity, Identity] = {}
     for condition in listed:
         if condition.kind in CAUSE_KINDS:
@@ -90,7 +94,8 @@ def group(conditions: Iterable[Condition], graph: Graph) -> dict[Identity, Ident
         if condition.kept is not None and condition.kept in by_identity:
             placed[condition.identity] = condition.kept
             continue
-        cause = next((c for c in open_causes if explains(graph, c, condition)), None)
+        explained = condition.kind in CONSEQUENCE_KINDS
+        cause = next((c for c, reach in open_causes if explained and condition.step_id in reach), None)
         placed[condition.identity] = cause.identity if cause is not None else condition.identity
     return placed
 
@@ -100,14 +105,15 @@ def members(placed: Mapping[Identity, Identity], cause: Identity) -> list[Identi
     return [cause, *(i for i, c in placed.items() if c == cause and i != cause)]
 
 
-def at_risk(ev: Evaluation, graph: Graph, cause_step: str) -> list[AtRisk]:
+def at_risk(ev: Evaluation, graph: Graph, cause_step: str, order: list[str] | None = None) -> list[AtRisk]:
     """What a cause at ``cause_step`` puts at risk as of ``ev``: the unfinished steps downstream of
-    it (in the chain's order) and the chain's deadline, each with its predicted finish if known."""
+    it (in the chain's order) and the chain's deadline, each with its predicted finish if known.
+    ``order``: :func:`chain_order` of the graph, when the caller has it already."""
     states = {s.step_id: s for s in ev.steps}
     done = {StepStatus.COMPLETE, StepStatus.SKIPPED}
     items = [
         AtRisk(label=f"{state.batch_code} ({state.name})", finish_by=state.finish_by, predicted_end=state.predicted_end)
-        for step_id in downstream(graph, cause_step)
+        for step_id in downstream(graph, cause_step, order)
         if (state := states.get(step_id)) is not None and state.status not in done
     ]
     if ev.chain_finish_by is not None and ev.chain_status not in done:

@@ -333,6 +333,7 @@ class _Planner:
         self.to = to
         self.ev = ev
         self.graph = incidents.dependency_graph(workflow)
+        self.order = incidents.chain_order(self.graph)
         self.result = SyncResult()
 
     def _mail(self, change: _Change, kind: Literal["alert", "recovery"], tag: str) -> None:
@@ -671,8 +672,9 @@ def _incident_mails(plan: _Planner, grouping: _Grouping) -> tuple[list[_Mail], d
         if change.fresh:
             change.events[0][1]["incident_id"] = rows[placed[key]]["id"]
         if change.mail == "alert":
-            causes = plan.ev is not None and key[1] in incidents.CAUSE_KINDS
-            at_risk = incidents.at_risk(plan.ev, plan.graph, key[0]) if plan.ev is not None and causes else []
+            at_risk = []
+            if plan.ev is not None and key[1] in incidents.CAUSE_KINDS:
+                at_risk = incidents.at_risk(plan.ev, plan.graph, key[0], plan.order)
             mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk))
     mails += _recoveries(plan, rows, placed, grouping.changed)
     return mails, assigned
