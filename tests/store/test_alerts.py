@@ -489,6 +489,11 @@ def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_
             now=tick(1),
         )
     assert (cleared.resolved, cleared.mails_queued) == (1, 0)
+    with store.connect() as conn:
+        waiting = conn.execute(
+            sa.select(schema.alert_events.c.details).where(schema.alert_events.c.event == "resolved")
+        ).scalar_one()
+    assert waiting["email"]["reason"] == "1 alert(s) of this incident still hold: the recovery mail waits for them"
     last = sync(store, dpdc, evaluation(tick(4), []))  # the chain completes: the incident is over
     assert last.mails_queued == 1
 
@@ -503,3 +508,18 @@ def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_
     assert "Lasted:        1 h 00 min" in recovery["body_text"]  # from the outage to the end of the breach
     assert "2 alerts (this cause and 1 consequence(s)), all cleared" in recovery["body_text"]
     assert "What it cost:\n  - DPDC AMI daily billing not complete by its 22:00 deadline" in recovery["body_text"]
+
+
+def test_a_cause_that_clears_before_its_consequences_says_its_recovery_mail_waits(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    play(store, dpdc, [[STUCK], [STUCK, CHAIN], [CHAIN]])
+    with store.connect() as conn:
+        resolved = conn.execute(
+            sa.select(schema.alert_events.c.details)
+            .join(schema.alerts, schema.alerts.c.id == schema.alert_events.c.alert_id)
+            .where(schema.alerts.c.kind == "STUCK", schema.alert_events.c.event == "resolved")
+        ).scalar_one()
+        mails = conn.execute(sa.select(sa.func.count()).select_from(schema.email_outbox)).scalar_one()
+    assert resolved["email"]["reason"] == "1 alert(s) of this incident still hold: the recovery mail waits for them"
+    assert mails == 1  # the stuck step's mail; the chain deadline is its consequence

@@ -692,7 +692,11 @@ def _recoveries(
     for cause_key in dict.fromkeys(placed[key] for key in cleared):
         cause = rows[cause_key]
         group = [rows[key] for key in incidents.members(placed, cause_key)]
-        if not plan.to or not cause["email_queued"] or any(row["condition_holds"] for row in group):
+        holding = sum(bool(row["condition_holds"]) for row in group)
+        if holding and cause_key in cleared and cause["email_queued"]:
+            reason = f"{holding} alert(s) of this incident still hold: the recovery mail waits for them"
+            cleared[cause_key].events[-1][1]["email"] = {"queued": False, "reason": reason}
+        if not plan.to or not cause["email_queued"] or holding:
             continue
         teller = next(cleared[key] for key in incidents.members(placed, cause_key) if key in cleared)
         mails.append(_Mail("recovery", cause, f"recovery:{cause['open_count']}", teller.events[-1][1], members=group))
