@@ -201,6 +201,14 @@ class Evaluation(_Model):
     chain_finish_by: dt.datetime | None = None
 
 
+class AtRisk(_Model):
+    """A deadline an incident's cause puts at risk: a downstream step's, or the chain's."""
+
+    label: str  # "F1-FLUSH (Flush)" or "Chain"
+    finish_by: dt.datetime | None = None
+    predicted_end: dt.datetime | None = None
+
+
 class AlertContext(_Model):
     """Everything an alert or recovery e-mail says. Built by the store from the alert row."""
 
@@ -226,6 +234,11 @@ class AlertContext(_Model):
     run_key: str | None = None
     page_url: str = ""  # link to the plugin page for this workflow, date and alert
     details: dict[str, Any] = Field(default_factory=dict)
+    # the incident this alert causes (batch_monitor.incidents): what its cause puts at risk (alert
+    # mail), and for the recovery mail how many alerts it held and the deadlines it cost
+    at_risk: list[AtRisk] = Field(default_factory=list)
+    incident_alerts: int = 1
+    incident_cost: list[str] = Field(default_factory=list)
 
 
 class EmailContent(_Model):

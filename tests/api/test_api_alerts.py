@@ -183,3 +183,47 @@ def test_active_alerts_put_critical_first_then_the_newest(monitor: MonitorEnv, v
         ("WARNING", "LONG_RUNNING"),  # newest of the warnings
         ("WARNING", "EMPTY_RUN"),
     ]
+
+
+def test_a_consequence_shows_the_incident_it_belongs_to(monitor: MonitorEnv, viewer: httpx.Client) -> None:
+    # C1-PPBTR failed at 14:30 and nobody reruns it: at 17:15 it has missed its 17:00 deadline too
+    workflow = load_workflow(WORKFLOWS / "dpdc_ami.yaml")
+    as_of = dt.datetime(2024, 3, 12, 11, 15, tzinfo=dt.UTC)
+
+    def found(kind: FindingKind, step_id: str, title: str) -> Finding:
+        return Finding(kind=kind, severity=Severity.CRITICAL, step_id=step_id, batch_code=step_id, title=title)
+
+    with monitor.store.connect() as conn:
+        holding = conn.execute(
+            sa.select(alerts.c.kind, alerts.c.step_id, alerts.c.severity, alerts.c.title).where(
+                alerts.c.workflow_id == workflow.workflow_id, alerts.c.business_date == "2024-03-12"
+            )
+        ).all()
+    findings = [
+        Finding(kind=FindingKind(k), severity=Severity(s), step_id=step, batch_code=step, title=t)
+        for k, step, s, t in holding
+        if k != "LATE_START"  # resolved at 05:45
+    ]
+    findings.append(found(FindingKind.MISSED_DEADLINE, "C1-PPBTR", "C1-PPBTR not complete by its 17:00 deadline"))
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=as_of,
+        timezone=workflow.timezone,
+        chain_status=StepStatus.FAILED,
+        steps=[],
+        findings=findings,
+    )
+    with monitor.store.begin() as conn:
+        result = store_alerts.sync_alerts(
+            conn, workflow, evaluation, recipients=["x@y.z"], page_url_base="http://x", now=as_of
+        )
+    assert (result.opened, result.mails_queued) == (1, 0)  # recorded, not mailed: the failure's mail told of it
+
+    failed = alert_id(monitor, "FAILED")
+    deadline = viewer.get(f"alerts/{alert_id(monitor, 'MISSED_DEADLINE')}").json()
+    assert (deadline["alert"]["incident_id"], deadline["alert"]["caused_by"]) == (failed, failed)
+    assert deadline["events"][0]["details"]["email"]["queued"] is False
+    listed = {a["kind"]: a for a in viewer.get("active-alerts").json()["alerts"]}
+    assert (listed["FAILED"]["incident_id"], listed["FAILED"]["caused_by"]) == (failed, None)
+    assert listed["EMPTY_RUN"]["caused_by"] is None  # a root cause of its own

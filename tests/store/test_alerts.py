@@ -89,6 +89,8 @@ STUCK = "STUCK:CM_BSGGN"
 CHAIN = "MISSED_DEADLINE:_chain"
 DEADLINE = "MISSED_DEADLINE:CM_BSGGN"
 DQ = "DATA_QUALITY:_chain"
+FLUSH_LATE = "MISSED_DEADLINE:F1-FLUSH"  # F1-FLUSH runs before CM_BSGGN: not explained by STUCK
+F_LATE = "MISSED_DEADLINE:C1-PPBTR"
 
 CASES = {
     "a condition holding 10 ticks is one alert and one mail": Case(
@@ -128,10 +130,34 @@ CASES = {
         events={LONG: ["opened", "escalated", "resolved"]},
     ),
     "conditions of different steps live and clear independently": Case(
-        ticks=[[F, STUCK], [STUCK, CHAIN], [CHAIN]],
-        alerts={F: ("resolved", 1, 1), STUCK: ("resolved", 2, 1), CHAIN: ("open", 2, 1)},
-        mails=[f"{F}:opened:1", f"{STUCK}:opened:1", f"{CHAIN}:opened:1", f"{F}:recovery:1", f"{STUCK}:recovery:1"],
-        events={F: ["opened", "resolved"], STUCK: ["opened", "resolved"], CHAIN: ["opened"]},
+        ticks=[[F, STUCK], [STUCK, FLUSH_LATE], [FLUSH_LATE]],
+        alerts={F: ("resolved", 1, 1), STUCK: ("resolved", 2, 1), FLUSH_LATE: ("open", 2, 1)},
+        mails=[
+            f"{F}:opened:1",
+            f"{STUCK}:opened:1",
+            f"{FLUSH_LATE}:opened:1",
+            f"{F}:recovery:1",
+            f"{STUCK}:recovery:1",
+        ],
+        events={F: ["opened", "resolved"], STUCK: ["opened", "resolved"], FLUSH_LATE: ["opened"]},
+    ),
+    "a deadline missed while a step is stuck is its incident's: one mail, one recovery once both cleared": Case(
+        ticks=[[STUCK], [STUCK, CHAIN], [CHAIN], [CHAIN], []],
+        alerts={STUCK: ("resolved", 2, 1), CHAIN: ("resolved", 3, 1)},
+        mails=[f"{STUCK}:opened:1", f"{STUCK}:recovery:1"],
+        events={STUCK: ["opened", "resolved"], CHAIN: ["opened", "resolved"]},
+    ),
+    "a rerun that fails again is mailed again, and the incident recovers once": Case(
+        ticks=[[F], [F, F_LATE], [F_LATE], [F, F_LATE], [F_LATE], []],
+        alerts={F: ("resolved", 3, 2), F_LATE: ("resolved", 4, 1)},
+        mails=[f"{F}:opened:1", f"{F}:opened:2", f"{F}:recovery:2"],
+        events={F: ["opened", "resolved", "reopened", "resolved"], F_LATE: ["opened", "resolved"]},
+    ),
+    "a deadline that opens after its cause cleared is an incident of its own": Case(
+        ticks=[[F], [], [F_LATE], []],
+        alerts={F: ("resolved", 1, 1), F_LATE: ("resolved", 1, 1)},
+        mails=[f"{F}:opened:1", f"{F}:recovery:1", f"{F_LATE}:opened:1", f"{F_LATE}:recovery:1"],
+        events={F: ["opened", "resolved"], F_LATE: ["opened", "resolved"]},
     ),
     "a breach over between two ticks is recorded and resolved at once, mailed once, and kept so": Case(
         ticks=[[f"{DEADLINE}/over"]] * 4,
@@ -447,3 +473,60 @@ def test_list_alerts_puts_the_most_severe_first(store: sa.Engine, dpdc: Workflow
         (FindingKind.LATE_START, Severity.WARNING),
     ]
     assert len(active) == 2
+
+
+def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_one_mail(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    outage = finding(FindingKind.SOURCE_UNAVAILABLE, "_chain", title="CC&B cannot be read — ORA-12541")
+    with store.begin() as conn:
+        alerts.raise_condition(
+            conn, dpdc, outage, business_date=DAY, as_of=tick(0), recipients=ONCALL, page_url_base=PAGE, now=tick(0)
+        )
+    chain = parse(CHAIN).model_copy(update={"title": "DPDC AMI daily billing not complete by its 22:00 deadline"})
+    sync(store, dpdc, evaluation(tick(1), [chain]))  # the tick that reads CC&B again judges the missed ones
+    with store.begin() as conn:  # ...and then the outage clears, but the deadline breach still holds
+        cleared = alerts.clear_condition(
+            conn,
+            dpdc,
+            FindingKind.SOURCE_UNAVAILABLE,
+            as_of=tick(1),
+            recipients=ONCALL,
+            page_url_base=PAGE,
+            now=tick(1),
+        )
+    assert (cleared.resolved, cleared.mails_queued) == (1, 0)
+    with store.connect() as conn:
+        waiting = conn.execute(
+            sa.select(schema.alert_events.c.details).where(schema.alert_events.c.event == "resolved")
+        ).scalar_one()
+    assert waiting["email"]["reason"] == "1 alert(s) of this incident still hold: the recovery mail waits for them"
+    last = sync(store, dpdc, evaluation(tick(4), []))  # the chain completes: the incident is over
+    assert last.mails_queued == 1
+
+    with store.connect() as conn:
+        rows = {r.kind: r for r in conn.execute(sa.select(schema.alerts))}
+        mails = conn.execute(sa.select(schema.email_outbox).order_by(schema.email_outbox.c.id)).mappings().all()
+    cause = rows["SOURCE_UNAVAILABLE"]
+    assert rows["MISSED_DEADLINE"].incident_id == cause.incident_id == cause.id
+    assert [(m["kind"], m["alert_id"]) for m in mails] == [("alert", cause.id), ("recovery", cause.id)]
+    recovery = mails[1]
+    assert recovery["subject"].startswith("[RESOLVED] Workflow cannot be read")
+    assert "Lasted:        1 h 00 min" in recovery["body_text"]  # from the outage to the end of the breach
+    assert "2 alerts (this cause and 1 consequence(s)), all cleared" in recovery["body_text"]
+    assert "What it cost:\n  - DPDC AMI daily billing not complete by its 22:00 deadline" in recovery["body_text"]
+
+
+def test_a_cause_that_clears_before_its_consequences_says_its_recovery_mail_waits(
+    store: sa.Engine, dpdc: WorkflowConfig
+) -> None:
+    play(store, dpdc, [[STUCK], [STUCK, CHAIN], [CHAIN]])
+    with store.connect() as conn:
+        resolved = conn.execute(
+            sa.select(schema.alert_events.c.details)
+            .join(schema.alerts, schema.alerts.c.id == schema.alert_events.c.alert_id)
+            .where(schema.alerts.c.kind == "STUCK", schema.alert_events.c.event == "resolved")
+        ).scalar_one()
+        mails = conn.execute(sa.select(sa.func.count()).select_from(schema.email_outbox)).scalar_one()
+    assert resolved["email"]["reason"] == "1 alert(s) of this incident still hold: the recovery mail waits for them"
+    assert mails == 1  # the stuck step's mail; the chain deadline is its consequence

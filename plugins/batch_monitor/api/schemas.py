@@ -87,6 +87,12 @@ class AlertOut(_Out):
     resolved_at: dt.datetime | None = None
     resolved_by: str | None = None
     resolution: str | None = None
+    incident_id: int | None = Field(
+        default=None, description="the id of the alert that caused this one's incident (its own id for a cause)"
+    )
+    caused_by: int | None = Field(
+        default=None, description="the cause's alert id when this alert is a consequence of it; null for a cause"
+    )
     timezone: str = "UTC"
 
 

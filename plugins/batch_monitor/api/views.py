@@ -37,6 +37,7 @@ def alert_out(row: Mapping[str, Any], metas: Mapping[str, WorkflowMeta]) -> Aler
         "step_name": meta.step_name(row["step_id"]) if meta else row["step_id"],
         "timezone": meta.timezone if meta else "UTC",
         "details": row.get("details") or {},
+        "caused_by": row.get("incident_id") if row.get("incident_id") not in (None, row["id"]) else None,
     }
     return AlertOut.model_validate({**row, **extra})
 

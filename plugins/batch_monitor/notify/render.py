@@ -21,7 +21,7 @@ import jinja2
 
 from batch_monitor import paths
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
-from batch_monitor.models import AlertContext, EmailContent
+from batch_monitor.models import AlertContext, AtRisk, EmailContent
 
 TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
 
@@ -171,7 +171,15 @@ def _alert_values(ctx: AlertContext) -> dict[str, Any]:
         "first_seen_local": format_local(ctx.first_seen_at, ctx.timezone),
         "last_seen_local": format_local(ctx.last_seen_at, ctx.timezone),
         "business_date": ctx.business_date.isoformat(),
+        "at_risk": [_risk_line(item, ctx.timezone) for item in ctx.at_risk],
     }
+
+
+def _risk_line(item: AtRisk, timezone: str) -> str:
+    """'F1-FLUSH (Flush): due 2026-11-24 18:00 +06 (Asia/Dhaka), predicted ...' (the prediction if known)."""
+    due = f"due {format_local(item.finish_by, timezone)}" if item.finish_by else "no deadline"
+    predicted = f", predicted finish {format_local(item.predicted_end, timezone)}" if item.predicted_end else ""
+    return f"{item.label}: {due}{predicted}"
 
 
 def render_alert(ctx: AlertContext) -> EmailContent:

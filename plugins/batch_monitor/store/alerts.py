@@ -9,6 +9,11 @@ one for the workflow and day changes nothing, and mail dedupe keys are unique pe
 
 A manually resolved alert stays resolved while its condition keeps holding without a break; it
 reopens only when the condition clears and later comes back.
+
+Mails go per incident (:mod:`batch_monitor.incidents`): each alert records the alert that caused
+it (``incident_id``). A cause is mailed when it opens, reopens or escalates, with what it puts at
+risk; its consequences (deadlines missed because of it) are recorded but never mailed on their
+own; one recovery mail goes out when the whole incident has cleared.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from batch_monitor import incidents
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, PAGE_PATH, FindingKind, Severity
-from batch_monitor.models import AlertContext, EmailContent, Evaluation, Finding
+from batch_monitor.models import AlertContext, AtRisk, EmailContent, Evaluation, Finding
 from batch_monitor.store import outbox
 from batch_monitor.store.repository import recordset, utc
 from batch_monitor.store.schema import alert_events, alerts, evaluations
@@ -38,6 +44,7 @@ MONITOR = "monitor"
 # kinds the evaluator never finds: raise_condition/clear_condition manage them, sync_alerts leaves them be
 OUTSIDE_EVALUATION = frozenset({FindingKind.SOURCE_UNAVAILABLE.value})
 MAX_MISSED_TICKS = 96  # a day of 15-minute ticks
+_NEWEST = 2**62  # the grouping's order of alerts not inserted yet: after every stored one
 
 # columns the diff writes back to an existing alert (one UPDATE ... FROM for all of them)
 _UPDATE_COLUMNS = (
@@ -119,6 +126,29 @@ class _Change:
     mail: Literal["alert", "recovery"] | None = None
     mail_tag: str = ""  # dedupe key = f"alert:{id}:{mail_tag}"; unique per opening of the alert
     mail_details: dict[str, Any] = field(default_factory=dict)  # the event details that tell of it
+
+    @property
+    def fresh(self) -> bool:
+        """The alert opened or reopened in this tick (its incident is worked out afresh)."""
+        return any(name in ("opened", "reopened") for name, _ in self.events)
+
+    @property
+    def cleared(self) -> bool:
+        """An active alert whose condition cleared in this tick (not one recorded already over)."""
+        names = [name for name, _ in self.events]
+        return "resolved" in names and "opened" not in names
+
+
+@dataclass
+class _Mail:
+    """One mail to queue: about an incident's cause, noted in the event ``details``."""
+
+    kind: Literal["alert", "recovery"]
+    alert: dict[str, Any]  # the cause's row: the mail's alert id and dedupe key
+    tag: str
+    details: dict[str, Any]
+    at_risk: list[AtRisk] = field(default_factory=list)  # alert mails: what the cause puts at risk
+    members: list[dict[str, Any]] = field(default_factory=list)  # recovery mails: the incident's alerts
 
 
 class AlertEvent(BaseModel):
@@ -288,13 +318,22 @@ class _Planner:
     """Works out, in memory, what the tick changes; :func:`sync_alerts` writes it in a few statements."""
 
     def __init__(
-        self, workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime, now: dt.datetime, to: list[str]
+        self,
+        workflow: WorkflowConfig,
+        business_date: dt.date,
+        as_of: dt.datetime,
+        now: dt.datetime,
+        to: list[str],
+        ev: Evaluation | None = None,
     ) -> None:
         self.workflow = workflow
         self.business_date = business_date
         self.as_of = as_of
         self.now = now
         self.to = to
+        self.ev = ev
+        self.graph = incidents.dependency_graph(workflow)
+        self.order = incidents.chain_order(self.graph)
         self.result = SyncResult()
 
     def _mail(self, change: _Change, kind: Literal["alert", "recovery"], tag: str) -> None:
@@ -461,11 +500,20 @@ def alert_context(row: dict[str, Any], workflow: WorkflowConfig, page_url_base: 
     )
 
 
-def _render(change: _Change, workflow: WorkflowConfig, page_url_base: str) -> EmailContent:
+def _render(mail: _Mail, workflow: WorkflowConfig, page_url_base: str) -> EmailContent:
     from batch_monitor.notify.render import render_alert, render_recovery
 
-    ctx = alert_context(change.row, workflow, page_url_base)
-    return render_recovery(ctx) if change.mail == "recovery" else render_alert(ctx)
+    ctx = alert_context(mail.alert, workflow, page_url_base)
+    if mail.kind == "alert":
+        return render_alert(ctx.model_copy(update={"at_risk": mail.at_risk}))
+    group = mail.members or [mail.alert]
+    ends = [row["resolved_at"] for row in group if row["resolved_at"] is not None]
+    summary = {
+        "resolved_at": max([*ends, *([ctx.resolved_at] if ctx.resolved_at else [])]) if ends else ctx.resolved_at,
+        "incident_alerts": len(group),
+        "incident_cost": [row["title"] for row in group if row["kind"] == FindingKind.MISSED_DEADLINE.value],
+    }
+    return render_recovery(ctx.model_copy(update=summary))
 
 
 def _load_day(conn: sa.Connection, ev: Evaluation) -> dict[tuple[str, str], dict[str, Any]]:
@@ -546,9 +594,10 @@ def sync_alerts(
     now = utc(now, "now")
     if not _claim_tick(conn, ev, as_of):
         return SyncResult(skipped=True, reason=f"a tick as new as {as_of.isoformat()} was already synced")
-    plan = _Planner(workflow, ev.business_date, as_of, now, _addresses(recipients))
+    plan = _Planner(workflow, ev.business_date, as_of, now, _addresses(recipients), ev)
+    day = _load_day(conn, ev)
     # conditions the evaluator does not judge (the source being down) are raised and cleared elsewhere
-    existing = {key: old for key, old in _load_day(conn, ev).items() if key[1] not in OUTSIDE_EVALUATION}
+    existing = {key: old for key, old in day.items() if key[1] not in OUTSIDE_EVALUATION}
     findings = _unique(ev.findings)
     new = [plan.new(f) for identity, f in findings.items() if identity not in existing]
     holding = {key: f for key, f in findings.items() if not f.closed}
@@ -556,33 +605,151 @@ def sync_alerts(
     updated = [plan.still_there(old, holding[key]) for key, old in existing.items() if key in holding]
     updated += [change for key, old in existing.items() if key in over if (change := plan.closed(old, over[key]))]
     updated += [change for key, old in existing.items() if key not in findings if (change := plan.gone(old))]
+    grouping = _group(plan, day, new + updated)  # before the insert: a consequence is never marked as mailed
     _insert_new(conn, new)
-    _write(conn, plan, new, updated, page_url_base)
+    mails, assigned = _incident_mails(plan, grouping)
+    _write(conn, plan, new, updated, page_url_base, mails, assigned)
     return plan.result
+
+
+@dataclass
+class _Grouping:
+    """The day's alerts (after the tick's changes) and the cause each is grouped under."""
+
+    rows: dict[tuple[str, str], dict[str, Any]]
+    placed: dict[tuple[str, str], tuple[str, str]]
+    changed: dict[tuple[str, str], _Change]
+
+
+def _kept(row: dict[str, Any], change: _Change | None, by_id: dict[int, tuple[str, str]]) -> tuple[str, str] | None:
+    """The cause an alert stays under, or None to place it afresh (see :func:`incidents.group`)."""
+    if change is not None and change.fresh:
+        return None
+    if row.get("incident_id") is None:  # recorded before incidents: place it if it holds, else leave it alone
+        return None if row["condition_holds"] else (row["step_id"], row["kind"])
+    return by_id.get(row["incident_id"])
+
+
+def _group(plan: _Planner, day: dict[tuple[str, str], dict[str, Any]], changes: list[_Change]) -> _Grouping:
+    """Group the day's alerts into incidents and drop the alert mails of consequences (their
+    cause's mail tells of them); alerts opened in this tick have no id yet."""
+    changed = {(c.row["step_id"], c.row["kind"]): c for c in changes}
+    rows = {**day, **{key: c.row for key, c in changed.items()}}
+    by_id = {row["id"]: key for key, row in rows.items() if "id" in row}
+    conditions = [
+        incidents.Condition(
+            step_id=key[0],
+            kind=key[1],
+            holds=bool(row["condition_holds"]),
+            order=row.get("id", _NEWEST + index),
+            kept=_kept(row, changed.get(key), by_id),
+        )
+        for index, (key, row) in enumerate(rows.items())
+    ]
+    placed = incidents.group(conditions, plan.graph)
+    for key, change in changed.items():
+        if change.mail == "alert" and placed[key] != key:
+            change.mail = None
+            change.row["email_queued"] = False
+            cause = rows[placed[key]]
+            reason = f"part of the incident of {cause['step_id']} {cause['kind']}: mailed with its cause"
+            change.mail_details["email"] = {"queued": False, "reason": reason}
+    return _Grouping(rows, placed, changed)
+
+
+def _incident_mails(plan: _Planner, grouping: _Grouping) -> tuple[list[_Mail], dict[int, int]]:
+    """Once every alert has its id: the mails to queue and the alerts whose incident changed
+    ({alert id: cause id}). Recovery mails go once an incident's every alert has cleared and one of
+    them cleared in this tick."""
+    rows, placed = grouping.rows, grouping.placed
+    assigned: dict[int, int] = {}
+    for key, row in rows.items():
+        cause_id = rows[placed[key]]["id"]
+        if row.get("incident_id") != cause_id:
+            row["incident_id"] = assigned[row["id"]] = cause_id
+    mails: list[_Mail] = []
+    for key, change in grouping.changed.items():
+        if change.fresh:
+            change.events[0][1]["incident_id"] = rows[placed[key]]["id"]
+        if change.mail == "alert":
+            at_risk = []
+            if plan.ev is not None and key[1] in incidents.CAUSE_KINDS:
+                at_risk = incidents.at_risk(plan.ev, plan.graph, key[0], plan.order)
+            mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk))
+    mails += _recoveries(plan, rows, placed, grouping.changed)
+    return mails, assigned
+
+
+def _recoveries(
+    plan: _Planner,
+    rows: dict[tuple[str, str], dict[str, Any]],
+    placed: dict[tuple[str, str], tuple[str, str]],
+    changed: dict[tuple[str, str], _Change],
+) -> list[_Mail]:
+    """One recovery mail for each mailed incident whose last alert cleared in this tick."""
+    cleared = {key: c for key, c in changed.items() if c.cleared}
+    mails: list[_Mail] = []
+    for cause_key in dict.fromkeys(placed[key] for key in cleared):
+        cause = rows[cause_key]
+        group = [rows[key] for key in incidents.members(placed, cause_key)]
+        holding = sum(bool(row["condition_holds"]) for row in group)
+        if holding and cause_key in cleared and cause["email_queued"]:
+            reason = f"{holding} alert(s) of this incident still hold: the recovery mail waits for them"
+            cleared[cause_key].events[-1][1]["email"] = {"queued": False, "reason": reason}
+        if not plan.to or not cause["email_queued"] or holding:
+            continue
+        teller = next(cleared[key] for key in incidents.members(placed, cause_key) if key in cleared)
+        mails.append(_Mail("recovery", cause, f"recovery:{cause['open_count']}", teller.events[-1][1], members=group))
+    return mails
 
 
 def _addresses(recipients: list[str]) -> list[str]:
     return [r.strip() for r in recipients if r and r.strip()]
 
 
-def _write(conn: sa.Connection, plan: _Planner, new: list[_Change], updated: list[_Change], page_url_base: str) -> None:
-    """Write the planned changes of alerts already inserted or existing: rows, mails, events."""
+def _mails_of(changes: list[_Change]) -> list[_Mail]:
+    """The mails the changes call for, each about its own alert (a condition that is its own cause)."""
+    return [_Mail(c.mail, c.row, c.mail_tag, c.mail_details) for c in changes if c.mail is not None]
+
+
+def _set_incidents(conn: sa.Connection, assigned: dict[int, int]) -> None:
+    if not assigned:
+        return
+    t = alerts
+    source = recordset(
+        [{"id": alert_id, "incident_id": cause_id} for alert_id, cause_id in assigned.items()],
+        [t.c.id, t.c.incident_id],
+    )
+    conn.execute(sa.update(t).where(t.c.id == source.c.id).values(incident_id=source.c.incident_id))
+
+
+def _write(
+    conn: sa.Connection,
+    plan: _Planner,
+    new: list[_Change],
+    updated: list[_Change],
+    page_url_base: str,
+    mails: list[_Mail] | None = None,
+    assigned: dict[int, int] | None = None,
+) -> None:
+    """Write the planned changes of alerts already inserted or existing: rows, incidents, mails, events."""
     _update_existing(conn, updated)
-    for change in new + updated:
-        if change.mail is None:
-            continue
-        dedupe_key = f"alert:{change.row['id']}:{change.mail_tag}"
+    if assigned is None:  # a condition outside evaluation: always its own cause
+        assigned = {c.row["id"]: c.row["id"] for c in new + updated if c.row.get("incident_id") is None}
+    _set_incidents(conn, assigned)
+    for mail in _mails_of(new + updated) if mails is None else mails:
+        dedupe_key = f"alert:{mail.alert['id']}:{mail.tag}"
         queued = outbox.enqueue(
             conn,
             dedupe_key=dedupe_key,
-            alert_id=change.row["id"],
-            kind=change.mail,
+            alert_id=mail.alert["id"],
+            kind=mail.kind,
             recipients=plan.to,
-            content=_render(change, plan.workflow, page_url_base),
+            content=_render(mail, plan.workflow, page_url_base),
             now=plan.now,
         )
         plan.result.mails_queued += int(queued)
-        change.mail_details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
+        mail.details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
     _insert_events(
         conn,
         [
@@ -701,10 +868,29 @@ def clear_condition(
         plan = _Planner(workflow, old["business_date"], as_of, now, _addresses(recipients))
         change = plan.gone(old)
         if change is not None:
-            _write(conn, plan, [], [change], page_url_base)
+            _write(conn, plan, [], [change], page_url_base, _incident_recovery(conn, change))
         result.resolved += plan.result.resolved
         result.mails_queued += plan.result.mails_queued
     return result
+
+
+def _incident_recovery(conn: sa.Connection, change: _Change) -> list[_Mail]:
+    """The recovery mail of a cause that cleared, if its incident's other alerts have cleared too
+    (else the tick that clears the last of them sends it)."""
+    if change.mail != "recovery":
+        return []
+    t = alerts
+    others = [
+        _utc_values(r)
+        for r in conn.execute(
+            sa.select(t).where(t.c.incident_id == change.row["id"], t.c.id != change.row["id"]).order_by(t.c.id)
+        )
+    ]
+    if any(row["condition_holds"] for row in others):
+        reason = f"{sum(row['condition_holds'] for row in others)} alert(s) of this incident still hold"
+        change.mail_details["email"] = {"queued": False, "reason": f"{reason}: the recovery mail waits for them"}
+        return []
+    return [_Mail("recovery", change.row, change.mail_tag, change.mail_details, members=[change.row, *others])]
 
 
 def missed_ticks(conn: sa.Connection, workflow_id: str, kind: FindingKind, before: dt.datetime) -> list[dt.datetime]:

@@ -106,9 +106,12 @@ alerts = Table(
     Column("condition_holds", Boolean, nullable=False, server_default="true"),  # at the latest tick
     Column("created_at", TS, nullable=False, server_default=func.now()),
     Column("updated_at", TS, nullable=False, server_default=func.now()),
+    # migration 0003: the id of the alert that is this alert's incident cause (its own id for a cause)
+    Column("incident_id", BigInteger),
     UniqueConstraint("workflow_id", "business_date", "step_id", "kind", name="uq_alerts_identity"),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_wf_date", "workflow_id", "business_date"),
+    Index("ix_alerts_incident", "incident_id"),
 )
 
 alert_events = Table(
