@@ -239,8 +239,7 @@ export function setupNotifications() {
     box.parentElement.title = "This browser cannot show notifications";
     return;
   }
-  box.checked = notifyEnabled();
-  box.addEventListener("change", async () => {
+  const onChange = async () => {
     if (!box.checked) {
       localStorage.setItem("batchMonitor.notify", "0");
       return;
@@ -252,5 +251,13 @@ export function setupNotifications() {
       return;
     }
     localStorage.setItem("batchMonitor.notify", "1");
-  });
+  };
+  // ticked while the modules were still loading: that tick counts
+  const tickedEarly = box.checked && !notifyEnabled();
+  box.checked = notifyEnabled();
+  box.addEventListener("change", onChange);
+  if (tickedEarly) {
+    box.checked = true;
+    onChange();
+  }
 }
