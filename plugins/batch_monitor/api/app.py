@@ -65,14 +65,15 @@ def _asset_version() -> str:
 
 
 def _index_html() -> str:
-    # main.js imports the other modules by plain relative URLs: preloaded under the same URLs
+    # main.js imports the other modules by plain relative URLs: fetched at once (not after main.js),
+    # under those same URLs
     preloads = "\n  ".join(
         f'<link rel="modulepreload" href="static/js/{path.name}">'
         for path in page_assets()
         if path.suffix == ".js" and path.name != "main.js"
     )
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-    page = page.replace("<!-- __MODULE_PRELOADS__: the other modules, fetched at once rather than after main.js -->", preloads)
+    page = page.replace("<!-- __MODULE_PRELOADS__ -->", preloads)
     return page.replace("__ASSET_VERSION__", _asset_version())
 
 

@@ -11,7 +11,7 @@ import { renderBanner, renderCards } from "./cards.js";
 import { $, h, showProblem } from "./dom.js";
 import { fmtClock, prettyDate, zoneLabel } from "./format.js";
 import { fillBatchCodes, loadHistory, setupHistory } from "./history.js";
-import { fmtDateTime, hooks, state } from "./state.js";
+import { fmtDateTime, hooks, labels, state } from "./state.js";
 import { watchTheme } from "./theme.js";
 import { renderTimeline } from "./timeline.js";
 
@@ -33,6 +33,8 @@ async function loadWorkflows() {
   state.user = data.user;
   state.refreshSeconds = data.refresh_interval_seconds;
   state.workflows = data.workflows;
+  labels.kinds = data.labels.alert_kinds;
+  labels.statuses = data.labels.step_statuses;
   const select = $("workflow-select");
   select.replaceChildren(...data.workflows.map((w) => h("option", { value: w.workflow_id, text: w.name })));
   $("workflow-picker").hidden = data.workflows.length < 2;

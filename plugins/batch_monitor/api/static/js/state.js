@@ -25,31 +25,9 @@ export const state = {
   history: { filters: {}, sort: "start_time", order: "desc", offset: 0, limit: 50, total: 0 },
 };
 
-// The words for alert kinds and step statuses.
-export const labels = {
-  kinds: {
-    FAILED: "failed",
-    STUCK: "stuck",
-    LONG_RUNNING: "long running",
-    LOW_THROUGHPUT: "low throughput",
-    LATE_START: "late start",
-    MISSED_DEADLINE: "missed deadline",
-    OUT_OF_ORDER: "out of order",
-    EMPTY_RUN: "empty run",
-    DATA_QUALITY: "data quality",
-    SOURCE_UNAVAILABLE: "source unavailable",
-  },
-  statuses: {
-    complete: "Complete",
-    running: "Running",
-    repeating: "Repeating",
-    failed: "Failed",
-    stuck: "Stuck",
-    pending: "Pending",
-    waiting: "Waiting",
-    skipped: "Skipped",
-  },
-};
+// The words for alert kinds (in the banner's order) and step statuses: from the API (GET
+// workflows, "labels"), which builds them from the Python enums. Filled before the first render.
+export const labels = { kinds: {}, statuses: {} };
 
 export const kindLabel = (kind) => labels.kinds[kind] || kind;
 
