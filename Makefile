@@ -22,6 +22,7 @@ unit: venv
 	$(PY) -m pytest tests/unit -q
 
 test: venv lint
+	node --test tests/js/*.test.mjs
 	$(PY) -m pytest -q
 
 demo: venv

@@ -41,6 +41,20 @@ SEVERITY_OF_KIND: dict[FindingKind, Severity] = {
     FindingKind.SOURCE_UNAVAILABLE: Severity.CRITICAL,
 }
 
+# What the page (and its API) calls each kind, in the order the page's banner counts them.
+KIND_LABELS: dict[FindingKind, str] = {
+    FindingKind.FAILED: "failed",
+    FindingKind.STUCK: "stuck",
+    FindingKind.LONG_RUNNING: "long running",
+    FindingKind.LOW_THROUGHPUT: "low throughput",
+    FindingKind.LATE_START: "late start",
+    FindingKind.MISSED_DEADLINE: "missed deadline",
+    FindingKind.OUT_OF_ORDER: "out of order",
+    FindingKind.EMPTY_RUN: "empty run",
+    FindingKind.DATA_QUALITY: "data quality",
+    FindingKind.SOURCE_UNAVAILABLE: "source unavailable",
+}
+
 
 class StepStatus(StrEnum):
     """What a step is doing in its business day, as the evaluator judges it."""
@@ -53,6 +67,18 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     COMPLETE = "complete"
     SKIPPED = "skipped"  # disabled in the workflow
+
+
+STEP_STATUS_LABELS: dict[StepStatus, str] = {
+    StepStatus.COMPLETE: "Complete",
+    StepStatus.RUNNING: "Running",
+    StepStatus.REPEATING: "Repeating",
+    StepStatus.FAILED: "Failed",
+    StepStatus.STUCK: "Stuck",
+    StepStatus.PENDING: "Pending",
+    StepStatus.WAITING: "Waiting",
+    StepStatus.SKIPPED: "Skipped",
+}
 
 
 class RunStatus(StrEnum):

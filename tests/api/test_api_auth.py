@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from tests.api.monitor_env import MonitorEnv
 
+from batch_monitor.api.app import STATIC_DIR, page_assets
 from batch_monitor.store.schema import alert_events, alerts
 
 pytestmark = pytest.mark.e2e
@@ -138,7 +139,13 @@ def test_the_page_itself_loads_without_a_token_but_carries_no_data(monitor: Moni
     assert "C1-PPBTR" not in page.text
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "connect-src 'self'" in policy
-    for asset in ("static/app.js", "static/app.css"):
-        assert httpx.get(base + asset, timeout=30).status_code == 200
-    script = httpx.get(base + "static/app.js", timeout=30).text
-    assert not any(sink in script for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"))
+    assert '<script type="module" src="static/js/main.js' in page.text
+    assets = [path.relative_to(STATIC_DIR).as_posix() for path in page_assets()]
+    assert "js/main.js" in assets and "app.css" in assets
+    for asset in assets:
+        response = httpx.get(base + "static/" + asset, timeout=30)
+        assert response.status_code == 200
+        if asset.endswith(".js"):
+            assert response.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+            sinks = (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write")
+            assert not any(sink in response.text for sink in sinks), asset

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.api.monitor_env import MonitorEnv
 
 from batch_monitor import business_day as bd
+from batch_monitor.constants import FindingKind, StepStatus
 from batch_monitor.store.schema import monitoring_config
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +49,18 @@ def test_workflows_list_their_steps_in_order_with_zone_and_dag(viewer: httpx.Cli
     )
 
 
+def test_the_page_gets_its_words_for_every_alert_kind_and_step_status_from_the_api(viewer: httpx.Client) -> None:
+    labels = viewer.get("workflows").json()["labels"]
+    # every kind, in the enum's order (the banner counts them in this order), and every status
+    assert list(labels["alert_kinds"]) == [kind.value for kind in FindingKind]
+    assert set(labels["step_statuses"]) == {status.value for status in StepStatus}
+    assert (labels["alert_kinds"]["LONG_RUNNING"], labels["alert_kinds"]["SOURCE_UNAVAILABLE"]) == (
+        "long running",
+        "source unavailable",
+    )
+    assert (labels["step_statuses"]["repeating"], labels["step_statuses"]["waiting"]) == ("Repeating", "Waiting")
+
+
 def test_each_workflow_names_its_current_business_day_from_the_wall_clock(viewer: httpx.Client) -> None:
     before = dt.datetime.now(dt.UTC)
     body = viewer.get("workflows").json()
@@ -84,3 +97,5 @@ def test_the_api_is_described_by_openapi(monitor: MonitorEnv) -> None:
     } <= paths
     assert spec["paths"]["/api/v1/batch-timeline"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert "TimelineResponse" in spec["components"]["schemas"]
+    workflows = spec["components"]["schemas"]["WorkflowsResponse"]
+    assert workflows["properties"]["labels"] == {"$ref": "#/components/schemas/Labels"}

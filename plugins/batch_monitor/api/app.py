@@ -1,6 +1,6 @@
 """``create_app()``: the FastAPI app the plugin mounts at /batch-monitor.
 
-It serves the operators' page (``/``, ``/static/...``: plain HTML, CSS and JS, no CDN) and the
+It serves the operators' page (``/``, ``/static/...``: plain HTML, CSS and JS modules, no CDN) and the
 JSON API (``/api/v1/...``, OpenAPI at ``/api/v1/openapi.json``). The page itself holds no data;
 every data endpoint needs an Airflow token, which the browser sends as the UI's ``_token``
 cookie when the page runs inside Airflow (Browse → Batch Monitor).
@@ -25,7 +25,7 @@ from batch_monitor.api.errors import validation_error_handler
 from batch_monitor.api.routes import router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-ASSETS = ("app.js", "app.css")
+
 
 # The page loads only its own files and talks only to its own API.
 CONTENT_SECURITY_POLICY = (
@@ -52,15 +52,29 @@ class _StaticFiles(StaticFiles):
         return response
 
 
+def page_assets() -> list[Path]:
+    """The page's stylesheet and its ES modules (js/main.js imports the others, same origin)."""
+    return [STATIC_DIR / "app.css", *sorted((STATIC_DIR / "js").glob("*.js"))]
+
+
 def _asset_version() -> str:
     digest = hashlib.sha256()
-    for name in ASSETS:
-        digest.update((STATIC_DIR / name).read_bytes())
+    for path in page_assets():
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 def _index_html() -> str:
-    return (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("__ASSET_VERSION__", _asset_version())
+    # main.js imports the other modules by plain relative URLs: fetched at once (not after main.js),
+    # under those same URLs
+    preloads = "\n  ".join(
+        f'<link rel="modulepreload" href="static/js/{path.name}">'
+        for path in page_assets()
+        if path.suffix == ".js" and path.name != "main.js"
+    )
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace("<!-- __MODULE_PRELOADS__ -->", preloads)
+    return page.replace("__ASSET_VERSION__", _asset_version())
 
 
 def create_app() -> FastAPI:
@@ -92,4 +106,4 @@ def create_app() -> FastAPI:
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "page_assets"]

@@ -37,6 +37,7 @@ from batch_monitor.api.schemas import (
     AlertEventOut,
     BatchLogsResponse,
     HealthResponse,
+    Labels,
     LogOut,
     RecentFailure,
     StepHealth,
@@ -44,7 +45,7 @@ from batch_monitor.api.schemas import (
     WorkflowInfo,
     WorkflowsResponse,
 )
-from batch_monitor.constants import RunStatus
+from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
 from batch_monitor.store import alerts as store_alerts
 
 router = APIRouter(prefix="/api/v1")
@@ -123,7 +124,7 @@ def _pick_workflow(request: Request, user: UserDep, metas: list[WorkflowMeta], w
 
 @router.get("/workflows", response_model=WorkflowsResponse, responses=AUTH_ERRORS, tags=["workflows"])
 def get_workflows(request: Request, user: UserDep, conn: StoreDep) -> WorkflowsResponse:
-    """The configured workflows the caller may read, their steps, and the page's refresh interval."""
+    """The configured workflows the caller may read, their steps, the page's refresh interval and labels."""
     now = utc_now()
     metas = queries.workflows(conn)
     latest = queries.latest_business_dates(conn)
@@ -148,6 +149,7 @@ def get_workflows(request: Request, user: UserDep, conn: StoreDep) -> WorkflowsR
         refresh_interval_seconds=queries.refresh_interval_seconds(conn),
         server_time=now,
         workflows=infos,
+        labels=Labels(alert_kinds=KIND_LABELS, step_statuses=STEP_STATUS_LABELS),
     )
 
 

@@ -51,11 +51,19 @@ class WorkflowInfo(_Out):
     steps: list[StepInfo]
 
 
+class Labels(_Out):
+    """The words the page shows for codes, so it copies none from the Python enums."""
+
+    alert_kinds: dict[FindingKind, str] = Field(description="every alert kind, in the order the page lists them")
+    step_statuses: dict[StepStatus, str] = Field(description="every step (and chain) status")
+
+
 class WorkflowsResponse(_Out):
     user: str
     refresh_interval_seconds: int
     server_time: dt.datetime
     workflows: list[WorkflowInfo]
+    labels: Labels
 
 
 class AlertOut(_Out):
@@ -244,6 +252,7 @@ __all__ = [
     "AlertOut",
     "BatchLogsResponse",
     "HealthResponse",
+    "Labels",
     "LogOut",
     "RecentFailure",
     "StepHealth",

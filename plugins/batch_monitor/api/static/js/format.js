@@ -1,0 +1,110 @@
+/*
+ * Formatting: times, durations, numbers and status text. Pure functions (no DOM, no page state),
+ * unit-tested with `node --test tests/js`.
+ */
+
+// Building an Intl.DateTimeFormat costs far more than using one, and a 500-step timeline
+// formats thousands of times: each locale + options pair is built once.
+const formatters = new Map();
+export function dateFormat(locale, options) {
+  const key = `${locale} ${JSON.stringify(options)}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, options);
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+const HOUR_MINUTE = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+
+/** "HH:MM" of an instant (ISO string or epoch ms) in a time zone. */
+export function clockTime(at, zone) {
+  return dateFormat("en-GB", { timeZone: zone, ...HOUR_MINUTE }).format(new Date(at));
+}
+
+/** The calendar day ("YYYY-MM-DD") an instant falls on in a time zone. */
+export function localDate(iso, zone) {
+  const f = dateFormat("en-US", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+  const p = {};
+  for (const part of f.formatToParts(new Date(iso))) p[part.type] = part.value;
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** "HH:MM" in the zone, with the day ("Mar 13, 01:30") when it falls outside the business day. */
+export function fmtTime(iso, zone, businessDay) {
+  if (!iso) return "–";
+  const time = clockTime(iso, zone);
+  if (businessDay && localDate(iso, zone) !== businessDay) {
+    const label = dateFormat("en-US", { timeZone: zone, month: "short", day: "numeric" }).format(new Date(iso));
+    return `${label}, ${time}`;
+  }
+  return time;
+}
+
+export function fmtDateTime(iso, zone) {
+  if (!iso) return "–";
+  const day = dateFormat("en-US", { timeZone: zone, month: "short", day: "numeric" }).format(new Date(iso));
+  return `${day}, ${clockTime(iso, zone)}`;
+}
+
+/** "Asia/Dhaka (GMT+6)": the zone with its offset at that instant (now without one). */
+export function zoneLabel(zone, atIso) {
+  try {
+    const name = dateFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" })
+      .formatToParts(atIso ? new Date(atIso) : new Date())
+      .find((p) => p.type === "timeZoneName");
+    return name ? `${zone} (${name.value})` : zone;
+  } catch (e) {
+    return zone;
+  }
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  if (hours) return minutes ? `${hours}h ${minutes}m` : `${hours}h`;
+  if (minutes) return `${minutes}m`;
+  return `${s}s`;
+}
+
+const intFormat = new Intl.NumberFormat("en-US");
+export const fmtInt = (n) => (n === null || n === undefined ? "–" : intFormat.format(Number(n)));
+export const fmtRps = (n) => (n === null || n === undefined ? "–" : Number(n).toFixed(1));
+export const fmtPct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`);
+
+/** The countdown: "m:ss" under an hour, "h:mm:ss" above. */
+export function fmtClock(seconds) {
+  const s = Math.max(0, Math.ceil(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(hh ? 2 : 1, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** "Tue, Mar 12, 2024" for "2024-03-12". */
+export function prettyDate(isoDate) {
+  const [y, m, d] = isoDate.split("-").map(Number);
+  return dateFormat("en-US", { timeZone: "UTC", weekday: "short", month: "short", day: "numeric", year: "numeric" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+const SETTLED = ["failed", "stuck", "complete", "skipped"];
+
+/** The status a step is drawn with: "late" for an unsettled step past its time. */
+export function stepDisplayStatus(step) {
+  if (step.late && !SETTLED.includes(step.status)) return "late";
+  return step.status;
+}
+
+/** "Repeating (2 of 3 runs) · late": the step's status in words, labels from the API. */
+export function statusText(step, statusLabels) {
+  let text = (statusLabels && statusLabels[step.status]) || step.status;
+  if (step.status === "repeating" || (step.runs_required > 1 && step.status !== "complete")) {
+    text += ` (${step.runs_done} of ${step.runs_required} runs)`;
+  }
+  if (step.late && !SETTLED.includes(step.status)) text += " \u00B7 late";
+  return text;
+}
