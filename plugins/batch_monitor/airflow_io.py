@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import EMAIL_TO_VARIABLE, SOURCE_CONN_ID, STORE_CONN_ID
+from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,14 @@ def source_engine(conn_id: str = SOURCE_CONN_ID) -> sa.Engine:
 
 def recipients(workflow: WorkflowConfig) -> list[str]:
     """On-call addresses: the Airflow Variable ``batch_monitor_email_to`` if set, else the YAML's."""
+    return variable_recipients() or parse_recipients(workflow.on_call)
+
+
+def variable_recipients() -> list[str]:
+    """The addresses in the Airflow Variable ``batch_monitor_email_to`` (empty when unset)."""
     from airflow.sdk import Variable
 
-    override = Variable.get(EMAIL_TO_VARIABLE, default=None)
-    if override:
-        return [a.strip() for a in str(override).replace(";", ",").split(",") if a.strip()]
-    return list(workflow.on_call)
+    return parse_recipients(Variable.get(EMAIL_TO_VARIABLE, default=None))
 
 
 def page_url_base() -> str:

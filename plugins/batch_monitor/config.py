@@ -28,6 +28,7 @@ from pydantic import (
 
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.text import format_duration
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
@@ -341,17 +342,12 @@ def _check_deadlines(steps: list[StepConfig], day_start: dt.time) -> None:
         earliest = _day_offset(step.expected_start, day_start) + duration
         if _day_offset(step.finish_by, day_start) < earliest:
             start = step.expected_start.strftime("%H:%M")
-            needs = f"expected_start {start}" + (f" + expected_duration {_words(duration)}" if duration else "")
+            lasting = f" + expected_duration {format_duration(duration)}" if duration else ""
+            needs = f"expected_start {start}{lasting}"
             raise ValueError(
                 f"step {step.id!r} (steps[{index}]), field 'finish_by': {step.finish_by:%H:%M} is before the step "
                 f"can finish ({needs}, in the business day that starts at {day_start:%H:%M})"
             )
-
-
-def _words(delta: dt.timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    hours, rest = divmod(minutes, 60)
-    return f"{hours}h{rest:02d}m" if hours else f"{rest}m"
 
 
 def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_monitor.notify.failure import describe_exception, monitor_failure_callback, split_addresses
+from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
 
 from .conftest import MailServer
 
@@ -124,12 +124,6 @@ def test_the_callback_logs_when_nobody_can_be_told(mail_server: MailServer, capl
         monitor_failure_callback({"exception": RuntimeError("boom")})
     assert "nobody can be told" in caplog.text
     assert mail_server.received == []
-
-
-def test_addresses_split_on_commas_semicolons_and_spaces() -> None:
-    assert split_addresses("a@x.org, b@x.org;c@x.org  a@x.org") == ["a@x.org", "b@x.org", "c@x.org"]
-    assert split_addresses(["a@x.org", "b@x.org, c@x.org"]) == ["a@x.org", "b@x.org", "c@x.org"]
-    assert split_addresses(None) == []
 
 
 def test_an_exception_is_described_with_its_causes() -> None:

@@ -3,7 +3,7 @@
 The mail goes straight through :class:`SmtpChannel`, not through the outbox: the store may be
 what is down. Recipients, first found wins:
 
-1. the Airflow Variable ``batch_monitor_email_to`` (addresses separated by commas or semicolons);
+1. the Airflow Variable ``batch_monitor_email_to`` (addresses separated by commas, semicolons or spaces);
 2. the DAG's params ``on_call`` (the DAG factory puts the workflow's ``on_call`` there);
 3. the task's ``email`` (``default_args["email"]``).
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from batch_monitor.constants import EMAIL_TO_VARIABLE, SMTP_CONN_ID
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.notify.render import render_monitor_failure
+from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def _notify(context: Mapping[str, Any]) -> None:
     dag = context.get("dag")
     dag_id = str(getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "unknown DAG"))
     task_id = str(getattr(ti, "task_id", None) or "unknown task")
-    recipients = _recipients(context, ti)
-    if not recipients:
+    to = recipients(context)
+    if not to:
         log.error(
             "batch_monitor: %s.%s failed but nobody can be told: set the Airflow Variable %s or the workflow's on_call",
             dag_id,
@@ -62,37 +62,29 @@ def _notify(context: Mapping[str, Any]) -> None:
         log_url=_log_url(ti),
         timezone=str(params.get("timezone") or "UTC"),
     )
-    SmtpChannel(smtp_conn_id=SMTP_CONN_ID).send(recipients=recipients, content=content)
-    log.info("batch_monitor: sent the monitor-failure mail for %s.%s to %s", dag_id, task_id, recipients)
+    SmtpChannel(smtp_conn_id=SMTP_CONN_ID).send(recipients=to, content=content)
+    log.info("batch_monitor: sent the monitor-failure mail for %s.%s to %s", dag_id, task_id, to)
 
 
-def split_addresses(value: str | Iterable[str] | None) -> list[str]:
-    """'a@x, b@y; c@z' or ['a@x', 'b@y'] → clean list of addresses, duplicates dropped."""
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else [str(v) for v in value]
-    found: list[str] = []
-    for item in items:
-        for address in re.split(r"[,;\s]+", item):
-            if address and address not in found:
-                found.append(address)
-    return found
+def recipients(context: Mapping[str, Any]) -> list[str]:
+    """Who is told: the Variable ``batch_monitor_email_to``, else params ``on_call``, else the task's email.
 
-
-def _recipients(context: Mapping[str, Any], ti: Any) -> list[str]:
+    Read with the same parser as the alert mails, so one Variable value gives one list everywhere.
+    """
     try:
-        from airflow.sdk import Variable
+        from batch_monitor.airflow_io import variable_recipients
 
-        configured = Variable.get(EMAIL_TO_VARIABLE, default=None)
+        configured = variable_recipients()
     except Exception:  # the API server may be what failed; fall back to the DAG's own list
         log.warning("batch_monitor: could not read Variable %s", EMAIL_TO_VARIABLE, exc_info=True)
-        configured = None
-    if addresses := split_addresses(configured):
-        return addresses
+        configured = []
+    if configured:
+        return configured
     params = context.get("params") or {}
-    if addresses := split_addresses(params.get("on_call")):
+    if addresses := parse_recipients(params.get("on_call")):
         return addresses
-    return split_addresses(getattr(getattr(ti, "task", None), "email", None))
+    ti = context.get("ti") or context.get("task_instance")
+    return parse_recipients(getattr(getattr(ti, "task", None), "email", None))
 
 
 def describe_exception(exc: object) -> str:
