@@ -8,9 +8,11 @@ Pure: no Airflow, no database.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -283,6 +285,11 @@ class WorkflowConfig(BaseModel):
                 return candidate
         raise KeyError(step_id)
 
+    @property
+    def ordered_steps(self) -> list[StepConfig]:
+        """Every step after its predecessors (YAML order where free); see :func:`step_order`."""
+        return step_order(self.steps)
+
     def predecessors(self, step: StepConfig) -> list[StepConfig]:
         return [self.step(d) for d in (step.depends_on or [])]
 
@@ -310,21 +317,32 @@ def _check_dependencies(steps: list[StepConfig]) -> None:
                 raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': unknown step {dep!r}")
             if dep == step.id:
                 raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': names the step itself")
-    state: dict[str, int] = {}
+    step_order(steps)
 
-    def visit(node: str, path: list[str]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = [*path[path.index(node) :], node]
-            raise ValueError(f"field 'depends_on' forms a cycle: {' -> '.join(cycle)}")
-        state[node] = 1
-        for dep in graph[node]:
-            visit(dep, [*path, node])
-        state[node] = 2
 
-    for step_id in ids:
-        visit(step_id, [])
+def step_order(steps: list[StepConfig]) -> list[StepConfig]:
+    """Steps ordered so every step comes after its predecessors, in YAML order where free.
+
+    Raises ValueError naming the cycle ("A-ONE -> C-THREE -> A-ONE": A-ONE depends on C-THREE...).
+    """
+    position = {s.id: index for index, s in enumerate(steps)}
+    sorter = TopologicalSorter({s.id: list(s.depends_on or []) for s in steps})
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        ring = list(reversed(exc.args[1][1:]))  # graphlib lists each predecessor before its dependant
+        first = min(range(len(ring)), key=lambda i: position[ring[i]])
+        cycle = [*ring[first:], *ring[:first], ring[first]]
+        raise ValueError(f"field 'depends_on' forms a cycle: {' -> '.join(cycle)}") from None
+    ready: list[int] = []
+    ordered: list[StepConfig] = []
+    while sorter.is_active():
+        for step_id in sorter.get_ready():
+            heapq.heappush(ready, position[step_id])
+        index = heapq.heappop(ready)
+        ordered.append(steps[index])
+        sorter.done(steps[index].id)
+    return ordered
 
 
 def _day_offset(clock: dt.time, day_start: dt.time) -> dt.timedelta:

@@ -72,23 +72,6 @@ class _Context:
         )
 
 
-def topological(workflow: WorkflowConfig) -> list[StepConfig]:
-    """Steps ordered so every step comes after its predecessors (YAML order where free)."""
-    done: set[str] = set()
-    ordered: list[StepConfig] = []
-    remaining = list(workflow.steps)
-    while remaining:
-        for step in remaining:
-            if all(d in done for d in step.depends_on or []):
-                ordered.append(step)
-                done.add(step.id)
-                remaining.remove(step)
-                break
-        else:  # pragma: no cover - config validation rejects cycles
-            raise ValueError("dependency cycle")
-    return ordered
-
-
 def evaluate(
     workflow: WorkflowConfig,
     observations: Observations,
@@ -105,7 +88,7 @@ def evaluate(
     as_of = bd.to_utc(as_of)
     ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
     by_code = _runs_by_code(ctx)
-    for position, step in enumerate(topological(workflow)):
+    for position, step in enumerate(workflow.ordered_steps):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
         ctx.states[step.id] = state
         _step_findings(ctx, step, state, by_code.get(step.batch_code, []))

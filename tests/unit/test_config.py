@@ -140,3 +140,31 @@ def test_two_files_cannot_claim_one_workflow_id(tmp_path: Path) -> None:
     result = load_workflows(tmp_path)
     assert len(result.workflows) == 1
     assert "already used by" in str(result.errors[0])
+
+
+ORDERED = """
+workflow_id: ordered
+steps:
+  - batch_code: X-LATE
+    depends_on: [Z-FIRST]
+  - batch_code: Y-FREE
+    depends_on: []
+  - batch_code: Z-FIRST
+    depends_on: []
+"""
+
+
+def test_steps_are_ordered_after_their_predecessors_and_in_yaml_order_where_free() -> None:
+    workflow = parse_workflow(textwrap.dedent(ORDERED), Path("ordered.yaml"))
+    assert [s.id for s in workflow.ordered_steps] == ["Y-FREE", "Z-FIRST", "X-LATE"]
+
+
+def test_a_longer_cycle_is_named_in_the_direction_of_depends_on() -> None:
+    cyclic = ORDERED.replace(
+        "  - batch_code: Z-FIRST\n    depends_on: []", "  - batch_code: Z-FIRST\n    depends_on: [Y-FREE]"
+    )
+    cyclic = cyclic.replace(
+        "  - batch_code: Y-FREE\n    depends_on: []", "  - batch_code: Y-FREE\n    depends_on: [X-LATE]"
+    )
+    with pytest.raises(WorkflowConfigError, match=r"forms a cycle: X-LATE -> Z-FIRST -> Y-FREE -> X-LATE"):
+        parse_workflow(textwrap.dedent(cyclic), Path("ordered.yaml"))
