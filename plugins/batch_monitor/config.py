@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -241,6 +242,16 @@ class WorkflowConfig(BaseModel):
     def _known_zone(cls, value: str) -> str:
         if value and value not in _ZONES and value != "UTC":
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Dhaka'")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a cron expression; use five fields such as '*/15 * * * *' "
+                "(minute hour day-of-month month day-of-week) or a preset such as '@hourly'"
+            )
         return value
 
     @field_validator("on_call")

@@ -168,3 +168,19 @@ def test_a_longer_cycle_is_named_in_the_direction_of_depends_on() -> None:
     )
     with pytest.raises(WorkflowConfigError, match=r"forms a cycle: X-LATE -> Z-FIRST -> Y-FREE -> X-LATE"):
         parse_workflow(textwrap.dedent(cyclic), Path("ordered.yaml"))
+
+
+@pytest.mark.parametrize("schedule", ["every 15 minutes", "61 * * * *", "*/15 * * *"])
+def test_a_schedule_that_is_not_cron_is_named_with_its_file_and_field(schedule: str) -> None:
+    text = GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\nschedule: '{schedule}'")
+    with pytest.raises(WorkflowConfigError) as caught:
+        parse(text, "site/demo.yaml")
+    message = str(caught.value)
+    assert "site/demo.yaml" in message
+    assert f"field 'schedule': {schedule!r} is not a cron expression" in message
+
+
+def test_a_cron_schedule_or_preset_is_kept() -> None:
+    for schedule in ("*/5 * * * *", "@hourly"):
+        text = GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\nschedule: '{schedule}'")
+        assert parse(text).schedule == schedule  # type: ignore[attr-defined]
