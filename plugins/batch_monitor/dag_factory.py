@@ -29,7 +29,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import SOURCE_CONN_ID
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.notify.channels import SmtpChannel
-from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
+from batch_monitor.notify.failure import BatchMonitorFailureNotifier, describe_exception, monitor_failure_callback
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader, ping
 from batch_monitor.text import format_duration
@@ -139,7 +139,7 @@ def build_dag(
             "retries": 2,
             "retry_delay": dt.timedelta(seconds=30),
             "execution_timeout": dt.timedelta(minutes=10),
-            "on_failure_callback": monitor_failure_callback,
+            "on_failure_callback": BatchMonitorFailureNotifier(),
         },
     ) as dag:
 
