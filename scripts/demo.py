@@ -54,6 +54,7 @@ from batch_monitor import pipeline, simulator  # noqa: E402
 from batch_monitor.config import WorkflowConfig, load_workflows  # noqa: E402
 from batch_monitor.paths import scenarios_dir, workflows_dir  # noqa: E402
 from batch_monitor.store.schema import alerts as alerts_table  # noqa: E402
+from batch_monitor.text import format_duration  # noqa: E402
 
 DEMO = ROOT / ".demo"
 PY = sys.executable
@@ -421,7 +422,7 @@ def main() -> int:
     for workflow in workflows:
         pipeline.prepare_store(store, workflow, started)
     local = pendulum.instance(started).in_timezone(dpdc.timezone)
-    clock = f"its clock moved by {shift // 60}h {shift % 60:02d}m" if shift else "on the real clock"
+    clock = f"its clock moved by {format_duration(dt.timedelta(minutes=shift))}" if shift else "on the real clock"
     log(f"today {today}: scenario '{scenario_today}' for {SHIFTED}, {clock} (now {local.format('HH:mm')} there)")
     ticks = replay_day(source, store, dpdc, shifted_scenarios / f"{scenario_today}.yaml", today, started)
     log(f"today so far: {ticks} ticks, {alert_summary(store, [today])} (log: {replay_file})")

@@ -8,79 +8,79 @@ from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import EMAIL_TO_VARIABLE, SOURCE_CONN_ID, STORE_CONN_ID
+from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 30  # seconds; a connection's extra "connect_timeout" overrides it
-
-_SQLALCHEMY_SCHEMES = {
-    "postgres": "postgresql+psycopg2",
-    "postgresql": "postgresql+psycopg2",
-    "sqlite": "sqlite",
-}
+POSTGRES_DRIVER = "postgresql+psycopg2"  # the driver the store is tested with (the hook would pick psycopg 3)
+_POSTGRES_TYPES = ("postgres", "postgresql")
 
 
-def _connection_url(conn_id: str) -> sa.URL | None:
-    """A SQLAlchemy URL for a PostgreSQL or SQLite Airflow connection; None for other kinds."""
+def _conn_type(conn_id: str) -> str:
     from airflow.sdk import BaseHook
 
-    conn = BaseHook.get_connection(conn_id)
-    kind = (conn.conn_type or "").lower()
-    if kind not in _SQLALCHEMY_SCHEMES:
-        return None
-    if kind == "sqlite":
-        path = conn.host or conn.schema or ""
-        return sa.make_url(f"sqlite:///{path}")
-    socket_dir = conn.host if conn.host and conn.host.startswith("/") else None  # a Unix socket directory
-    return sa.URL.create(
-        _SQLALCHEMY_SCHEMES[kind],
-        username=conn.login or None,
-        password=conn.password or None,
-        host=None if socket_dir else conn.host or None,
-        port=None if socket_dir else conn.port or None,
-        database=conn.schema or None,
-        query={"host": socket_dir} if socket_dir else {},
+    return (BaseHook.get_connection(conn_id).conn_type or "").lower()
+
+
+def _postgres_engine(conn_id: str, **engine_kwargs: Any) -> sa.Engine:
+    """The PostgreSQL provider's engine: its URL (host, port, login, schema, Unix socket), our pool and timeout."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    hook = PostgresHook(postgres_conn_id=conn_id, sqlalchemy_scheme=POSTGRES_DRIVER)
+    connect_args = {"connect_timeout": _connect_timeout(conn_id, hook.connection.extra_dejson)}
+    engine: sa.Engine = hook.get_sqlalchemy_engine(
+        engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args, **engine_kwargs}
     )
+    return engine
 
 
-def _connect_args(conn_id: str, url: sa.URL) -> dict[str, int]:
+def _connect_timeout(conn_id: str, extra: dict[str, Any]) -> int:
     """A bounded connect timeout for PostgreSQL (a host that never answers must not hang a task)."""
-    if not url.drivername.startswith("postgresql"):
-        return {}
-    from airflow.sdk import BaseHook
-
-    extra = BaseHook.get_connection(conn_id).extra_dejson
     try:
         timeout = int(extra.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     except (TypeError, ValueError):
         raise ValueError(
             f"Airflow connection {conn_id!r}: extra 'connect_timeout' must be a number of seconds"
         ) from None
-    return {"connect_timeout": max(timeout, 1)}
+    return max(timeout, 1)
+
+
+def _sqlite_engine(conn_id: str) -> sa.Engine:
+    """A SQLite stand-in for CC&B (simulator, tests): no SQLite provider is installed, so the path is read here."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return sa.create_engine(f"sqlite:///{conn.host or conn.schema or ''}", pool_pre_ping=True)
 
 
 @cache
 def store_engine(conn_id: str = STORE_CONN_ID) -> sa.Engine:
-    """The monitor's PostgreSQL store (one pooled engine per worker process)."""
-    url = _connection_url(conn_id)
-    if url is None or not url.drivername.startswith("postgresql"):
+    """The monitor's PostgreSQL store (one pooled engine per worker process), from the provider's hook."""
+    if _conn_type(conn_id) not in _POSTGRES_TYPES:
         raise ValueError(f"Airflow connection {conn_id!r} must be a PostgreSQL connection for the store")
-    return sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=_connect_args(conn_id, url)
-    )
+    return _postgres_engine(conn_id, pool_size=5, max_overflow=5)
 
 
 @cache
 def source_engine(conn_id: str = SOURCE_CONN_ID) -> sa.Engine:
-    """CC&B: Oracle through the Oracle provider's hook, or a PostgreSQL/SQLite stand-in (simulator)."""
-    url = _connection_url(conn_id)
-    if url is not None:
-        return sa.create_engine(url, pool_pre_ping=True, connect_args=_connect_args(conn_id, url))
+    """CC&B: Oracle through the Oracle provider's hook, or a PostgreSQL/SQLite stand-in (simulator).
+
+    Oracle connections are opened by ``OracleHook.get_conn`` (thick mode, DSN, service name and
+    session settings are the hook's); the hook's own ``get_sqlalchemy_engine`` is not used because
+    its URL (``get_uri``) puts the password in unescaped and drops those settings.
+    """
+    kind = _conn_type(conn_id)
+    if kind in _POSTGRES_TYPES:
+        return _postgres_engine(conn_id)
+    if kind == "sqlite":
+        return _sqlite_engine(conn_id)
     from airflow.providers.oracle.hooks.oracle import OracleHook
 
     hook = OracleHook(oracle_conn_id=conn_id)
@@ -89,12 +89,14 @@ def source_engine(conn_id: str = SOURCE_CONN_ID) -> sa.Engine:
 
 def recipients(workflow: WorkflowConfig) -> list[str]:
     """On-call addresses: the Airflow Variable ``batch_monitor_email_to`` if set, else the YAML's."""
+    return variable_recipients() or parse_recipients(workflow.on_call)
+
+
+def variable_recipients() -> list[str]:
+    """The addresses in the Airflow Variable ``batch_monitor_email_to`` (empty when unset)."""
     from airflow.sdk import Variable
 
-    override = Variable.get(EMAIL_TO_VARIABLE, default=None)
-    if override:
-        return [a.strip() for a in str(override).replace(";", ",").split(",") if a.strip()]
-    return list(workflow.on_call)
+    return parse_recipients(Variable.get(EMAIL_TO_VARIABLE, default=None))
 
 
 def page_url_base() -> str:

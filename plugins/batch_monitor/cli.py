@@ -32,10 +32,11 @@ from batch_monitor import business_day as bd
 from batch_monitor import paths
 from batch_monitor.config import WorkflowConfig, load_workflows, parse_clock, workflow_files
 from batch_monitor.constants import SOURCE_CONN_ID, Severity
-from batch_monitor.evaluate import evaluate, format_duration
+from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
 from batch_monitor.models import Evaluation, Finding, Observations, StepState
 from batch_monitor.source import SourceReader
+from batch_monitor.text import format_duration, mask_credentials
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # validate: a file is invalid; check: a CRITICAL finding holds
@@ -183,8 +184,6 @@ def source_engine(source_url: str | None, conn_id: str) -> sa.Engine:
     try:
         return sa.create_engine(source_url)
     except (sa.exc.ArgumentError, ImportError) as exc:
-        from batch_monitor.notify.render import mask_credentials
-
         raise UsageError(f"--source-url: {mask_credentials(str(exc))}") from None
 
 
@@ -372,8 +371,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except SourceUnavailableError as exc:
-        from batch_monitor.notify.render import mask_credentials
-
         print(f"error: {mask_credentials(str(exc))}", file=sys.stderr)
         return EXIT_SOURCE
     except BatchMonitorError as exc:  # a usage error, or a workflow or SQL file that does not validate

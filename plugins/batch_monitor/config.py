@@ -8,14 +8,17 @@ Pure: no Airflow, no database.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,6 +31,7 @@ from pydantic import (
 
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.text import format_duration
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
@@ -240,6 +244,16 @@ class WorkflowConfig(BaseModel):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Dhaka'")
         return value
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a cron expression; use five fields such as '*/15 * * * *' "
+                "(minute hour day-of-month month day-of-week) or a preset such as '@hourly'"
+            )
+        return value
+
     @field_validator("on_call")
     @classmethod
     def _emails(cls, value: list[str]) -> list[str]:
@@ -282,6 +296,11 @@ class WorkflowConfig(BaseModel):
                 return candidate
         raise KeyError(step_id)
 
+    @property
+    def ordered_steps(self) -> list[StepConfig]:
+        """Every step after its predecessors (YAML order where free); see :func:`step_order`."""
+        return step_order(self.steps)
+
     def predecessors(self, step: StepConfig) -> list[StepConfig]:
         return [self.step(d) for d in (step.depends_on or [])]
 
@@ -309,21 +328,32 @@ def _check_dependencies(steps: list[StepConfig]) -> None:
                 raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': unknown step {dep!r}")
             if dep == step.id:
                 raise ValueError(f"step {step.id!r} (steps[{index}]), field 'depends_on': names the step itself")
-    state: dict[str, int] = {}
+    step_order(steps)
 
-    def visit(node: str, path: list[str]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = [*path[path.index(node) :], node]
-            raise ValueError(f"field 'depends_on' forms a cycle: {' -> '.join(cycle)}")
-        state[node] = 1
-        for dep in graph[node]:
-            visit(dep, [*path, node])
-        state[node] = 2
 
-    for step_id in ids:
-        visit(step_id, [])
+def step_order(steps: list[StepConfig]) -> list[StepConfig]:
+    """Steps ordered so every step comes after its predecessors, in YAML order where free.
+
+    Raises ValueError naming the cycle ("A-ONE -> C-THREE -> A-ONE": A-ONE depends on C-THREE...).
+    """
+    position = {s.id: index for index, s in enumerate(steps)}
+    sorter = TopologicalSorter({s.id: list(s.depends_on or []) for s in steps})
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        ring = list(reversed(exc.args[1][1:]))  # graphlib lists each predecessor before its dependant
+        first = min(range(len(ring)), key=lambda i: position[ring[i]])
+        cycle = [*ring[first:], *ring[:first], ring[first]]
+        raise ValueError(f"field 'depends_on' forms a cycle: {' -> '.join(cycle)}") from None
+    ready: list[int] = []
+    ordered: list[StepConfig] = []
+    while sorter.is_active():
+        for step_id in sorter.get_ready():
+            heapq.heappush(ready, position[step_id])
+        index = heapq.heappop(ready)
+        ordered.append(steps[index])
+        sorter.done(steps[index].id)
+    return ordered
 
 
 def _day_offset(clock: dt.time, day_start: dt.time) -> dt.timedelta:
@@ -341,17 +371,12 @@ def _check_deadlines(steps: list[StepConfig], day_start: dt.time) -> None:
         earliest = _day_offset(step.expected_start, day_start) + duration
         if _day_offset(step.finish_by, day_start) < earliest:
             start = step.expected_start.strftime("%H:%M")
-            needs = f"expected_start {start}" + (f" + expected_duration {_words(duration)}" if duration else "")
+            lasting = f" + expected_duration {format_duration(duration)}" if duration else ""
+            needs = f"expected_start {start}{lasting}"
             raise ValueError(
                 f"step {step.id!r} (steps[{index}]), field 'finish_by': {step.finish_by:%H:%M} is before the step "
                 f"can finish ({needs}, in the business day that starts at {day_start:%H:%M})"
             )
-
-
-def _words(delta: dt.timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    hours, rest = divmod(minutes, 60)
-    return f"{hours}h{rest:02d}m" if hours else f"{rest}m"
 
 
 def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

@@ -29,10 +29,10 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import SOURCE_CONN_ID
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.notify.channels import SmtpChannel
-from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
-from batch_monitor.notify.render import format_duration
+from batch_monitor.notify.failure import BatchMonitorFailureNotifier, describe_exception, monitor_failure_callback
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader, ping
+from batch_monitor.text import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,6 @@ def source_failure_callback(workflow: WorkflowConfig) -> Callable[[Mapping[str, 
     return callback
 
 
-def _how_long(waited: dt.timedelta) -> str:
-    seconds = int(waited.total_seconds())
-    return f"{seconds} s" if seconds < 60 else format_duration(waited)
-
-
 def _now() -> dt.datetime:
     return pendulum.now("UTC")
 
@@ -144,7 +139,7 @@ def build_dag(
             "retries": 2,
             "retry_delay": dt.timedelta(seconds=30),
             "execution_timeout": dt.timedelta(minutes=10),
-            "on_failure_callback": monitor_failure_callback,
+            "on_failure_callback": BatchMonitorFailureNotifier(),
         },
     ) as dag:
 
@@ -169,7 +164,7 @@ def build_dag(
                 if waited + poke_interval > source_wait:  # the next poke would come too late: give up clearly
                     raise SourceUnavailableError(
                         f"CC&B (Airflow connection {SOURCE_CONN_ID!r}) did not answer for "
-                        f"{_how_long(waited)}: {problem}"
+                        f"{format_duration(waited)}: {problem}"
                     ) from None
                 log.warning("CC&B (connection %r) does not answer yet: %s", SOURCE_CONN_ID, problem)
                 return PokeReturnValue(is_done=False)

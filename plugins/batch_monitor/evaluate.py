@@ -32,28 +32,11 @@ from batch_monitor.models import (
     RunView,
     StepState,
 )
+from batch_monitor.text import format_duration
 
 LOW_THROUGHPUT_MIN_ELAPSED = dt.timedelta(minutes=15)
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
 _DONE = (StepStatus.COMPLETE, StepStatus.SKIPPED)
-
-
-def format_duration(delta: dt.timedelta | float | None) -> str:
-    """timedelta or seconds → '4h 23m', '35m', '40s'."""
-    if delta is None:
-        return "—"
-    seconds = int(delta.total_seconds() if isinstance(delta, dt.timedelta) else delta)
-    seconds = max(seconds, 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
 
 
 @dataclass
@@ -89,23 +72,6 @@ class _Context:
         )
 
 
-def topological(workflow: WorkflowConfig) -> list[StepConfig]:
-    """Steps ordered so every step comes after its predecessors (YAML order where free)."""
-    done: set[str] = set()
-    ordered: list[StepConfig] = []
-    remaining = list(workflow.steps)
-    while remaining:
-        for step in remaining:
-            if all(d in done for d in step.depends_on or []):
-                ordered.append(step)
-                done.add(step.id)
-                remaining.remove(step)
-                break
-        else:  # pragma: no cover - config validation rejects cycles
-            raise ValueError("dependency cycle")
-    return ordered
-
-
 def evaluate(
     workflow: WorkflowConfig,
     observations: Observations,
@@ -122,7 +88,7 @@ def evaluate(
     as_of = bd.to_utc(as_of)
     ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
     by_code = _runs_by_code(ctx)
-    for position, step in enumerate(topological(workflow)):
+    for position, step in enumerate(workflow.ordered_steps):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
         ctx.states[step.id] = state
         _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
@@ -467,12 +433,6 @@ def _low_throughput(ctx: _Context, step: StepConfig, run: RunView) -> None:
     )
 
 
-def lateness(delta: dt.timedelta) -> str:
-    """How late, as a sentence reads it: '10 min', '1h 05m'."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    return f"{minutes} min" if minutes < 60 else format_duration(delta)
-
-
 def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
     if state.start is not None and state.expected_start is not None:
         # judged only against predecessors that completed: a start before them is OUT_OF_ORDER
@@ -503,7 +463,7 @@ def _started_late(ctx: _Context, step: StepConfig, start: dt.datetime, expected:
     ctx.add(
         FindingKind.LATE_START,
         step,
-        f"{step.batch_code} started {lateness(start - expected)} late: at {ctx.local(start)}, "
+        f"{step.batch_code} started {format_duration(start - expected)} late: at {ctx.local(start)}, "
         f"expected at {ctx.local(expected)}",
         since=due,
         ended_at=start,
@@ -518,7 +478,7 @@ def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.da
     ctx.add(
         FindingKind.MISSED_DEADLINE,
         step,
-        f"{who} completed {lateness(end - finish_by)} late: at {ctx.local(end)}, "
+        f"{who} completed {format_duration(end - finish_by)} late: at {ctx.local(end)}, "
         f"against its {ctx.local(finish_by)} deadline",
         since=finish_by,
         ended_at=end,

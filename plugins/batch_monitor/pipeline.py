@@ -30,12 +30,12 @@ from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.notify.channels import EmailChannel
-from batch_monitor.notify.render import mask_credentials
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
 from batch_monitor.store import alerts, repository
 from batch_monitor.store.schema import source_snapshots
+from batch_monitor.text import mask_credentials
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
 from batch_monitor.models import Observations, RunObservation, ThreadObservation
+from batch_monitor.text import format_duration
 
 RUNS_SQL = "batch_runs.sql"
 THREADS_SQL = "batch_threads.sql"
@@ -771,7 +772,5 @@ def _seconds(delta: dt.timedelta) -> dt.timedelta:
 
 
 def _span(delta: dt.timedelta) -> str:
-    """'1 h', '1 h 30 min', '15 min'."""
-    hours, minutes = divmod(math.ceil(delta.total_seconds() / 60), 60)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
-    return " ".join(part for part in parts if part) or "0 min"
+    """The duration rounded up to whole minutes: '1h 00m', '15m'."""
+    return format_duration(dt.timedelta(minutes=math.ceil(delta.total_seconds() / 60)))

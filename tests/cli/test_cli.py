@@ -235,7 +235,7 @@ def test_check_shows_a_breach_already_over_and_exits_0_as_nothing_critical_holds
     lines = done.stdout.splitlines()
     assert lines[-2] == "findings: 1 CRITICAL, 0 WARNING"
     assert lines[-1].split(None, 3)[:3] == ["CRITICAL", "MISSED_DEADLINE", "(over)"]
-    assert lines[-1].endswith("CM-DMRU completed 10 min late: at 07:10, against its 07:00 deadline")
+    assert lines[-1].endswith("CM-DMRU completed 10m late: at 07:10, against its 07:00 deadline")
 
 
 def test_check_json_is_the_evaluation_a_tick_would_make(ccb: str) -> None:

@@ -44,13 +44,13 @@ def test_a_deadline_missed_and_a_late_start_between_two_ticks_are_recorded_once(
     deadline = found[("MISSED_DEADLINE", "CM_BSGGN")]
     late = found[("LATE_START", "CM-DMRU")]
     assert [a["state"] for a in (deadline, late)] == ["resolved", "resolved"]
-    assert "completed 10 min late" in deadline["title"] and deadline["severity"] == "CRITICAL"
-    assert "started 20 min late" in late["title"] and late["severity"] == "WARNING"
+    assert "completed 10m late" in deadline["title"] and deadline["severity"] == "CRITICAL"
+    assert "started 20m late" in late["title"] and late["severity"] == "WARNING"
     # the workflow mails CRITICAL only: one mail for the deadline, none for the late start, no recovery mail
     [mail] = mail_server.received
     assert "CM_BSGGN completed late" in str(mail.message["Subject"])
     body = mail.message.get_body(preferencelist=("plain",)).get_content()
-    assert "completed 10 min late" in body and "no recovery mail follows" in body
+    assert "completed 10m late" in body and "no recovery mail follows" in body
     assert "What to do:\n  CM_BSGGN has completed since" in body  # advice for a breach that is over
     # the day's evaluation carries both (the page marks the steps late from it)
     with store.connect() as conn:

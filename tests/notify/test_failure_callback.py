@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_monitor.notify.failure import describe_exception, monitor_failure_callback, split_addresses
+from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
 
 from .conftest import MailServer
 
@@ -22,7 +22,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from batch_monitor.notify.failure import monitor_failure_callback
+from batch_monitor.notify.failure import BatchMonitorFailureNotifier, monitor_failure_callback
 
 
 @dag(
@@ -44,6 +44,26 @@ def monitor():
 
 
 monitor_dag = monitor()
+
+
+@dag(
+    dag_id="nightly_etl",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    default_args={
+        "retries": 0,
+        "on_failure_callback": BatchMonitorFailureNotifier(to="etl-team@dpdc.example; etl-lead@dpdc.example"),
+    },
+)
+def nightly_etl():
+    @task
+    def load():
+        raise ValueError("ORA-00001: unique constraint violated")
+
+    load()
+
+
+user_dag = nightly_etl()
 """
 
 RUNNER = """
@@ -54,6 +74,7 @@ import monitor_failure_dag
 monitor_failure_dag.monitor_dag.test()  # on-call from the DAG's params
 os.environ["AIRFLOW_VAR_BATCH_MONITOR_EMAIL_TO"] = "noc@dpdc.example; duty@dpdc.example"
 monitor_failure_dag.monitor_dag.test()  # the Variable wins
+monitor_failure_dag.user_dag.test()  # a user's DAG: the notifier's own list wins over the Variable
 """
 
 
@@ -86,10 +107,14 @@ def test_a_failed_monitor_task_mails_on_call_once_with_credentials_masked(
     )
     assert run.returncode == 0, run.stderr[-4000:]
 
-    assert len(mail_server.received) == 2, run.stderr[-4000:]
-    from_params, from_variable = mail_server.received
+    assert len(mail_server.received) == 3, run.stderr[-4000:]
+    from_params, from_variable, from_user_dag = mail_server.received
     assert from_params.rcpt_tos == ["ccb-oncall@dpdc.example"]
     assert from_variable.rcpt_tos == ["noc@dpdc.example", "duty@dpdc.example"]
+    assert from_user_dag.rcpt_tos == ["etl-team@dpdc.example", "etl-lead@dpdc.example"]
+    assert from_user_dag.message["Subject"].endswith("nightly_etl: load failed")
+    user_text = from_user_dag.message.get_body(preferencelist=("plain",))
+    assert user_text is not None and "ValueError: ORA-00001: unique constraint violated" in user_text.get_content()
 
     msg = from_params.message
     assert msg["Subject"] == "[MONITOR DOWN] batch_monitor_dpdc_ami: extract failed"
@@ -124,12 +149,6 @@ def test_the_callback_logs_when_nobody_can_be_told(mail_server: MailServer, capl
         monitor_failure_callback({"exception": RuntimeError("boom")})
     assert "nobody can be told" in caplog.text
     assert mail_server.received == []
-
-
-def test_addresses_split_on_commas_semicolons_and_spaces() -> None:
-    assert split_addresses("a@x.org, b@x.org;c@x.org  a@x.org") == ["a@x.org", "b@x.org", "c@x.org"]
-    assert split_addresses(["a@x.org", "b@x.org, c@x.org"]) == ["a@x.org", "b@x.org", "c@x.org"]
-    assert split_addresses(None) == []
 
 
 def test_an_exception_is_described_with_its_causes() -> None:

@@ -278,7 +278,7 @@ def test_a_source_outage_shows_as_an_active_alert_through_the_api(clean_monitor:
         monitor.store,
         dpdc,
         as_of,
-        "CC&B (Airflow connection 'ccb_oracle') did not answer for 9 min: OperationalError: Connection refused",
+        "CC&B (Airflow connection 'ccb_oracle') did not answer for 9m: OperationalError: Connection refused",
         recipients=[],
         page_url_base="http://airflow.test",
         now=as_of,

@@ -49,6 +49,11 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
         swap("timezone: Asia/Dhaka", "timezone: Asia/Dhaka\nschedul: '*/15 * * * *'"),
         ["field 'schedul'", "unknown field"],
     ),
+    "schedule that is not cron": (
+        "schedule: every 15 minutes",
+        swap("timezone: Asia/Dhaka", "timezone: Asia/Dhaka\nschedule: every 15 minutes"),
+        ["field 'schedule'", "'every 15 minutes' is not a cron expression"],
+    ),
     "wrong type: text for a number": (
         "min_rps: fast",
         swap("  - batch_code: C-THREE\n", "  - batch_code: C-THREE\n    min_rps: fast\n"),

@@ -270,7 +270,7 @@ def test_with_ccb_and_the_store_both_down_on_call_still_gets_the_plain_failure_m
     dag = short_wait_dag()
     sensor = dag.get_task("source_available")
     error = SourceUnavailableError(
-        "CC&B (Airflow connection 'ccb_oracle') did not answer for 9 min: OperationalError: Connection refused"
+        "CC&B (Airflow connection 'ccb_oracle') did not answer for 9m: OperationalError: Connection refused"
     )
     context = {"dag": dag, "ti": sensor, "params": dict(dag.params), "exception": error}
     assert sensor.on_failure_callback is not None
@@ -282,6 +282,6 @@ def test_with_ccb_and_the_store_both_down_on_call_still_gets_the_plain_failure_m
     [mail] = mail_server.received
     subject = str(mail.message["Subject"])
     assert subject == "[MONITOR DOWN] batch_monitor_dpdc_ami: source_available failed"
-    assert "did not answer for 9 min" in mail.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "did not answer for 9m" in mail.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert STORE_PASSWORD not in mail.message.as_string()
     reliability.observed(f"the outage could not be stored, so the callback mailed on-call directly: “{subject}”")

@@ -174,13 +174,13 @@ DISTRUSTED: dict[str, tuple[str, list[str], Callable[[int], list[str]], str]] = 
         "failure",
         [local(t) for t in quarter_ticks("14:15", "17:15")],
         lambda _: shifted("+1 hour"),
-        "CC&B clock ahead by about 1 h",
+        "CC&B clock ahead by about 1h 00m",
     ),
     "CC&B clock 1 h behind": (
         "normal",
         ["06:00", "07:15", "12:30"],
         lambda _: shifted("-1 hour"),
-        "CC&B clock behind by about 1 h",
+        "CC&B clock behind by about 1h 00m",
     ),
     "REC_PROC_CNT going back and forth on a stuck run": (
         "stuck",

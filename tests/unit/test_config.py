@@ -140,3 +140,47 @@ def test_two_files_cannot_claim_one_workflow_id(tmp_path: Path) -> None:
     result = load_workflows(tmp_path)
     assert len(result.workflows) == 1
     assert "already used by" in str(result.errors[0])
+
+
+ORDERED = """
+workflow_id: ordered
+steps:
+  - batch_code: X-LATE
+    depends_on: [Z-FIRST]
+  - batch_code: Y-FREE
+    depends_on: []
+  - batch_code: Z-FIRST
+    depends_on: []
+"""
+
+
+def test_steps_are_ordered_after_their_predecessors_and_in_yaml_order_where_free() -> None:
+    workflow = parse_workflow(textwrap.dedent(ORDERED), Path("ordered.yaml"))
+    assert [s.id for s in workflow.ordered_steps] == ["Y-FREE", "Z-FIRST", "X-LATE"]
+
+
+def test_a_longer_cycle_is_named_in_the_direction_of_depends_on() -> None:
+    cyclic = ORDERED.replace(
+        "  - batch_code: Z-FIRST\n    depends_on: []", "  - batch_code: Z-FIRST\n    depends_on: [Y-FREE]"
+    )
+    cyclic = cyclic.replace(
+        "  - batch_code: Y-FREE\n    depends_on: []", "  - batch_code: Y-FREE\n    depends_on: [X-LATE]"
+    )
+    with pytest.raises(WorkflowConfigError, match=r"forms a cycle: X-LATE -> Z-FIRST -> Y-FREE -> X-LATE"):
+        parse_workflow(textwrap.dedent(cyclic), Path("ordered.yaml"))
+
+
+@pytest.mark.parametrize("schedule", ["every 15 minutes", "61 * * * *", "*/15 * * *"])
+def test_a_schedule_that_is_not_cron_is_named_with_its_file_and_field(schedule: str) -> None:
+    text = GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\nschedule: '{schedule}'")
+    with pytest.raises(WorkflowConfigError) as caught:
+        parse(text, "site/demo.yaml")
+    message = str(caught.value)
+    assert "site/demo.yaml" in message
+    assert f"field 'schedule': {schedule!r} is not a cron expression" in message
+
+
+def test_a_cron_schedule_or_preset_is_kept() -> None:
+    for schedule in ("*/5 * * * *", "@hourly"):
+        text = GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\nschedule: '{schedule}'")
+        assert parse(text).schedule == schedule  # type: ignore[attr-defined]

@@ -10,9 +10,10 @@ import pytest
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig, load_workflow
 from batch_monitor.constants import FindingKind, RunStatus, StepStatus
-from batch_monitor.evaluate import evaluate, format_duration
+from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Evaluation, Observations, Progress, RunObservation, ThreadObservation
 from batch_monitor.paths import workflows_dir
+from batch_monitor.text import format_duration
 
 DAY = dt.date(2026, 11, 24)
 WF: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
@@ -258,14 +259,14 @@ def test_a_step_that_completed_after_its_deadline_between_two_ticks_is_a_closed_
     [late] = [f for f in ev.findings if f.kind == FindingKind.MISSED_DEADLINE]
     assert (late.step_id, late.severity.value, late.closed) == ("CM_BSGGN", "CRITICAL", True)
     assert late.ended_at == at("20:10") and late.since == at("20:00")
-    assert "completed 10 min late" in late.title
+    assert "completed 10m late" in late.title
 
 
 def test_a_step_that_started_after_its_grace_between_two_ticks_is_a_closed_late_start() -> None:
     ev = judge("05:30", [run("CM-DMRU", "05:20")])  # the 05:15 tick saw nothing late yet
     [late] = [f for f in ev.findings if f.kind == FindingKind.LATE_START]
     assert (late.step_id, late.closed, late.ended_at) == ("CM-DMRU", True, at("05:20"))
-    assert "started 20 min late" in late.title
+    assert "started 20m late" in late.title
     assert not [f for f in judge("05:30", [run("CM-DMRU", "05:14")]).findings if f.kind == FindingKind.LATE_START]
 
 

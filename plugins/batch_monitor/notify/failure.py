@@ -1,9 +1,17 @@
-"""Tell on-call when the monitor itself fails: an Airflow ``on_failure_callback``.
+"""Tell on-call when the monitor itself fails: an Airflow notifier for ``on_failure_callback``.
 
-The mail goes straight through :class:`SmtpChannel`, not through the outbox: the store may be
-what is down. Recipients, first found wins:
+:class:`BatchMonitorFailureNotifier` is an Airflow ``BaseNotifier``; the monitor's DAGs use it, and
+any DAG can too::
 
-1. the Airflow Variable ``batch_monitor_email_to`` (addresses separated by commas or semicolons);
+    from batch_monitor.notify.failure import BatchMonitorFailureNotifier
+
+    @dag(..., default_args={"on_failure_callback": BatchMonitorFailureNotifier(to="etl-oncall@example.com")})
+
+The mail goes straight through :class:`SmtpChannel` (the Airflow connection ``smtp_default``),
+not through the outbox: the store may be what is down. Recipients, first found wins:
+
+0. the notifier's ``to`` (when given);
+1. the Airflow Variable ``batch_monitor_email_to`` (addresses separated by commas, semicolons or spaces);
 2. the DAG's params ``on_call`` (the DAG factory puts the workflow's ``on_call`` there);
 3. the task's ``email`` (``default_args["email"]``).
 
@@ -16,34 +24,72 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from airflow.sdk import BaseNotifier, Context
 
 from batch_monitor.constants import EMAIL_TO_VARIABLE, SMTP_CONN_ID
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.notify.render import render_monitor_failure
+from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
 
 _MAX_CAUSES = 3
 
 
+class BatchMonitorFailureNotifier(BaseNotifier):
+    """Mails that a task failed: the error (credentials masked, causes listed), the try, the log link.
+
+    ``to``: addresses (a list, or one string separated by commas, semicolons or spaces); without it,
+    the Variable ``batch_monitor_email_to``, the DAG's params ``on_call``, then the task's ``email``.
+    ``timezone``: the zone times are shown in; without it ``params["timezone"]``, else UTC.
+    Never raises: a callback that raises hides the task's own error, so problems are logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str] | None = None,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        timezone: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.to = parse_recipients(to)
+        self.smtp_conn_id = smtp_conn_id
+        self.timezone = timezone
+
+    def notify(self, context: Context) -> None:
+        """Send the mail; log, never raise, when it cannot go."""
+        _send_or_log(context, to=self.to, smtp_conn_id=self.smtp_conn_id, timezone=self.timezone)
+
+
 def monitor_failure_callback(context: Mapping[str, Any]) -> None:
-    """Mail on-call that a monitor task failed. Logs instead of raising."""
+    """The notifier with its defaults, as a plain function (for callbacks that call it themselves)."""
+    _send_or_log(context)
+
+
+def _send_or_log(context: Mapping[str, Any], **options: Any) -> None:
     try:
-        _notify(context)
+        _notify(context, **options)
     except Exception:
         log.exception("batch_monitor: could not send the monitor-failure mail")
 
 
-def _notify(context: Mapping[str, Any]) -> None:
+def _notify(
+    context: Mapping[str, Any],
+    *,
+    to: list[str] | None = None,
+    smtp_conn_id: str = SMTP_CONN_ID,
+    timezone: str | None = None,
+) -> None:
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
     dag_id = str(getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "unknown DAG"))
     task_id = str(getattr(ti, "task_id", None) or "unknown task")
-    recipients = _recipients(context, ti)
-    if not recipients:
+    to = to or recipients(context)
+    if not to:
         log.error(
             "batch_monitor: %s.%s failed but nobody can be told: set the Airflow Variable %s or the workflow's on_call",
             dag_id,
@@ -60,39 +106,31 @@ def _notify(context: Mapping[str, Any]) -> None:
         logical_date=_aware(context.get("logical_date")),
         data_interval_end=_aware(context.get("data_interval_end")),
         log_url=_log_url(ti),
-        timezone=str(params.get("timezone") or "UTC"),
+        timezone=timezone or str(params.get("timezone") or "UTC"),
     )
-    SmtpChannel(smtp_conn_id=SMTP_CONN_ID).send(recipients=recipients, content=content)
-    log.info("batch_monitor: sent the monitor-failure mail for %s.%s to %s", dag_id, task_id, recipients)
+    SmtpChannel(smtp_conn_id=smtp_conn_id).send(recipients=to, content=content)
+    log.info("batch_monitor: sent the monitor-failure mail for %s.%s to %s", dag_id, task_id, to)
 
 
-def split_addresses(value: str | Iterable[str] | None) -> list[str]:
-    """'a@x, b@y; c@z' or ['a@x', 'b@y'] → clean list of addresses, duplicates dropped."""
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else [str(v) for v in value]
-    found: list[str] = []
-    for item in items:
-        for address in re.split(r"[,;\s]+", item):
-            if address and address not in found:
-                found.append(address)
-    return found
+def recipients(context: Mapping[str, Any]) -> list[str]:
+    """Who is told: the Variable ``batch_monitor_email_to``, else params ``on_call``, else the task's email.
 
-
-def _recipients(context: Mapping[str, Any], ti: Any) -> list[str]:
+    Read with the same parser as the alert mails, so one Variable value gives one list everywhere.
+    """
     try:
-        from airflow.sdk import Variable
+        from batch_monitor.airflow_io import variable_recipients
 
-        configured = Variable.get(EMAIL_TO_VARIABLE, default=None)
+        configured = variable_recipients()
     except Exception:  # the API server may be what failed; fall back to the DAG's own list
         log.warning("batch_monitor: could not read Variable %s", EMAIL_TO_VARIABLE, exc_info=True)
-        configured = None
-    if addresses := split_addresses(configured):
-        return addresses
+        configured = []
+    if configured:
+        return configured
     params = context.get("params") or {}
-    if addresses := split_addresses(params.get("on_call")):
+    if addresses := parse_recipients(params.get("on_call")):
         return addresses
-    return split_addresses(getattr(getattr(ti, "task", None), "email", None))
+    ti = context.get("ti") or context.get("task_instance")
+    return parse_recipients(getattr(getattr(ti, "task", None), "email", None))
 
 
 def describe_exception(exc: object) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import jinja2
 from batch_monitor import paths
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
 from batch_monitor.models import AlertContext, AtRisk, EmailContent
+from batch_monitor.text import format_duration, mask_credentials
 
 TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
 
@@ -44,29 +44,6 @@ CLOSED_PHRASES: dict[FindingKind, str] = {
     FindingKind.LATE_START: "started late",
     FindingKind.MISSED_DEADLINE: "completed late",
 }
-
-_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # scheme://user:password@host → scheme://***@host (also scheme://password@host)
-    (re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@'\"<>]+@"), r"\g<scheme>***@"),
-    # key=value / key: value / "key": "value" for password-like keys
-    (
-        re.compile(
-            r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
-            r"[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;&)}]+)",
-            re.IGNORECASE,
-        ),
-        r"\g<key>***",
-    ),
-    # Oracle style user/password@dsn
-    (re.compile(r"\b(?P<user>[A-Za-z_][\w$#]*)/[^\s/@'\"]+@(?=[\w\[(])"), r"\g<user>/***@"),
-]
-
-
-def mask_credentials(text: str) -> str:
-    """Hide passwords in free text: URIs with user info, ``password=...`` pairs, ``user/pass@dsn``."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def templates_dir() -> Path:
@@ -122,20 +99,6 @@ def format_local(moment: dt.datetime | None, timezone: str) -> str:
     abbreviation = local.tzname() or ""
     named = "" if abbreviation == timezone else f" ({timezone})"
     return f"{local:%Y-%m-%d %H:%M} {abbreviation}{named}"
-
-
-def format_duration(delta: dt.timedelta) -> str:
-    """'45 min', '2 h 05 min', '1 d 3 h 00 min'; under a minute is '< 1 min'."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "< 1 min"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h {mins:02d} min"
-    if hours:
-        return f"{hours} h {mins:02d} min"
-    return f"{mins} min"
 
 
 def _one_line(text: str) -> str:

@@ -1,0 +1,72 @@
+"""The Airflow edge: engines built from Airflow connections through the providers' hooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from batch_monitor import airflow_io
+
+
+def connection_json(url: str, **extra: Any) -> str:
+    parts = sa.make_url(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": parts.host,
+            "port": parts.port or 5432,
+            "login": parts.username,
+            "password": "p@ss/w:rd?",  # characters a hand-built URL string would have to escape
+            "schema": parts.database,
+            "extra": json.dumps(extra),
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_cached_engines() -> Iterator[None]:
+    airflow_io.store_engine.cache_clear()
+    airflow_io.source_engine.cache_clear()
+    yield
+    airflow_io.store_engine.cache_clear()
+    airflow_io.source_engine.cache_clear()
+
+
+def test_the_store_engine_comes_from_the_postgres_connection(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", connection_json(fresh_pg_url, connect_timeout=5))
+    engine = airflow_io.store_engine()
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT current_database()")) == sa.make_url(fresh_pg_url).database
+    assert engine.url.drivername == "postgresql+psycopg2"
+    assert engine.url.password == "p@ss/w:rd?"
+    engine.dispose()
+
+
+def test_a_connect_timeout_that_is_not_a_number_is_named(fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", connection_json(fresh_pg_url, connect_timeout="soon"))
+    with pytest.raises(ValueError, match="'batch_monitor_db': extra 'connect_timeout' must be a number of seconds"):
+        airflow_io.store_engine()
+
+
+def test_the_store_must_be_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path)}))
+    with pytest.raises(ValueError, match="'batch_monitor_db' must be a PostgreSQL connection for the store"):
+        airflow_io.store_engine()
+
+
+def test_a_sqlite_connection_stands_in_for_ccb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ccb.sqlite"
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(sa.text("CREATE TABLE ci_batch_run (batch_cd TEXT)"))
+    monkeypatch.setenv("AIRFLOW_CONN_CCB_ORACLE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    engine = airflow_io.source_engine()
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM ci_batch_run")) == 0
+    engine.dispose()
