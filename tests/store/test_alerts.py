@@ -512,7 +512,7 @@ def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_
     assert [(m["kind"], m["alert_id"]) for m in mails] == [("alert", cause.id), ("recovery", cause.id)]
     recovery = mails[1]
     assert recovery["subject"].startswith("[RESOLVED] Workflow cannot be read")
-    assert "Lasted:        1 h 00 min" in recovery["body_text"]  # from the outage to the end of the breach
+    assert "Lasted:        1h 00m" in recovery["body_text"]  # from the outage to the end of the breach
     assert "2 alerts (this cause and 1 consequence(s)), all cleared" in recovery["body_text"]
     assert "What it cost:\n  - DPDC AMI daily billing not complete by its 22:00 deadline" in recovery["body_text"]
 
