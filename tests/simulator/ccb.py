@@ -42,9 +42,7 @@ def ticks(date: dt.date, workflow: WorkflowConfig, every: dt.timedelta = dt.time
 def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every OUAF table, sorted: to compare what two plays left behind."""
     with engine.connect() as conn:
-        return {
-            t.name: sorted((tuple(row) for row in conn.execute(sa.select(t))), key=repr) for t in TABLES
-        }
+        return {t.name: sorted((tuple(row) for row in conn.execute(sa.select(t))), key=repr) for t in TABLES}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

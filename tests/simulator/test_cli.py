@@ -29,7 +29,11 @@ def test_it_plays_a_scenario_once_and_says_what_the_tables_show(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'ccb.db'}"
     done = subprocess.run(
         simulator("--db", url, "--scenario", "failure", "--date", "2026-11-24", "--as-of", "15:30"),
-        env=ENV, capture_output=True, text=True, timeout=60, check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
