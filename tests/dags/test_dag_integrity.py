@@ -22,6 +22,24 @@ def test_every_dag_file_imports_and_each_workflow_has_its_dag() -> None:
     assert set(bag.dags) == {"batch_monitor_dpdc_ami", "batch_monitor_us_east_settlement"}
 
 
+def test_the_deployment_folder_yields_exactly_the_dpdc_dag_and_no_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """include/workflows holds only what the deployment monitors: the examples live in examples/."""
+    monkeypatch.delenv("BATCH_MONITOR_WORKFLOWS_DIR")  # the deployment's default folder, as Airflow sees it
+    monkeypatch.delenv("BATCH_MONITOR_INCLUDE_DIR", raising=False)
+    bag = load_dagbag()
+    assert bag.import_errors == {}  # batch_monitor_config_check.py finds every file valid
+    assert set(bag.dags) == {"batch_monitor_dpdc_ami"}
+
+
+def test_the_examples_folder_enabled_through_the_environment_yields_the_example_dag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BATCH_MONITOR_WORKFLOWS_DIR", str(ROOT / "examples" / "workflows"))
+    bag = load_dagbag()
+    assert bag.import_errors == {}
+    assert set(bag.dags) == {"batch_monitor_us_east_settlement"}
+
+
 def test_the_monitor_dag_is_a_15_minute_schedule_with_one_run_at_a_time() -> None:
     dag = load_dagbag().dags["batch_monitor_dpdc_ami"]
     assert dag.schedule == "*/15 * * * *" or str(dag.timetable.summary) == "*/15 * * * *"
