@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from tests.support.workflows import WORKFLOWS_DIR
 
 from benchmarks import ROOT, common
 from benchmarks.history import free_port
@@ -63,6 +64,7 @@ def _env(home: Path, store_url: str, metadata_url: str, port: int) -> dict[str, 
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "BATCH_MONITOR_WORKFLOWS_DIR": str(WORKFLOWS_DIR),  # the tests' workflows, as the benchmarks load
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from tests.support.workflows import load_test_workflow
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
-from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.paths import workflows_dir
+from batch_monitor.config import WorkflowConfig
 from batch_monitor.store import repository
 from batch_monitor.store.schema import metadata
 from benchmarks import common, explain, history, synthetic
@@ -138,7 +138,7 @@ def run(smoke: bool = False) -> Section:
     days = 3 if smoke else 60
     every = dt.timedelta(hours=4) if smoke else dt.timedelta(minutes=15)
     size = synthetic.Size(20, 4) if smoke else synthetic.Size(500, 40)
-    dpdc = load_workflow(workflows_dir() / "dpdc_ami.yaml")
+    dpdc = load_test_workflow("dpdc_ami")  # the tests' copy: a site's SLA edits do not move the figures
 
     def failure_day(source: sa.Engine) -> history.TickHook:
         return history.dpdc_player(source, dpdc, "failure", DAY)

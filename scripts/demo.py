@@ -313,30 +313,11 @@ def demo_environment(port: int, store_url: sa.URL, ccb: Path, shifted_workflows:
 def spawn_simulators(
     env: dict[str, str], ccb: Path, workflows: Path, scenarios: Path, scenario_today: str
 ) -> list[subprocess.Popen[bytes]]:
-    """Today's scenario of each workflow, replayed into CC&B every minute on the (shifted) clock."""
-    children = []
-    for workflow, scenario in (("dpdc_ami", scenario_today), ("us_east_settlement", "us_east_normal")):
-        wf_file = workflows / f"{workflow}.yaml"
-        children.append(
-            spawn(
-                [
-                    PY,
-                    "-m",
-                    "batch_monitor.simulator",
-                    "--db",
-                    f"sqlite:///{ccb}",
-                    "--scenario",
-                    str(scenarios / f"{scenario}.yaml"),
-                    "--workflow",
-                    str(wf_file),
-                    "--follow",
-                    "60",
-                ],
-                env,
-                f"simulator_{scenario}.log",
-            )
-        )
-    return children
+    """Today's scenario of the DPDC workflow, replayed into CC&B every minute on the (shifted) clock."""
+    command = [PY, "-m", "batch_monitor.simulator", "--db", f"sqlite:///{ccb}"]
+    command += ["--scenario", str(scenarios / f"{scenario_today}.yaml")]
+    command += ["--workflow", str(workflows / f"{SHIFTED}.yaml")]
+    return [spawn([*command, "--follow", "60"], env, f"simulator_{scenario_today}.log")]
 
 
 def wait_for_group(pgid: int, timeout: float) -> None:
@@ -455,7 +436,7 @@ def main() -> int:
   Logs         {DEMO / "logs"} (the replay: {replay_file.name})
   Clock        {SHIFTED}: {clock}; shifted files in {shifted_workflows.parent}
 
-  The DAGs batch_monitor_dpdc_ami and batch_monitor_us_east_settlement run every 15 minutes.
+  The DAG batch_monitor_{SHIFTED} runs every 15 minutes.
   Ctrl-C stops everything (the embedded PostgreSQL too); `make demo-clean` removes .demo/.
 """,
         file=_console,

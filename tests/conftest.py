@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 from tests.support.mail import MailServer
+from tests.support.workflows import WORKFLOWS_DIR
 
 # Property tests draw new examples on every local run; under CI=true they draw the same ones each
 # run, so that a red CI run can be replayed and a green one is not luck.
@@ -38,6 +39,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__PARALLELISM"] = "4"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+# The DAGs Airflow parses in the tests (and the api-server the API tests start) come from the tests'
+# own workflow files, never the deployment's include/workflows (tests/support/workflows.py).
+os.environ["BATCH_MONITOR_WORKFLOWS_DIR"] = str(WORKFLOWS_DIR)
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 

@@ -7,7 +7,7 @@ tens of seconds to build). The store is filled by the real simulator and the rea
   C1-PPBTR fails at 14:30 and its rerun completes, so the FAILED alert opens and resolves.
 - dpdc_ami 2024-03-12: tests/api/data/operators_day.yaml every 15 minutes up to 14:45 Dhaka:
   LATE_START (resolved), EMPTY_RUN and FAILED (open); C1-PPBTR has failed, the rest waits.
-- us_east_settlement 2024-03-12: include/scenarios/us_east_normal.yaml up to 03:30 New York:
+- us_east_settlement 2024-03-12: tests/data/scenarios/us_east_normal.yaml up to 03:30 New York:
   the extract is done and the posting runs.
 
 Tests that change alerts or settings restore the store with :meth:`StoreSnapshot.restore`.
@@ -33,16 +33,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from tests.conftest import create_database, drop_database
+from tests.support.workflows import load_test_workflow, scenario_path
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
-from batch_monitor.config import WorkflowConfig, load_workflow
+from batch_monitor.config import WorkflowConfig
 from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
-SCENARIOS = ROOT / "include" / "scenarios"
-WORKFLOWS = ROOT / "include" / "workflows"
 
 DAY_BEFORE = dt.date(2024, 3, 11)
 DAY = dt.date(2024, 3, 12)
@@ -58,7 +57,8 @@ USERS = {  # name: (role, password)
 
 
 def workflow(name: str) -> WorkflowConfig:
-    return load_workflow(WORKFLOWS / f"{name}.yaml")
+    """The tests' copy of a workflow (tests/data/workflows)."""
+    return load_test_workflow(name)
 
 
 def _ticks(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
@@ -93,12 +93,12 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
     pipeline.prepare_store(store, dpdc, start_a)
     pipeline.prepare_store(store, us_east, start_a)
     hourly = dt.timedelta(hours=1)
-    play_day(source, store, dpdc, SCENARIOS / "failure.yaml", DAY_BEFORE, _ticks(start_a, end_a - hourly, hourly))
+    play_day(source, store, dpdc, scenario_path("failure"), DAY_BEFORE, _ticks(start_a, end_a - hourly, hourly))
     start_b, _ = bd.window(DAY, dpdc.timezone, dpdc.business_day_start)
     quarter = dt.timedelta(minutes=15)
     play_day(source, store, dpdc, DATA / "operators_day.yaml", DAY, _ticks(start_b, AS_OF, quarter))
     start_us, _ = bd.window(DAY, us_east.timezone, us_east.business_day_start)
-    play_day(source, store, us_east, SCENARIOS / "us_east_normal.yaml", DAY, _ticks(start_us, US_EAST_AS_OF, quarter))
+    play_day(source, store, us_east, scenario_path("us_east_normal"), DAY, _ticks(start_us, US_EAST_AS_OF, quarter))
 
 
 @dataclass

@@ -7,9 +7,9 @@ import datetime as dt
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import US_EAST_AS_OF, WORKFLOWS, MonitorEnv
+from tests.api.monitor_env import US_EAST_AS_OF, MonitorEnv
+from tests.support.workflows import load_test_workflow
 
-from batch_monitor.config import load_workflow
 from batch_monitor.constants import FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
@@ -156,7 +156,7 @@ def test_unknown_alerts_are_404_and_malformed_ids_are_422(op: httpx.Client) -> N
 
 def test_active_alerts_put_critical_first_then_the_newest(monitor: MonitorEnv, viewer: httpx.Client) -> None:
     # a WARNING newer than the CRITICAL failure: the failure (the root cause) must stay on top
-    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    workflow = load_test_workflow("us_east_settlement")
     as_of = US_EAST_AS_OF + dt.timedelta(hours=3)
     slow = Finding(
         kind=FindingKind.LONG_RUNNING,
@@ -187,7 +187,7 @@ def test_active_alerts_put_critical_first_then_the_newest(monitor: MonitorEnv, v
 
 def test_a_consequence_shows_the_incident_it_belongs_to(monitor: MonitorEnv, viewer: httpx.Client) -> None:
     # C1-PPBTR failed at 14:30 and nobody reruns it: at 17:15 it has missed its 17:00 deadline too
-    workflow = load_workflow(WORKFLOWS / "dpdc_ami.yaml")
+    workflow = load_test_workflow("dpdc_ami")
     as_of = dt.datetime(2024, 3, 12, 11, 15, tzinfo=dt.UTC)
 
     def found(kind: FindingKind, step_id: str, title: str) -> Finding:

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
-from tests.api.monitor_env import US_EAST_AS_OF, USERS, WORKFLOWS, MonitorEnv
+from tests.api.monitor_env import US_EAST_AS_OF, USERS, MonitorEnv
+from tests.support.workflows import load_test_workflow
 
-from batch_monitor.config import load_workflow
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
@@ -161,7 +161,7 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
 
 def stuck_us_east_posting(monitor: MonitorEnv) -> None:
     """The monitor's next tick of the US East chain finds its posting stuck: a new CRITICAL alert."""
-    workflow = load_workflow(WORKFLOWS / "us_east_settlement.yaml")
+    workflow = load_test_workflow("us_east_settlement")
     stuck = Finding(
         kind=FindingKind.STUCK,
         severity=Severity.CRITICAL,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-
-from batch_monitor.paths import workflows_dir
+from tests.support.workflows import workflow_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +20,24 @@ def test_every_dag_file_imports_and_each_workflow_has_its_dag() -> None:
     bag = load_dagbag()
     assert bag.import_errors == {}
     assert set(bag.dags) == {"batch_monitor_dpdc_ami", "batch_monitor_us_east_settlement"}
+
+
+def test_the_deployment_folder_yields_exactly_the_dpdc_dag_and_no_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """include/workflows holds only what the deployment monitors: the examples live in examples/."""
+    monkeypatch.delenv("BATCH_MONITOR_WORKFLOWS_DIR")  # the deployment's default folder, as Airflow sees it
+    monkeypatch.delenv("BATCH_MONITOR_INCLUDE_DIR", raising=False)
+    bag = load_dagbag()
+    assert bag.import_errors == {}  # batch_monitor_config_check.py finds every file valid
+    assert set(bag.dags) == {"batch_monitor_dpdc_ami"}
+
+
+def test_the_examples_folder_enabled_through_the_environment_yields_the_example_dag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BATCH_MONITOR_WORKFLOWS_DIR", str(ROOT / "examples" / "workflows"))
+    bag = load_dagbag()
+    assert bag.import_errors == {}
+    assert set(bag.dags) == {"batch_monitor_us_east_settlement"}
 
 
 def test_the_monitor_dag_is_a_15_minute_schedule_with_one_run_at_a_time() -> None:
@@ -48,8 +65,8 @@ def test_the_monitor_dag_is_a_15_minute_schedule_with_one_run_at_a_time() -> Non
 def test_a_typo_in_one_workflow_is_an_import_error_naming_file_step_and_field_while_others_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copy(workflows_dir() / "dpdc_ami.yaml", tmp_path / "dpdc_ami.yaml")
-    broken = (workflows_dir() / "us_east_settlement.yaml").read_text().replace("max_duration: 2h", "max_duraton: 2h")
+    shutil.copy(workflow_path("dpdc_ami"), tmp_path / "dpdc_ami.yaml")
+    broken = workflow_path("us_east_settlement").read_text().replace("max_duration: 2h", "max_duraton: 2h")
     (tmp_path / "us_east_settlement.yaml").write_text(broken)
     monkeypatch.setenv("BATCH_MONITOR_WORKFLOWS_DIR", str(tmp_path))
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from tests.support.workflows import workflow_path
 from tests.unit.test_config import GOOD
 
 from batch_monitor.config import load_workflows
-from batch_monitor.paths import workflows_dir
 
 from .conftest import Case
 
@@ -160,11 +160,11 @@ def test_a_broken_file_is_an_airflow_import_error_while_the_other_workflows_keep
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reliability: Case
 ) -> None:
     reliability.tried(
-        "the workflows folder holds the shipped dpdc_ami.yaml and us_east_settlement.yaml with a step's "
+        "the workflows folder holds dpdc_ami.yaml and the us_east_settlement.yaml example with a step's "
         "finish_by before it can finish; Airflow parses dags/"
     )
-    shutil.copy(workflows_dir() / "dpdc_ami.yaml", tmp_path / "dpdc_ami.yaml")
-    text = (workflows_dir() / "us_east_settlement.yaml").read_text()
+    shutil.copy(workflow_path("dpdc_ami"), tmp_path / "dpdc_ami.yaml")
+    text = workflow_path("us_east_settlement").read_text()
     broken = text.replace('finish_by: "04:00"', 'finish_by: "02:45"')
     assert broken != text
     (tmp_path / "us_east_settlement.yaml").write_text(broken)

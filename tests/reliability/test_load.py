@@ -21,6 +21,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from tests.api.monitor_env import MonitorEnv
+from tests.support.workflows import workflow_path
 
 from batch_monitor.store import schema
 
@@ -150,7 +151,7 @@ def test_fifty_clients_for_a_minute_while_ticks_write_a_day_get_every_answer_and
     ]
     script = TICKER.format(
         plugins=str(ROOT / "plugins"),
-        workflow=str(ROOT / "include" / "workflows" / "dpdc_ami.yaml"),
+        workflow=str(workflow_path("dpdc_ami")),
         store=monitor.store_url,
         ccb=str(tmp_path / "ccb.sqlite"),
         scenario=str(ROOT / "include" / "scenarios" / "failure.yaml"),

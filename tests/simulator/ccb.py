@@ -8,21 +8,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.workflows import load_test_workflow, scenario
 
 from batch_monitor import business_day as bd
-from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.paths import scenarios_dir, workflows_dir
-from batch_monitor.simulator import Scenario, create_schema, load_scenario
+from batch_monitor.config import WorkflowConfig
+from batch_monitor.simulator import create_schema
 from batch_monitor.simulator.ddl import TABLES
 
 DAY = dt.date(2026, 11, 24)
-DPDC: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
-US_EAST: WorkflowConfig = load_workflow(workflows_dir() / "us_east_settlement.yaml")
+DPDC: WorkflowConfig = load_test_workflow("dpdc_ami")
+US_EAST: WorkflowConfig = load_test_workflow("us_east_settlement")
 WORKFLOWS = {w.workflow_id: w for w in (DPDC, US_EAST)}
 
-
-def scenario(name: str) -> Scenario:
-    return load_scenario(scenarios_dir() / f"{name}.yaml")
+__all__ = ["DAY", "DPDC", "US_EAST", "WORKFLOWS", "at", "ccb", "dump", "scenario", "ticks"]
 
 
 def at(clock: str, date: dt.date = DAY, workflow: WorkflowConfig = DPDC) -> dt.datetime:
@@ -44,9 +42,7 @@ def ticks(date: dt.date, workflow: WorkflowConfig, every: dt.timedelta = dt.time
 def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every OUAF table, sorted: to compare what two plays left behind."""
     with engine.connect() as conn:
-        return {
-            t.name: sorted((tuple(row) for row in conn.execute(sa.select(t))), key=repr) for t in TABLES
-        }
+        return {t.name: sorted((tuple(row) for row in conn.execute(sa.select(t))), key=repr) for t in TABLES}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from tests.simulator.ccb import DAY, DPDC, US_EAST, at
+from tests.support.workflows import scenario_path, workflow_path
 
 from batch_monitor.paths import PROJECT_ROOT
 from batch_monitor.simulator.__main__ import main, parse_as_of
 from batch_monitor.simulator.ddl import ci_batch_run
 
-WORKFLOW = str(PROJECT_ROOT / "include" / "workflows" / "dpdc_ami.yaml")
+WORKFLOW = str(workflow_path("dpdc_ami"))
 ENV = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "plugins")}
 
 
@@ -28,7 +29,11 @@ def test_it_plays_a_scenario_once_and_says_what_the_tables_show(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'ccb.db'}"
     done = subprocess.run(
         simulator("--db", url, "--scenario", "failure", "--date", "2026-11-24", "--as-of", "15:30"),
-        env=ENV, capture_output=True, text=True, timeout=60, check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
@@ -59,7 +64,10 @@ def test_it_keeps_replaying_with_the_simulated_clock_running(tmp_path: Path) -> 
     [
         (["--scenario", "nope"], "include/scenarios/nope.yaml: invalid scenario"),
         (["--scenario", "failure", "--as-of", "25:99"], "is not a clock time"),
-        (["--scenario", "us_east_normal"], "the scenario is for 'us_east_settlement', not 'dpdc_ami'"),
+        (
+            ["--scenario", str(scenario_path("us_east_normal"))],
+            "the scenario is for 'us_east_settlement', not 'dpdc_ami'",
+        ),
         (["--scenario", "failure", "--speed", "0"], "--speed and --follow must be greater than 0"),
     ],
     ids=["unknown scenario", "bad time", "other workflow", "bad speed"],

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.simulator.ccb import DAY, DPDC, WORKFLOWS, at, scenario
+from tests.support.workflows import scenario_files
 
 from batch_monitor.constants import CHAIN_STEP_ID, RunStatus
-from batch_monitor.paths import scenarios_dir
 from batch_monitor.simulator import ScenarioError, load_scenario, parse_scenario, state_at
 
-SCENARIO_FILES = sorted(scenarios_dir().glob("*.yaml"))
+SCENARIO_FILES = scenario_files()
 
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.workflows import load_test_workflow
 
-from batch_monitor.config import WorkflowConfig, load_workflow
+from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import SEVERITY_OF_KIND, FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding, Progress, RunView, StepState
-
-ROOT = Path(__file__).resolve().parents[2]
 
 DAY = dt.date(2026, 11, 24)
 T0 = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)  # 07:00 in Dhaka
@@ -30,8 +28,8 @@ def tick(n: int) -> dt.datetime:
 
 @pytest.fixture(scope="session")
 def dpdc() -> WorkflowConfig:
-    """The DPDC AMI chain as shipped (CRITICAL alerts are mailed, warnings are not)."""
-    return load_workflow(ROOT / "include" / "workflows" / "dpdc_ami.yaml")
+    """The DPDC AMI chain (the tests' copy: CRITICAL alerts are mailed, warnings are not)."""
+    return load_test_workflow("dpdc_ami")
 
 
 def finding(kind: FindingKind, step_id: str = "C1-PPBTR", severity: Severity | None = None, **extra: Any) -> Finding:

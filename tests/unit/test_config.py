@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.support.workflows import WORKFLOWS_DIR
 
 from batch_monitor.config import load_workflows, parse_duration, parse_workflow
 from batch_monitor.exceptions import WorkflowConfigError
-from batch_monitor.paths import workflows_dir
 
 GOOD = """
 workflow_id: demo
@@ -35,8 +35,8 @@ def parse(text: str, name: str = "wf.yaml") -> object:
     return parse_workflow(textwrap.dedent(text), Path(name))
 
 
-def test_the_shipped_workflows_load() -> None:
-    result = load_workflows(workflows_dir())
+def test_the_test_workflows_load() -> None:
+    result = load_workflows(WORKFLOWS_DIR)
     assert result.errors == []
     dpdc = next(w for w in result.workflows if w.workflow_id == "dpdc_ami")
     assert [s.batch_code for s in dpdc.steps] == [
@@ -113,9 +113,9 @@ def test_durations_read_as_people_write_them(value: object, minutes: float) -> N
 )
 def test_a_bad_file_names_the_file_the_step_and_the_field(yaml_text: str, fragments: list[str]) -> None:
     with pytest.raises(WorkflowConfigError) as caught:
-        parse_workflow(textwrap.dedent(yaml_text), Path("include/workflows/bad.yaml"))
+        parse_workflow(textwrap.dedent(yaml_text), Path("workflows/bad.yaml"))
     message = str(caught.value)
-    assert message.startswith("include/workflows/bad.yaml: invalid workflow file")
+    assert message.startswith("workflows/bad.yaml: invalid workflow file")
     for fragment in fragments:
         assert fragment in message
 

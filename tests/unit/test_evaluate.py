@@ -6,17 +6,17 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from tests.support.workflows import load_test_workflow
 
 from batch_monitor import business_day as bd
-from batch_monitor.config import WorkflowConfig, load_workflow
+from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import FindingKind, RunStatus, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Evaluation, Observations, Progress, RunObservation, ThreadObservation
-from batch_monitor.paths import workflows_dir
 from batch_monitor.text import format_duration
 
 DAY = dt.date(2026, 11, 24)
-WF: WorkflowConfig = load_workflow(workflows_dir() / "dpdc_ami.yaml")
+WF: WorkflowConfig = load_test_workflow("dpdc_ami")
 _NEXT_NBR = iter(range(1000, 100000))
 
 

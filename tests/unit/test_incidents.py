@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from tests.support.workflows import load_test_workflow
+
 from batch_monitor.config import load_workflow
 from batch_monitor.constants import StepStatus
 from batch_monitor.incidents import Condition, at_risk, dependency_graph, downstream, group
 from batch_monitor.models import Evaluation, StepState
 
 ROOT = Path(__file__).resolve().parents[2]
-LINEAR = dependency_graph(load_workflow(ROOT / "include" / "workflows" / "dpdc_ami.yaml"))
+LINEAR = dependency_graph(load_test_workflow("dpdc_ami"))
 # LOAD feeds BILL_A and BILL_B side by side; MERGE waits for both
 DIAMOND = dependency_graph(load_workflow(ROOT / "tests" / "e2e" / "data" / "workflows" / "branches.yaml"))
 
