@@ -33,7 +33,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, PAGE_PATH, FindingKind, Severity
 from batch_monitor.models import AlertContext, AtRisk, EmailContent, Evaluation, Finding
 from batch_monitor.store import outbox
-from batch_monitor.store.repository import recordset, utc
+from batch_monitor.store.repository import load_evaluation, recordset, utc
 from batch_monitor.store.schema import alert_events, alerts, evaluations
 
 OPEN = "open"
@@ -113,6 +113,8 @@ class SyncResult:
     resolved: int = 0
     escalated: int = 0
     mails_queued: int = 0
+    reminders: int = 0  # reminders queued (see :func:`remind`)
+    escalations: int = 0  # incidents whose mails began to go to escalate_to
     skipped: bool = False  # the tick was not newer than the last one synced: nothing changed
     reason: str = ""
 
@@ -201,6 +203,9 @@ class AlertRecord(BaseModel):
     condition_holds: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    incident_id: int | None = None
+    reminders: int = 0
+    escalated_at: dt.datetime | None = None
     events: list[AlertEvent] = []
 
 
@@ -750,6 +755,8 @@ def _write(
         )
         plan.result.mails_queued += int(queued)
         mail.details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
+        if queued and mail.kind == "alert":
+            _note_mailed(conn, mail, plan.as_of)
     _insert_events(
         conn,
         [
@@ -764,6 +771,154 @@ def _write(
             for c in new + updated
             for name, details in c.events
         ],
+    )
+
+
+def _consequences(conn: sa.Connection, cause_id: int) -> list[list[str]]:
+    """The incident's consequences that hold, as [step_id, kind] pairs (what its mails tell of)."""
+    t = alerts
+    rows = conn.execute(
+        sa.select(t.c.step_id, t.c.kind)
+        .where(t.c.incident_id == cause_id, t.c.id != cause_id, t.c.condition_holds.is_(True))
+        .order_by(t.c.id)
+    )
+    return [[r.step_id, r.kind] for r in rows]
+
+
+def _note_mailed(conn: sa.Connection, mail: _Mail, as_of: dt.datetime) -> None:
+    """A problem mail went out as of ``as_of``: the reminder clock starts again (an opening also
+    starts the escalation clock and the reminder count afresh)."""
+    t = alerts
+    values: dict[str, Any] = {"last_mailed_at": as_of, "mailed_consequences": _consequences(conn, mail.alert["id"])}
+    if mail.tag.startswith("opened:"):
+        values.update(mailed_at=as_of, reminders=0, escalated_at=None)
+    else:  # a severity escalation of an alert already open: its count and escalation stand
+        values["mailed_at"] = sa.func.coalesce(t.c.mailed_at, as_of)
+    conn.execute(sa.update(t).where(t.c.id == mail.alert["id"]).values(values))
+
+
+# --------------------------------------------------------------------------- reminders and escalation
+
+
+def remind(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    *,
+    as_of: dt.datetime,
+    recipients: list[str],
+    escalate_to: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> SyncResult:
+    """Mail again the unacknowledged CRITICAL incidents of ``workflow`` (any business day), as of ``as_of``.
+
+    An open (not acknowledged), still holding, mailed CRITICAL cause is reminded once
+    ``workflow.remind_every`` has passed since its latest mail (0: never); once
+    ``workflow.escalate_after`` has passed since its problem mail, its mails (an escalation notice,
+    then the reminders) also go to ``escalate_to``. Judged from ``as_of`` (the tick), never the
+    wall clock: a replayed or older tick finds nothing due, and each reminder's dedupe key
+    (``alert:{id}:reminder:{opening}:{n}``) is unique, so nothing is ever mailed twice.
+    """
+    as_of, now = utc(as_of, "as_of"), utc(now, "now")
+    result = SyncResult()
+    to = _addresses(recipients)
+    extra = [a for a in _addresses(escalate_to) if a not in to]
+    if not to or (not workflow.remind_every and not extra):
+        return result
+    t = alerts
+    rows = conn.execute(
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow.workflow_id,
+            t.c.state == OPEN,
+            t.c.severity == Severity.CRITICAL.value,
+            t.c.condition_holds.is_(True),
+            t.c.email_queued.is_(True),
+            t.c.mailed_at <= as_of,
+            sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
+        )
+        .order_by(t.c.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        _remind_one(conn, workflow, _utc_values(row), as_of, now, to, extra, page_url_base, result)
+    return result
+
+
+def _remind_one(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    row: dict[str, Any],
+    as_of: dt.datetime,
+    now: dt.datetime,
+    to: list[str],
+    extra: list[str],
+    page_url_base: str,
+    result: SyncResult,
+) -> None:
+    """Queue the reminder or escalation notice of one cause, if one is due as of ``as_of``."""
+    every = workflow.remind_every
+    reminder = bool(every) and as_of - (row["last_mailed_at"] or row["mailed_at"]) >= every
+    escalation = bool(extra) and row["escalated_at"] is None and as_of - row["mailed_at"] >= workflow.escalate_after
+    if not (reminder or escalation):
+        return
+    escalated = escalation or row["escalated_at"] is not None
+    mail_to = to + extra if escalated else to
+    consequences = _consequences(conn, row["id"])
+    changed = incidents.what_changed(row["mailed_consequences"] or [], consequences)
+    number = row["reminders"] + 1 if reminder else 0
+    tag = f"reminder:{row['open_count']}:{number}" if reminder else f"escalation:{row['open_count']}"
+    dedupe_key = f"alert:{row['id']}:{tag}"
+    content = _render_reminder(conn, workflow, row, page_url_base, as_of, number, changed, extra if escalated else [])
+    queued = outbox.enqueue(
+        conn,
+        dedupe_key=dedupe_key,
+        alert_id=row["id"],
+        kind="reminder" if reminder else "escalation",
+        recipients=mail_to,
+        content=content,
+        now=now,
+    )
+    values: dict[str, Any] = {"mailed_consequences": consequences, "updated_at": now}
+    if reminder:
+        values.update(last_mailed_at=as_of, reminders=number)
+    if escalation:
+        values["escalated_at"] = as_of
+    t = alerts
+    conn.execute(sa.update(t).where(t.c.id == row["id"]).values(values))
+    details: dict[str, Any] = {"changed": changed, "email": {"queued": queued, "dedupe_key": dedupe_key, "to": mail_to}}
+    if reminder:
+        details["number"] = number
+    if escalation:
+        details["escalate_to"] = extra
+    event = "reminded" if reminder else "escalation"  # a reminder that escalates says so in its details
+    _insert_events(
+        conn, [{"alert_id": row["id"], "event": event, "at": now, "as_of": as_of, "actor": MONITOR, "details": details}]
+    )
+    result.reminders += int(reminder and queued)
+    result.escalations += int(escalation)
+    result.mails_queued += int(queued)
+
+
+def _render_reminder(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    row: dict[str, Any],
+    page_url_base: str,
+    as_of: dt.datetime,
+    number: int,
+    changed: str,
+    escalated_to: list[str],
+) -> EmailContent:
+    from batch_monitor.notify.render import render_reminder
+
+    ctx = alert_context(row, workflow, page_url_base)
+    ev = load_evaluation(conn, row["workflow_id"], row["business_date"])
+    if ev is not None and row["kind"] in incidents.CAUSE_KINDS:
+        graph = incidents.dependency_graph(workflow)
+        ctx = ctx.model_copy(update={"at_risk": incidents.at_risk(ev, graph, row["step_id"])})
+    return render_reminder(
+        ctx, number=number, changed=changed, escalated_to=escalated_to, unacknowledged=as_of - row["mailed_at"]
     )
 
 
