@@ -109,6 +109,8 @@ Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 def _recipient_list(value: Any) -> Any:
     """'a@x, b@y' or a list → a list of addresses (the one parser, text.parse_recipients)."""
     return parse_recipients(value) if isinstance(value, str) else value
+
+
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
