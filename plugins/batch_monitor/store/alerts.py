@@ -151,6 +151,7 @@ class _Mail:
     details: dict[str, Any]
     at_risk: list[AtRisk] = field(default_factory=list)  # alert mails: what the cause puts at risk
     members: list[dict[str, Any]] = field(default_factory=list)  # recovery mails: the incident's alerts
+    consequences: list[list[str]] = field(default_factory=list)  # alert mails: [step_id, kind] that hold
 
 
 class AlertEvent(BaseModel):
@@ -680,7 +681,8 @@ def _incident_mails(plan: _Planner, grouping: _Grouping) -> tuple[list[_Mail], d
             at_risk = []
             if plan.ev is not None and key[1] in incidents.CAUSE_KINDS:
                 at_risk = incidents.at_risk(plan.ev, plan.graph, key[0], plan.order)
-            mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk))
+            held = [[k[0], k[1]] for k in incidents.members(placed, key)[1:] if rows[k]["condition_holds"]]
+            mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk, consequences=held))
     mails += _recoveries(plan, rows, placed, grouping.changed)
     return mails, assigned
 
@@ -742,6 +744,7 @@ def _write(
     if assigned is None:  # a condition outside evaluation: always its own cause
         assigned = {c.row["id"]: c.row["id"] for c in new + updated if c.row.get("incident_id") is None}
     _set_incidents(conn, assigned)
+    mailed: list[_Mail] = []
     for mail in _mails_of(new + updated) if mails is None else mails:
         dedupe_key = f"alert:{mail.alert['id']}:{mail.tag}"
         queued = outbox.enqueue(
@@ -756,7 +759,8 @@ def _write(
         plan.result.mails_queued += int(queued)
         mail.details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
         if queued and mail.kind == "alert":
-            _note_mailed(conn, mail, plan.as_of)
+            mailed.append(mail)
+    _note_mailed(conn, mailed, plan.as_of)
     _insert_events(
         conn,
         [
@@ -785,16 +789,38 @@ def _consequences(conn: sa.Connection, cause_id: int) -> list[list[str]]:
     return [[r.step_id, r.kind] for r in rows]
 
 
-def _note_mailed(conn: sa.Connection, mail: _Mail, as_of: dt.datetime) -> None:
-    """A problem mail went out as of ``as_of``: the reminder clock starts again (an opening also
-    starts the escalation clock and the reminder count afresh)."""
+def _note_mailed(conn: sa.Connection, mailed: list[_Mail], as_of: dt.datetime) -> None:
+    """Problem mails went out as of ``as_of``: their reminder clocks start again, in one statement
+    (an opening also starts the escalation clock and the reminder count afresh; a severity
+    escalation of an alert already open keeps them)."""
+    if not mailed:
+        return
     t = alerts
-    values: dict[str, Any] = {"last_mailed_at": as_of, "mailed_consequences": _consequences(conn, mail.alert["id"])}
-    if mail.tag.startswith("opened:"):
-        values.update(mailed_at=as_of, reminders=0, escalated_at=None)
-    else:  # a severity escalation of an alert already open: its count and escalation stand
-        values["mailed_at"] = sa.func.coalesce(t.c.mailed_at, as_of)
-    conn.execute(sa.update(t).where(t.c.id == mail.alert["id"]).values(values))
+    opening: sa.Column[bool] = sa.Column("opening", sa.Boolean())
+    source = recordset(
+        [
+            {
+                "id": m.alert["id"],
+                "last_mailed_at": as_of,
+                "mailed_consequences": m.consequences,
+                "opening": m.tag.startswith("opened:"),
+            }
+            for m in mailed
+        ],
+        [t.c.id, t.c.last_mailed_at, t.c.mailed_consequences, opening],
+    )
+    fresh = source.c.opening.is_(True)
+    conn.execute(
+        sa.update(t)
+        .where(t.c.id == source.c.id)
+        .values(
+            last_mailed_at=source.c.last_mailed_at,
+            mailed_consequences=source.c.mailed_consequences,
+            mailed_at=sa.case((fresh, source.c.last_mailed_at), else_=sa.func.coalesce(t.c.mailed_at, as_of)),
+            reminders=sa.case((fresh, 0), else_=t.c.reminders),
+            escalated_at=sa.case((fresh, sa.null()), else_=t.c.escalated_at),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- reminders and escalation
