@@ -67,7 +67,8 @@ def test_a_failure_never_rerun_sends_one_problem_mail_plus_reminders_every_2h_an
     (first, problem_key, problem), *reminders = outbox(store)
     assert problem_key.endswith(":opened:1") and problem.startswith("[CRITICAL] C1-PPBTR failed")
     last_tick = ticks(WORKFLOW, DAY)[-1]
-    due = [first + n * WORKFLOW.remind_every for n in range(1, (last_tick - first) // WORKFLOW.remind_every + 1)]
+    count = int((last_tick - first).total_seconds() // WORKFLOW.remind_every.total_seconds())
+    due = [first + n * WORKFLOW.remind_every for n in range(1, count + 1)]
     assert len(due) >= 6  # 14:30 to 05:00 the next morning
     assert [at for at, _, _ in reminders] == due  # one reminder each 2h after the problem mail, no more
     assert [key.rsplit(":", 1)[1] for _, key, _ in reminders] == [str(n) for n in range(1, len(due) + 1)]
