@@ -14,6 +14,9 @@ Mails go per incident (:mod:`batch_monitor.incidents`): each alert records the a
 it (``incident_id``). A cause is mailed when it opens, reopens or escalates, with what it puts at
 risk; its consequences (deadlines missed because of it) are recorded but never mailed on their
 own; one recovery mail goes out when the whole incident has cleared.
+
+:func:`remind` mails an unacknowledged CRITICAL cause again every ``remind_every`` and, after
+``escalate_after``, to ``escalate_to`` as well, judged as of the tick (see its docstring).
 """
 
 from __future__ import annotations
