@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 
+from batch_monitor import pipeline
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.store import alerts, schema
 from batch_monitor.store.alerts import SyncResult
@@ -177,3 +178,14 @@ def test_a_replayed_or_caught_up_tick_never_doubles_a_reminder(store: sa.Engine,
     with store.connect() as conn:
         row = conn.execute(sa.select(schema.alerts)).one()
     assert (row.reminders, row.escalated_at, row.last_mailed_at) == (2, tick(4), tick(12))
+
+
+def test_a_source_outage_is_reminded_at_the_ticks_that_cannot_read_it(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    wf = workflow(dpdc, "1h")
+    for n in range(9):  # CC&B down for two hours: persist never runs, the outage callback does
+        pipeline.record_source_unavailable(
+            store, wf, tick(n), "ORA-12541: TNS:no listener", recipients=ONCALL, page_url_base=PAGE, now=tick(n)
+        )
+    assert mails(store) == [(0, "opened:1", (ON,)), (4, "reminder:1:1", (ON,)), (8, "reminder:1:2", (ON,))]
+    reminder = subjects(store)[1]
+    assert reminder.startswith("[REMINDER] Workflow cannot be read") and ": no change — " in reminder
