@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import EMAIL_TO_VARIABLE, SOURCE_CONN_ID, STORE_CONN_ID
+from batch_monitor.constants import EMAIL_TO_VARIABLE, ESCALATE_TO_VARIABLE, SOURCE_CONN_ID, STORE_CONN_ID
 from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,14 @@ def variable_recipients() -> list[str]:
     from airflow.sdk import Variable
 
     return parse_recipients(Variable.get(EMAIL_TO_VARIABLE, default=None))
+
+
+def escalate_recipients(workflow: WorkflowConfig) -> list[str]:
+    """Who escalated mails also go to: the Airflow Variable ``batch_monitor_escalate_to`` if set,
+    else the YAML's ``escalate_to``."""
+    from airflow.sdk import Variable
+
+    return parse_recipients(Variable.get(ESCALATE_TO_VARIABLE, default=None)) or list(workflow.escalate_to)
 
 
 def page_url_base() -> str:

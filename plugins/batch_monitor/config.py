@@ -31,7 +31,7 @@ from pydantic import (
 
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
-from batch_monitor.text import format_duration
+from batch_monitor.text import format_duration, parse_recipients
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
@@ -104,6 +104,13 @@ def _parse_runbook(value: Any) -> str | dict[str, str]:
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+
+
+def _recipient_list(value: Any) -> Any:
+    """'a@x, b@y' or a list → a list of addresses (the one parser, text.parse_recipients)."""
+    return parse_recipients(value) if isinstance(value, str) else value
+
+
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
@@ -228,6 +235,11 @@ class WorkflowConfig(BaseModel):
     schedule: str = "*/15 * * * *"
     on_call: list[str] = Field(default_factory=list)
     email_min_severity: Severity = Severity.CRITICAL
+    # an unacknowledged CRITICAL incident is mailed again every remind_every (0: never) and, after
+    # escalate_after unacknowledged, to escalate_to as well (the Variable batch_monitor_escalate_to overrides it)
+    remind_every: Duration = dt.timedelta(hours=2)
+    escalate_after: Duration = dt.timedelta(hours=1)
+    escalate_to: Annotated[list[str], BeforeValidator(_recipient_list)] = Field(default_factory=list)
     chain_finish_by: Clock | None = None
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
@@ -254,7 +266,7 @@ class WorkflowConfig(BaseModel):
             )
         return value
 
-    @field_validator("on_call")
+    @field_validator("on_call", "escalate_to")
     @classmethod
     def _emails(cls, value: list[str]) -> list[str]:
         for address in value:

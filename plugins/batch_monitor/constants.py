@@ -124,6 +124,7 @@ SOURCE_CONN_ID = "ccb_oracle"
 STORE_CONN_ID = "batch_monitor_db"
 SMTP_CONN_ID = "smtp_default"
 EMAIL_TO_VARIABLE = "batch_monitor_email_to"
+ESCALATE_TO_VARIABLE = "batch_monitor_escalate_to"
 
 
 # Where the page lives: its app on the api-server, and the UI route that shows it in an iframe.

@@ -92,6 +92,7 @@ def source_failure_callback(workflow: WorkflowConfig) -> Callable[[Mapping[str, 
                     recipients=airflow_io.recipients(workflow),
                     page_url_base=airflow_io.page_url_base(),
                     now=now,
+                    escalate_to=airflow_io.escalate_recipients(workflow),
                 )
                 pipeline.notify(store, SmtpChannel(), now, worker=f"{socket.gethostname()}:{workflow.dag_id}:callback")
                 return
@@ -194,6 +195,7 @@ def build_dag(
                 recipients=airflow_io.recipients(workflow),
                 page_url_base=airflow_io.page_url_base(),
                 now=_now(),
+                escalate_to=airflow_io.escalate_recipients(workflow),
             )
 
         @task

@@ -119,3 +119,33 @@ def at_risk(ev: Evaluation, graph: Graph, cause_step: str, order: list[str] | No
     if ev.chain_finish_by is not None and ev.chain_status not in done:
         items.append(AtRisk(label="Chain", finish_by=ev.chain_finish_by, predicted_end=ev.predicted_chain_end))
     return items
+
+
+def _steps(count: int, what: str) -> str:
+    return f"{count} more step{'s' if count != 1 else ''} {what}"
+
+
+def what_changed(before: Iterable[Iterable[str]], now: Iterable[Iterable[str]]) -> str:
+    """What a reminder says changed in an incident since its last mail, from its consequences
+    ((step_id, kind) pairs that held) then and now: "chain deadline now missed", "2 more steps at
+    risk", "1 consequence cleared"; "no change" when the same ones hold."""
+    then = {(str(step), str(kind)) for step, kind in before}
+    current = {(str(step), str(kind)) for step, kind in now}
+    new = current - then
+    parts: list[str] = []
+    chain = {kind for step, kind in new if step == CHAIN_STEP_ID}
+    if FindingKind.MISSED_DEADLINE.value in chain:
+        parts.append("chain deadline now missed")
+    elif "AT_RISK" in chain:
+        parts.append("chain deadline now at risk")
+    by_kind = [kind for step, kind in new if step != CHAIN_STEP_ID]
+    for kind, what in (
+        (FindingKind.MISSED_DEADLINE.value, "missed their deadline"),
+        ("AT_RISK", "at risk"),
+        (FindingKind.LATE_START.value, "late to start"),
+    ):
+        if count := by_kind.count(kind):
+            parts.append(_steps(count, "missed its deadline" if what.startswith("missed") and count == 1 else what))
+    if not parts and (cleared := len(then - current)):
+        parts.append(f"{cleared} consequence{'s' if cleared != 1 else ''} cleared")
+    return ", ".join(parts) or "no change"

@@ -183,7 +183,7 @@ def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:
     return Evaluation.model_validate(payload)
 
 
-_SYNC_COUNTS = ("opened", "seen", "reopened", "resolved", "escalated", "mails_queued")
+_SYNC_COUNTS = ("opened", "seen", "reopened", "resolved", "escalated", "mails_queued", "reminders", "escalations")
 
 
 def persist(
@@ -194,11 +194,15 @@ def persist(
     recipients: list[str],
     page_url_base: str,
     now: dt.datetime,
+    escalate_to: list[str] | None = None,
 ) -> dict[str, Any]:
-    """In ONE transaction: upsert the runs, sync the alerts (and their mails), keep the evaluation.
+    """In ONE transaction: upsert the runs, sync the alerts (and their mails), keep the evaluation,
+    then remind (and escalate) the unacknowledged CRITICAL incidents as of each tick.
 
     CC&B answered for this tick, so an open SOURCE_UNAVAILABLE alert last seen before it resolves.
+    ``escalate_to``: who escalated mails also go to (default: the workflow's ``escalate_to``).
     """
+    escalation = list(workflow.escalate_to) if escalate_to is None else escalate_to
     totals: dict[str, Any] = {"runs": 0, "skipped_days": []}
     latest: dt.datetime | None = None
     with store.begin() as conn:
@@ -212,6 +216,17 @@ def persist(
             for key in _SYNC_COUNTS:
                 totals[key] = totals.get(key, 0) + getattr(result, key)
             repository.save_evaluation(conn, ev)
+            reminded = alerts.remind(
+                conn,
+                workflow,
+                as_of=ev.as_of,
+                recipients=recipients,
+                escalate_to=escalation,
+                page_url_base=page_url_base,
+                now=now,
+            )
+            for key in ("reminders", "escalations", "mails_queued"):
+                totals[key] = totals.get(key, 0) + getattr(reminded, key)
         if latest is not None:
             cleared = alerts.clear_condition(
                 conn,
@@ -238,6 +253,7 @@ def record_source_unavailable(
     page_url_base: str,
     now: dt.datetime,
     source_name: str = "CC&B",
+    escalate_to: list[str] | None = None,
 ) -> alerts.SyncResult:
     """The tick at ``as_of`` could not read CC&B: open (or keep) the day's SOURCE_UNAVAILABLE alert.
 
@@ -275,6 +291,17 @@ def record_source_unavailable(
             page_url_base=page_url_base,
             now=now,
         )
+        reminded = alerts.remind(
+            conn,
+            workflow,
+            as_of=as_of,
+            recipients=recipients,
+            escalate_to=list(workflow.escalate_to) if escalate_to is None else escalate_to,
+            page_url_base=page_url_base,
+            now=now,
+        )
+        result.reminders, result.escalations = reminded.reminders, reminded.escalations
+        result.mails_queued += reminded.mails_queued
     log.warning("%s unavailable as of %s: %s (%s)", source_name, as_of.isoformat(), first_line, vars(result))
     return result
 
@@ -313,6 +340,7 @@ def run_tick(
     page_url_base: str = DEFAULT_PAGE_URL,
     now: dt.datetime | None = None,
     reader: SourceReader | None = None,
+    escalate_to: list[str] | None = None,
 ) -> TickResult:
     """Run every task of one tick in order, as the DAG does. ``now`` defaults to ``as_of``."""
     as_of = bd.to_utc(as_of)
@@ -327,6 +355,7 @@ def run_tick(
         recipients=recipients if recipients is not None else list(workflow.on_call),
         page_url_base=page_url_base,
         now=now,
+        escalate_to=escalate_to,
     )
     if channel is not None:
         result.sent, result.send_failures = notify(store, channel, now)

@@ -7,7 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import US_EAST_AS_OF, MonitorEnv
+from tests.api.monitor_env import AS_OF, US_EAST_AS_OF, MonitorEnv
 from tests.support.workflows import load_test_workflow
 
 from batch_monitor.constants import FindingKind, Severity, StepStatus
@@ -227,3 +227,29 @@ def test_a_consequence_shows_the_incident_it_belongs_to(monitor: MonitorEnv, vie
     listed = {a["kind"]: a for a in viewer.get("active-alerts").json()["alerts"]}
     assert (listed["FAILED"]["incident_id"], listed["FAILED"]["caused_by"]) == (failed, None)
     assert listed["EMPTY_RUN"]["caused_by"] is None  # a root cause of its own
+
+
+def test_an_alert_shows_its_reminders_and_when_it_was_escalated(monitor: MonitorEnv, viewer: httpx.Client) -> None:
+    failed = alert_id(monitor, "FAILED")  # open since 14:30, nobody acknowledged it
+    before = viewer.get(f"alerts/{failed}").json()["alert"]
+    assert (before["reminders"], before["escalated_at"]) == (0, None)
+    later = AS_OF + dt.timedelta(hours=2)  # 2h after its mail: a reminder is due, and escalation
+    with monitor.store.begin() as conn:
+        result = store_alerts.remind(
+            conn,
+            load_test_workflow("dpdc_ami"),
+            as_of=later,
+            recipients=["oncall@dpdc.example"],
+            escalate_to=["ops-manager@dpdc.example"],
+            page_url_base="http://x",
+            now=later,
+        )
+    assert (result.reminders, result.escalations) == (1, 1)
+    shown = viewer.get(f"alerts/{failed}").json()
+    assert (shown["alert"]["reminders"], shown["alert"]["escalated_at"]) == (
+        1,
+        later.isoformat().replace("+00:00", "Z"),
+    )
+    assert shown["events"][-1]["event"] == "reminded"
+    listed = {a["kind"]: a for a in viewer.get("active-alerts").json()["alerts"]}
+    assert listed["FAILED"]["reminders"] == 1 and listed["FAILED"]["escalated_at"] is not None

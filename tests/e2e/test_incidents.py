@@ -8,6 +8,7 @@ two incidents and two mails.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,41 @@ def plain(mail: Any) -> str:
     return str(mail.message.get_body(preferencelist=("plain",)).get_content())
 
 
+def outbox(store: sa.Engine) -> list[tuple[dt.datetime, str, str]]:
+    """Every queued mail: (the tick it was queued in, its dedupe key, its subject), in order."""
+    t = schema.email_outbox
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(t.c.created_at, t.c.dedupe_key, t.c.subject).order_by(t.c.id)).all()
+    return [(r.created_at.astimezone(dt.UTC), r.dedupe_key, r.subject) for r in rows]
+
+
+def test_a_failure_never_rerun_sends_one_problem_mail_plus_reminders_every_2h_and_no_deadline_mail(
+    store: sa.Engine, mail_server: MailServer, tmp_path: Path
+) -> None:
+    assert WORKFLOW.remind_every == dt.timedelta(hours=2)  # the shipped default, nothing set in the YAML
+    play(store, WORKFLOW, "unfinished.yaml", tmp_path)
+
+    (first, problem_key, problem), *reminders = outbox(store)
+    assert problem_key.endswith(":opened:1") and problem.startswith("[CRITICAL] C1-PPBTR failed")
+    last_tick = ticks(WORKFLOW, DAY)[-1]
+    count = int((last_tick - first).total_seconds() // WORKFLOW.remind_every.total_seconds())
+    due = [first + n * WORKFLOW.remind_every for n in range(1, count + 1)]
+    assert len(due) >= 6  # 14:30 to 05:00 the next morning
+    assert [at for at, _, _ in reminders] == due  # one reminder each 2h after the problem mail, no more
+    assert [key.rsplit(":", 1)[1] for _, key, _ in reminders] == [str(n) for n in range(1, len(due) + 1)]
+    assert all(subject.startswith("[REMINDER] C1-PPBTR failed: ") for _, _, subject in reminders)
+    assert any("chain deadline now missed" in subject for _, _, subject in reminders)
+    assert any(subject.startswith("[REMINDER] C1-PPBTR failed: no change") for _, _, subject in reminders)
+    # every mail reached on-call, and each is about the failure: no deadline was mailed on its own
+    sent = [str(m.message["Subject"]) for m in mail_server.received]
+    assert len(sent) == 1 + len(due)
+    assert all(s.startswith(("[CRITICAL] C1-PPBTR failed", "[REMINDER] C1-PPBTR failed")) for s in sent)
+
+
 def test_a_failure_never_rerun_sends_one_mail_that_names_what_it_puts_at_risk(
     store: sa.Engine, mail_server: MailServer, tmp_path: Path
 ) -> None:
-    scenario = play(store, WORKFLOW, "unfinished.yaml", tmp_path)
+    scenario = play(store, WORKFLOW.model_copy(update={"remind_every": dt.timedelta(0)}), "unfinished.yaml", tmp_path)
 
     found = alerts_of(store)
     assert set(found) == scenario.expected  # the failure and five missed deadlines, all recorded
@@ -102,7 +134,8 @@ def test_two_independent_failures_are_two_incidents_and_two_mails(
     # MERGE and the chain wait for both: they go with the failure that came first
     assert found[("MISSED_DEADLINE", "MERGE")]["incident_id"] == a["id"]
     assert found[("MISSED_DEADLINE", "_chain")]["incident_id"] == a["id"]
-    subjects = sorted(str(m.message["Subject"]) for m in mail_server.received)
+    received = [str(m.message["Subject"]) for m in mail_server.received]
+    subjects = sorted(s for s in received if not s.startswith("[REMINDER]"))  # each reminded every 2h apart
     assert len(subjects) == 2
     assert subjects[0].startswith("[CRITICAL] BILL_A failed") and subjects[1].startswith("[CRITICAL] BILL_B failed")
     first = next(plain(m) for m in mail_server.received if "BILL_A failed" in str(m.message["Subject"]))

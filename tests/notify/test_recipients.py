@@ -45,3 +45,12 @@ def test_without_the_variable_each_path_falls_back_to_its_own_on_call(monkeypatc
     workflow = parse_workflow(textwrap.dedent(WORKFLOW), Path("mail_test.yaml"))
     assert airflow_io.recipients(workflow) == ["yaml-oncall@dpdc.example"]
     assert failure.recipients({"params": {"on_call": ["params-oncall@dpdc.example"]}}) == ["params-oncall@dpdc.example"]
+
+
+def test_the_escalation_variable_replaces_the_yaml_escalate_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = textwrap.dedent(WORKFLOW).replace("on_call:", "escalate_to: [yaml-boss@dpdc.example]\non_call:")
+    workflow = parse_workflow(text, Path("mail_test.yaml"))
+    monkeypatch.delenv("AIRFLOW_VAR_BATCH_MONITOR_ESCALATE_TO", raising=False)
+    assert airflow_io.escalate_recipients(workflow) == ["yaml-boss@dpdc.example"]
+    monkeypatch.setenv("AIRFLOW_VAR_BATCH_MONITOR_ESCALATE_TO", "ops-manager@dpdc.example; cto@dpdc.example")
+    assert airflow_io.escalate_recipients(workflow) == ["ops-manager@dpdc.example", "cto@dpdc.example"]

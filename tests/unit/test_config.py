@@ -184,3 +184,36 @@ def test_a_cron_schedule_or_preset_is_kept() -> None:
     for schedule in ("*/5 * * * *", "@hourly"):
         text = GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\nschedule: '{schedule}'")
         assert parse(text).schedule == schedule  # type: ignore[attr-defined]
+
+
+def test_reminders_default_to_every_2h_and_escalation_to_after_1h_to_nobody() -> None:
+    workflow = parse(GOOD)
+    assert (workflow.remind_every, workflow.escalate_after, workflow.escalate_to) == (  # type: ignore[attr-defined]
+        dt.timedelta(hours=2),
+        dt.timedelta(hours=1),
+        [],
+    )
+
+
+def test_reminders_and_escalation_read_as_people_write_them() -> None:
+    extra = "remind_every: 0\nescalate_after: 30m\nescalate_to: 'boss@dpdc.example; noc@dpdc.example'"
+    workflow = parse(GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\n{extra}"))
+    assert workflow.remind_every == dt.timedelta(0)  # type: ignore[attr-defined]
+    assert workflow.escalate_after == dt.timedelta(minutes=30)  # type: ignore[attr-defined]
+    assert workflow.escalate_to == ["boss@dpdc.example", "noc@dpdc.example"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("remind_every: soon", "field 'remind_every': 'soon' is not a duration"),
+        ("escalate_after: -1h", "field 'escalate_after'"),
+        ("escalate_to: [boss-at-dpdc]", "'boss-at-dpdc' is not an e-mail address"),
+    ],
+)
+def test_bad_reminder_settings_are_named_with_their_file_and_field(line: str, fragment: str) -> None:
+    with pytest.raises(WorkflowConfigError) as caught:
+        parse(GOOD.replace("timezone: Asia/Dhaka", f"timezone: Asia/Dhaka\n{line}"), "site/demo.yaml")
+    message = str(caught.value)
+    assert "site/demo.yaml" in message
+    assert fragment in message

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from tests.support.workflows import load_test_workflow
 
 from batch_monitor.config import load_workflow
 from batch_monitor.constants import StepStatus
-from batch_monitor.incidents import Condition, at_risk, dependency_graph, downstream, group
+from batch_monitor.incidents import Condition, at_risk, dependency_graph, downstream, group, what_changed
 from batch_monitor.models import Evaluation, StepState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +160,22 @@ def test_what_a_cause_puts_at_risk_is_the_unfinished_steps_after_it_and_the_chai
         "MERGE (Merge)",
         "Chain",
     ]
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "said"),
+    [
+        ([], [], "no change"),
+        ([["F1-FLUSH", "MISSED_DEADLINE"]], [["F1-FLUSH", "MISSED_DEADLINE"]], "no change"),
+        ([], [["_chain", "MISSED_DEADLINE"]], "chain deadline now missed"),
+        ([], [["CM_BSGGN", "AT_RISK"], ["BILLRESTSMS", "AT_RISK"]], "2 more steps at risk"),
+        (
+            [["F1-FLUSH", "MISSED_DEADLINE"]],
+            [["F1-FLUSH", "MISSED_DEADLINE"], ["CM_BSGGN", "MISSED_DEADLINE"], ["_chain", "MISSED_DEADLINE"]],
+            "chain deadline now missed, 1 more step missed its deadline",
+        ),
+        ([["F1-FLUSH", "LATE_START"]], [], "1 consequence cleared"),
+    ],
+)
+def test_a_reminder_says_what_changed_in_the_incident(before: list[list[str]], now: list[list[str]], said: str) -> None:
+    assert what_changed(before, now) == said

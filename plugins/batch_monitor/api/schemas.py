@@ -101,6 +101,10 @@ class AlertOut(_Out):
     caused_by: int | None = Field(
         default=None, description="the cause's alert id when this alert is a consequence of it; null for a cause"
     )
+    reminders: int = Field(default=0, description="reminders mailed in this opening (an unacknowledged CRITICAL cause)")
+    escalated_at: dt.datetime | None = Field(
+        default=None, description="when its mails began to go to escalate_to as well; null if not escalated"
+    )
     timezone: str = "UTC"
 
 

@@ -135,6 +135,7 @@ def _alert_values(ctx: AlertContext) -> dict[str, Any]:
         "last_seen_local": format_local(ctx.last_seen_at, ctx.timezone),
         "business_date": ctx.business_date.isoformat(),
         "at_risk": [_risk_line(item, ctx.timezone) for item in ctx.at_risk],
+        "note": "",  # a reminder's or escalation's opening line
     }
 
 
@@ -149,6 +150,25 @@ def render_alert(ctx: AlertContext) -> EmailContent:
     """The mail sent when an alert opens (or is recorded already over: ``ctx.resolved_at`` set)."""
     closed = ctx.resolved_at is not None
     return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), _alert_values(ctx))
+
+
+def render_reminder(
+    ctx: AlertContext, *, number: int, changed: str, escalated_to: list[str], unacknowledged: dt.timedelta
+) -> EmailContent:
+    """A reminder (``number`` 1, 2, ...) or escalation notice (``number`` 0) of an unacknowledged
+    cause: the alert mail with a subject saying what changed since the last mail."""
+    tail = f"— {ctx.workflow_id} business day {ctx.business_date.isoformat()}"
+    waited = format_duration(unacknowledged)
+    if number:
+        subject = f"[REMINDER] {_headline(ctx)}: {changed} {tail}"
+        note = f"Reminder {number}: not acknowledged for {waited}. Since the last mail: {changed}."
+    else:
+        subject = f"[ESCALATED] {_headline(ctx)}: not acknowledged for {waited} {tail}"
+        note = f"Escalated: not acknowledged for {waited}. Since the last mail: {changed}."
+    if escalated_to:
+        note += f" Escalated: this mail also goes to {', '.join(escalated_to)}."
+    values = {**_alert_values(ctx), "note": note + " Acknowledge it to stop reminders and escalation."}
+    return _render_pair("alert", _one_line(subject), values)
 
 
 def render_recovery(ctx: AlertContext) -> EmailContent:

@@ -14,6 +14,9 @@ Mails go per incident (:mod:`batch_monitor.incidents`): each alert records the a
 it (``incident_id``). A cause is mailed when it opens, reopens or escalates, with what it puts at
 risk; its consequences (deadlines missed because of it) are recorded but never mailed on their
 own; one recovery mail goes out when the whole incident has cleared.
+
+:func:`remind` mails an unacknowledged CRITICAL cause again every ``remind_every`` and, after
+``escalate_after``, to ``escalate_to`` as well, judged as of the tick (see its docstring).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, PAGE_PATH, FindingKind, Severity
 from batch_monitor.models import AlertContext, AtRisk, EmailContent, Evaluation, Finding
 from batch_monitor.store import outbox
-from batch_monitor.store.repository import recordset, utc
+from batch_monitor.store.repository import load_evaluation, recordset, utc
 from batch_monitor.store.schema import alert_events, alerts, evaluations
 
 OPEN = "open"
@@ -113,6 +116,8 @@ class SyncResult:
     resolved: int = 0
     escalated: int = 0
     mails_queued: int = 0
+    reminders: int = 0  # reminders queued (see :func:`remind`)
+    escalations: int = 0  # incidents whose mails began to go to escalate_to
     skipped: bool = False  # the tick was not newer than the last one synced: nothing changed
     reason: str = ""
 
@@ -149,6 +154,7 @@ class _Mail:
     details: dict[str, Any]
     at_risk: list[AtRisk] = field(default_factory=list)  # alert mails: what the cause puts at risk
     members: list[dict[str, Any]] = field(default_factory=list)  # recovery mails: the incident's alerts
+    consequences: list[list[str]] = field(default_factory=list)  # alert mails: [step_id, kind] that hold
 
 
 class AlertEvent(BaseModel):
@@ -201,6 +207,9 @@ class AlertRecord(BaseModel):
     condition_holds: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    incident_id: int | None = None
+    reminders: int = 0
+    escalated_at: dt.datetime | None = None
     events: list[AlertEvent] = []
 
 
@@ -675,7 +684,8 @@ def _incident_mails(plan: _Planner, grouping: _Grouping) -> tuple[list[_Mail], d
             at_risk = []
             if plan.ev is not None and key[1] in incidents.CAUSE_KINDS:
                 at_risk = incidents.at_risk(plan.ev, plan.graph, key[0], plan.order)
-            mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk))
+            held = [[k[0], k[1]] for k in incidents.members(placed, key)[1:] if rows[k]["condition_holds"]]
+            mails.append(_Mail("alert", change.row, change.mail_tag, change.mail_details, at_risk, consequences=held))
     mails += _recoveries(plan, rows, placed, grouping.changed)
     return mails, assigned
 
@@ -737,6 +747,7 @@ def _write(
     if assigned is None:  # a condition outside evaluation: always its own cause
         assigned = {c.row["id"]: c.row["id"] for c in new + updated if c.row.get("incident_id") is None}
     _set_incidents(conn, assigned)
+    mailed: list[_Mail] = []
     for mail in _mails_of(new + updated) if mails is None else mails:
         dedupe_key = f"alert:{mail.alert['id']}:{mail.tag}"
         queued = outbox.enqueue(
@@ -750,6 +761,9 @@ def _write(
         )
         plan.result.mails_queued += int(queued)
         mail.details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
+        if queued and mail.kind == "alert":
+            mailed.append(mail)
+    _note_mailed(conn, mailed, plan.as_of)
     _insert_events(
         conn,
         [
@@ -764,6 +778,176 @@ def _write(
             for c in new + updated
             for name, details in c.events
         ],
+    )
+
+
+def _consequences(conn: sa.Connection, cause_id: int) -> list[list[str]]:
+    """The incident's consequences that hold, as [step_id, kind] pairs (what its mails tell of)."""
+    t = alerts
+    rows = conn.execute(
+        sa.select(t.c.step_id, t.c.kind)
+        .where(t.c.incident_id == cause_id, t.c.id != cause_id, t.c.condition_holds.is_(True))
+        .order_by(t.c.id)
+    )
+    return [[r.step_id, r.kind] for r in rows]
+
+
+def _note_mailed(conn: sa.Connection, mailed: list[_Mail], as_of: dt.datetime) -> None:
+    """Problem mails went out as of ``as_of``: their reminder clocks start again, in one statement
+    (an opening also starts the escalation clock and the reminder count afresh; a severity
+    escalation of an alert already open keeps them)."""
+    if not mailed:
+        return
+    t = alerts
+    opening: sa.Column[bool] = sa.Column("opening", sa.Boolean())
+    source = recordset(
+        [
+            {
+                "id": m.alert["id"],
+                "last_mailed_at": as_of,
+                "mailed_consequences": m.consequences,
+                "opening": m.tag.startswith("opened:"),
+            }
+            for m in mailed
+        ],
+        [t.c.id, t.c.last_mailed_at, t.c.mailed_consequences, opening],
+    )
+    fresh = source.c.opening.is_(True)
+    conn.execute(
+        sa.update(t)
+        .where(t.c.id == source.c.id)
+        .values(
+            last_mailed_at=source.c.last_mailed_at,
+            mailed_consequences=source.c.mailed_consequences,
+            mailed_at=sa.case((fresh, source.c.last_mailed_at), else_=sa.func.coalesce(t.c.mailed_at, as_of)),
+            reminders=sa.case((fresh, 0), else_=t.c.reminders),
+            escalated_at=sa.case((fresh, sa.null()), else_=t.c.escalated_at),
+        )
+    )
+
+
+# --------------------------------------------------------------------------- reminders and escalation
+
+
+def remind(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    *,
+    as_of: dt.datetime,
+    recipients: list[str],
+    escalate_to: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> SyncResult:
+    """Mail again the unacknowledged CRITICAL incidents of ``workflow`` (any business day), as of ``as_of``.
+
+    An open (not acknowledged), still holding, mailed CRITICAL cause is reminded once
+    ``workflow.remind_every`` has passed since its latest mail (0: never); once
+    ``workflow.escalate_after`` has passed since its problem mail, its mails (an escalation notice,
+    then the reminders) also go to ``escalate_to``. Judged from ``as_of`` (the tick), never the
+    wall clock: a replayed or older tick finds nothing due, and each reminder's dedupe key
+    (``alert:{id}:reminder:{opening}:{n}``) is unique, so nothing is ever mailed twice.
+    """
+    as_of, now = utc(as_of, "as_of"), utc(now, "now")
+    result = SyncResult()
+    to = _addresses(recipients)
+    extra = [a for a in _addresses(escalate_to) if a not in to]
+    if not to or (not workflow.remind_every and not extra):
+        return result
+    t = alerts
+    rows = conn.execute(
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow.workflow_id,
+            t.c.state == OPEN,
+            t.c.severity == Severity.CRITICAL.value,
+            t.c.condition_holds.is_(True),
+            t.c.email_queued.is_(True),
+            t.c.mailed_at <= as_of,
+            sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
+        )
+        .order_by(t.c.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        _remind_one(conn, workflow, _utc_values(row), as_of, now, to, extra, page_url_base, result)
+    return result
+
+
+def _remind_one(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    row: dict[str, Any],
+    as_of: dt.datetime,
+    now: dt.datetime,
+    to: list[str],
+    extra: list[str],
+    page_url_base: str,
+    result: SyncResult,
+) -> None:
+    """Queue the reminder or escalation notice of one cause, if one is due as of ``as_of``."""
+    every = workflow.remind_every
+    reminder = bool(every) and as_of - (row["last_mailed_at"] or row["mailed_at"]) >= every
+    escalation = bool(extra) and row["escalated_at"] is None and as_of - row["mailed_at"] >= workflow.escalate_after
+    if not (reminder or escalation):
+        return
+    escalated = escalation or row["escalated_at"] is not None
+    mail_to = to + extra if escalated else to
+    consequences = _consequences(conn, row["id"])
+    changed = incidents.what_changed(row["mailed_consequences"] or [], consequences)
+    number = row["reminders"] + 1 if reminder else 0
+    tag = f"reminder:{row['open_count']}:{number}" if reminder else f"escalation:{row['open_count']}"
+    dedupe_key = f"alert:{row['id']}:{tag}"
+    content = _render_reminder(conn, workflow, row, page_url_base, as_of, number, changed, extra if escalated else [])
+    queued = outbox.enqueue(
+        conn,
+        dedupe_key=dedupe_key,
+        alert_id=row["id"],
+        kind="reminder" if reminder else "escalation",
+        recipients=mail_to,
+        content=content,
+        now=now,
+    )
+    values: dict[str, Any] = {"mailed_consequences": consequences, "updated_at": now}
+    if reminder:
+        values.update(last_mailed_at=as_of, reminders=number)
+    if escalation:
+        values["escalated_at"] = as_of
+    t = alerts
+    conn.execute(sa.update(t).where(t.c.id == row["id"]).values(values))
+    details: dict[str, Any] = {"changed": changed, "email": {"queued": queued, "dedupe_key": dedupe_key, "to": mail_to}}
+    if reminder:
+        details["number"] = number
+    if escalation:
+        details["escalate_to"] = extra
+    event = "reminded" if reminder else "escalation"  # a reminder that escalates says so in its details
+    _insert_events(
+        conn, [{"alert_id": row["id"], "event": event, "at": now, "as_of": as_of, "actor": MONITOR, "details": details}]
+    )
+    result.reminders += int(reminder and queued)
+    result.escalations += int(escalation)
+    result.mails_queued += int(queued)
+
+
+def _render_reminder(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    row: dict[str, Any],
+    page_url_base: str,
+    as_of: dt.datetime,
+    number: int,
+    changed: str,
+    escalated_to: list[str],
+) -> EmailContent:
+    from batch_monitor.notify.render import render_reminder
+
+    ctx = alert_context(row, workflow, page_url_base)
+    ev = load_evaluation(conn, row["workflow_id"], row["business_date"])
+    if ev is not None and row["kind"] in incidents.CAUSE_KINDS:
+        graph = incidents.dependency_graph(workflow)
+        ctx = ctx.model_copy(update={"at_risk": incidents.at_risk(ev, graph, row["step_id"])})
+    return render_reminder(
+        ctx, number=number, changed=changed, escalated_to=escalated_to, unacknowledged=as_of - row["mailed_at"]
     )
 
 

@@ -108,6 +108,12 @@ alerts = Table(
     Column("updated_at", TS, nullable=False, server_default=func.now()),
     # migration 0003: the id of the alert that is this alert's incident cause (its own id for a cause)
     Column("incident_id", BigInteger),
+    # migration 0004: reminders and escalation of an unacknowledged CRITICAL cause (this opening)
+    Column("mailed_at", TS),  # the tick (as_of) of the opening's problem mail: escalation counts from it
+    Column("last_mailed_at", TS),  # the tick of the latest problem mail or reminder: reminders count from it
+    Column("reminders", Integer, nullable=False, server_default="0"),
+    Column("escalated_at", TS),  # the tick its mails began to go to escalate_to too
+    Column("mailed_consequences", Json),  # [[step_id, kind], ...] holding at the latest mail
     UniqueConstraint("workflow_id", "business_date", "step_id", "kind", name="uq_alerts_identity"),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_wf_date", "workflow_id", "business_date"),
