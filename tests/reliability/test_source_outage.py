@@ -185,7 +185,10 @@ def test_an_afternoon_without_the_source_is_caught_up_to_the_same_alerts_and_mai
     assert got["runs"] == expected["runs"]
     assert [m for m in got["mails"] if "cannot be read" not in m[2]] == expected["mails"]
     subjects = [str(m.message["Subject"]) for m in mail_server.received]
-    assert len(subjects) == len(set(subjects)) == 4
+    reminders = [s for s in subjects if s.startswith("[REMINDER]")]
+    assert len(subjects) == len(set(subjects)) and len(subjects) - len(reminders) == 4, subjects
+    # the outage, unacknowledged for 2 h (remind_every), is reminded once
+    assert len(reminders) == 1 and "cannot be read" in reminders[0], reminders
     [source_alert] = alert_rows(store, kind="SOURCE_UNAVAILABLE")
     assert (source_alert["seen_count"], local(source_alert["first_seen_at"]), local(source_alert["resolved_at"])) == (
         12,
