@@ -106,7 +106,8 @@ def test_a_run_crossing_midnight_stays_in_its_business_day_and_its_alerts_clear_
     reliability.observed(
         f"the run is stored under {DAY} (ended {local(sms['end_time'])} the next morning); alerts "
         + ", ".join(f"{a['kind']} {a['step_id']} {local(a['first_seen_at'])}→{local(a['resolved_at'])}" for a in alerts)
-        + f", all of business day {DAY}; {len(subjects)} mails (the 2 CRITICAL deadlines, opened, reminded once and cleared)"
+        + f", all of business day {DAY}; {len(subjects)} mails (the 2 CRITICAL deadlines, opened, reminded once "
+        "and cleared)"
     )
     ccb.dispose()
 
