@@ -182,7 +182,9 @@ def replay_day(
         if stop is not None and stop.is_set():
             break
         simulator.play(source, scenario, workflow, date, moment)
-        pipeline.run_tick(source, store, workflow, moment, channel=channel)
+        # judged as of the replayed tick, but read now: CC&B already holds later days' rows, which a
+        # read "at" the old tick would take for a clock running ahead
+        pipeline.run_tick(source, store, workflow, moment, channel=channel, now=dt.datetime.now(dt.UTC))
     replay_log.info("played %s %s '%s' (%d ticks)", workflow.workflow_id, date, scenario.name, len(moments))
     return len(moments)
 

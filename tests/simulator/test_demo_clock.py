@@ -9,11 +9,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import sqlalchemy as sa
+from tests.support.mail import MailServer
 
 from batch_monitor import business_day as bd
 from batch_monitor import simulator
 from batch_monitor.config import load_workflows
 from batch_monitor.constants import RunStatus
+from batch_monitor.store.schema import alerts
 
 DEMO_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
 
@@ -57,3 +60,23 @@ def test_only_quoted_clock_times_move_and_they_wrap_around_midnight() -> None:
 
 def test_a_scenario_without_a_failure_plays_on_the_real_clock() -> None:
     assert DEMO.clock_shift("normal", STARTS[0]) == 0
+
+
+def test_the_history_replay_of_a_day_after_a_later_one_raises_only_what_its_scenario_expects(
+    store: sa.Engine, mail_server: MailServer, tmp_path: Path
+) -> None:
+    """The demo replays its past days newest first into one CC&B: reading an older day "at" its
+    replayed tick took the later day's rows for a CC&B clock hours ahead (DATA_QUALITY, and
+    breaches judged from shifted times)."""
+    workflows_dir, scenarios_dir = DEMO.write_shifted_files(0, into=tmp_path)
+    dpdc = next(w for w in load_workflows(workflows_dir).workflows if w.workflow_id == "dpdc_ami")
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'ccb.db'}")
+    simulator.create_schema(source)
+    later, earlier = dt.date(2026, 11, 25), dt.date(2026, 11, 24)
+    for date in (later, earlier):
+        _start, end = bd.window(date, dpdc.timezone, dpdc.business_day_start)
+        DEMO.replay_day(source, store, dpdc, scenarios_dir / "normal.yaml", date, end)
+    source.dispose()
+    with store.connect() as conn:
+        raised = conn.execute(sa.select(alerts.c.business_date, alerts.c.kind)).all()
+    assert raised == []  # the normal day expects nothing, on either date
