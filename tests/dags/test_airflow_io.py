@@ -9,23 +9,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.connections import pg_connection_json
 
 from batch_monitor import airflow_io
 
 
 def connection_json(url: str, **extra: Any) -> str:
-    parts = sa.make_url(url)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": parts.host,
-            "port": parts.port or 5432,
-            "login": parts.username,
-            "password": "p@ss/w:rd?",  # characters a hand-built URL string would have to escape
-            "schema": parts.database,
-            "extra": json.dumps(extra),
-        }
-    )
+    # characters a hand-built URL string would have to escape
+    return pg_connection_json(url, password="p@ss/w:rd?", **extra)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 from tests.e2e.test_scenario_days import DAY, WORKFLOW, ticks
+from tests.support.connections import pg_connection_json
 from tests.support.mail import MailServer
 
 from batch_monitor import simulator
@@ -21,20 +22,6 @@ from batch_monitor.paths import scenarios_dir
 from batch_monitor.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def connection_json(url: str) -> str:
-    parts = sa.make_url(url)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": parts.host,
-            "port": parts.port or 5432,
-            "login": parts.username,
-            "password": parts.password or "",
-            "schema": parts.database,
-        }
-    )
 
 
 @pytest.mark.e2e
@@ -46,7 +33,7 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
     simulator.create_schema(source)
     scenario = simulator.load_scenario(scenarios_dir() / "failure.yaml")
     monkeypatch.setenv("AIRFLOW_CONN_CCB_ORACLE", json.dumps({"conn_type": "sqlite", "host": str(ccb)}))
-    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", connection_json(fresh_pg_url))
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", pg_connection_json(fresh_pg_url))
     # the Airflow Variable batch_monitor_email_to overrides the workflow's on_call list
     monkeypatch.setenv("AIRFLOW_VAR_BATCH_MONITOR_EMAIL_TO", "night-shift@dpdc.example, noc@dpdc.example")
     dag = DagBag(str(ROOT / "dags")).dags[WORKFLOW.dag_id]

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from tests.simulator.ccb import DAY, DPDC, US_EAST, at, scenario
+from tests.support.connections import pg_connection_json
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
@@ -22,7 +23,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.notify.channels import EmailChannel
 from batch_monitor.store import schema
 
-__all__ = ["DAY", "DPDC", "US_EAST", "at", "scenario"]
+__all__ = ["DAY", "DPDC", "US_EAST", "at", "pg_connection_json", "scenario"]
 
 PAGE = "http://airflow.test"
 SOURCE_PASSWORD = "ccb-Secr3t-pw"
@@ -102,22 +103,6 @@ def pg_url(port: int, user: str = "ccb_reader", password: str = SOURCE_PASSWORD,
     return sa.URL.create(
         "postgresql+psycopg2", username=user, password=password, host="127.0.0.1", port=port, database=database
     ).render_as_string(hide_password=False)
-
-
-def pg_connection_json(url: str, **extra: Any) -> str:
-    """An Airflow connection (JSON) for a PostgreSQL URL, password included."""
-    parts = sa.make_url(url)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": parts.host,
-            "port": parts.port or 5432,
-            "login": parts.username,
-            "password": parts.password or "",
-            "schema": parts.database,
-            "extra": extra,
-        }
-    )
 
 
 @contextmanager
