@@ -323,7 +323,13 @@ def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime,
         retention = repository.get_setting(conn, "retention_days")
         days = int(retention) if retention is not None else DEFAULT_RETENTION_DAYS
         before = dates[-1] - dt.timedelta(days=days)
-        purged = repository.purge(conn, workflow_id=workflow.workflow_id, before=before)
+        snapshot_days = int(repository.get_setting(conn, "snapshot_retention_days", default=2))
+        purged = repository.purge(
+            conn,
+            workflow_id=workflow.workflow_id,
+            before=before,
+            snapshots_before=dates[0] - dt.timedelta(days=snapshot_days),
+        )
     result = {"summarized": summarized, "purged_before": before.isoformat(), "purged": purged}
     log.info("housekeeping %s", result)
     return result

@@ -96,6 +96,7 @@ def test_default_settings_are_added_but_never_overwrite_an_operator(store: sa.En
         missing = repository.get_setting(conn, "no_such_key", default="fallback")
     assert values == {
         "retention_days": 90,
+        "snapshot_retention_days": 2,
         "stuck_threshold_minutes": 60,
         "refresh_interval_seconds": 1800,
         "business_day_start": "05:00",
@@ -327,3 +328,20 @@ def test_purge_deletes_old_history_but_never_an_unsent_mail(store: sa.Engine, dp
         everything = repository.purge(conn, workflow_id=None, before=DAY - dt.timedelta(days=60))
     assert everything["batch_execution_logs"] == 1
     assert count(store, schema.email_outbox) == 2
+
+
+def test_raw_snapshots_go_after_a_few_days_while_the_rest_of_the_history_stays(store: sa.Engine) -> None:
+    for days_ago in (0, 1, 2, 3, 10):
+        day = DAY - dt.timedelta(days=days_ago)
+        with store.begin() as conn:
+            repository.save_snapshot(
+                conn, observations(T0 - days_ago * 24 * H).model_copy(update={"business_date": day})
+            )
+    with store.begin() as conn:
+        counts = repository.purge(
+            conn, workflow_id=WF, before=DAY - dt.timedelta(days=60), snapshots_before=DAY - dt.timedelta(days=2)
+        )
+    with store.connect() as conn:
+        kept = sorted(conn.execute(sa.select(schema.source_snapshots.c.business_date)).scalars())
+    assert counts["batch_source_snapshots"] == 2
+    assert kept == [DAY - dt.timedelta(days=2), DAY - dt.timedelta(days=1), DAY]

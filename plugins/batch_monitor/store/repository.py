@@ -39,6 +39,10 @@ GLOBAL_SCOPE = "global"
 # (value, description) of the global settings an operator may change in batch_monitoring_config
 DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "retention_days": (60, "Days of history kept; older runs, alerts, summaries and snapshots are purged"),
+    "snapshot_retention_days": (
+        2,
+        "Days of raw CC&B snapshots kept: a tick needs only its own; two days are kept to replay and debug",
+    ),
     "stuck_threshold_minutes": (60, "Default minutes without progress before a running step is stuck"),
     "refresh_interval_seconds": (1800, "How often the page refreshes itself, in seconds"),
     "business_day_start": ("05:00", "Default local time at which a business day begins"),
@@ -449,11 +453,14 @@ def summarize_day(conn: sa.Connection, workflow_id: str, business_date: dt.date,
     return int(conn.execute(stmt).rowcount)
 
 
-def purge(conn: sa.Connection, *, workflow_id: str | None, before: dt.date) -> dict[str, int]:
+def purge(
+    conn: sa.Connection, *, workflow_id: str | None, before: dt.date, snapshots_before: dt.date | None = None
+) -> dict[str, int]:
     """Delete history of business days before ``before`` (one workflow, or all when None).
 
-    Mails are deleted only once sent; an unsent mail is never lost, even when its alert goes.
-    Returns the number of rows deleted per table.
+    Raw source snapshots go from ``snapshots_before`` on when it is later (they are the bulk of the
+    store and only a tick needs its own). Mails are deleted only once sent; an unsent mail is never
+    lost, even when its alert goes. Returns the number of rows deleted per table.
     """
 
     def of(table: sa.Table) -> list[sa.ColumnElement[bool]]:
@@ -477,4 +484,9 @@ def purge(conn: sa.Connection, *, workflow_id: str | None, before: dt.date) -> d
     ).rowcount
     for table in (alerts, execution_logs, performance_summary, source_snapshots, evaluations):
         counts[table.name] = conn.execute(sa.delete(table).where(*of(table))).rowcount
+    if snapshots_before is not None and snapshots_before > before:
+        recent = [source_snapshots.c.business_date < snapshots_before]
+        if workflow_id is not None:
+            recent.append(source_snapshots.c.workflow_id == workflow_id)
+        counts[source_snapshots.name] += conn.execute(sa.delete(source_snapshots).where(*recent)).rowcount
     return counts
