@@ -38,7 +38,7 @@ from tests.support.workflows import load_test_workflow, scenario_path
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config
+from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config, source_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -104,12 +104,14 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 @dataclass
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
-    evaluations with their alert-sync marks), to put back later."""
+    evaluations with their alert-sync marks), and the raw snapshots a tick's housekeeping purges
+    after ``snapshot_retention_days``, to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
     settings: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
+    snapshots: dict[int, dict[str, Any]]
 
     @classmethod
     def take(cls, engine: sa.Engine) -> StoreSnapshot:
@@ -120,6 +122,7 @@ class StoreSnapshot:
                 max_event_id=int(conn.execute(last_event).scalar_one()),
                 settings=[dict(r._mapping) for r in conn.execute(sa.select(monitoring_config))],
                 evaluations=[dict(r._mapping) for r in conn.execute(sa.select(evaluations))],
+                snapshots={r.id: dict(r._mapping) for r in conn.execute(sa.select(source_snapshots))},
             )
 
     def restore(self, engine: sa.Engine) -> None:
@@ -132,6 +135,11 @@ class StoreSnapshot:
             conn.execute(sa.insert(monitoring_config), self.settings)
             conn.execute(sa.delete(evaluations))
             conn.execute(sa.insert(evaluations), self.evaluations)
+            present = set(conn.execute(sa.select(source_snapshots.c.id)).scalars())
+            conn.execute(sa.delete(source_snapshots).where(source_snapshots.c.id.not_in(list(self.snapshots))))
+            purged = [row for key, row in self.snapshots.items() if key not in present]
+            if purged:
+                conn.execute(sa.insert(source_snapshots), purged)
 
 
 def _free_port() -> int:
