@@ -317,6 +317,29 @@ def _split(total: int, parts: int) -> list[int]:
     return shares
 
 
+class _Numbering:
+    """Batch and rerun numbers of a day's planned runs, as CC&B would give them."""
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.last_of: dict[str, _PlannedRun] = {}
+        self.counts: dict[str, int] = {}
+
+    def assign(self, spec: RunSpec, where: str, start: dt.datetime, problems: list[str]) -> tuple[int, int] | None:
+        """(batch_nbr, rerun_nbr) for a run; None when the run it reruns was invalid (already reported)."""
+        if spec.rerun:
+            previous = self.last_of.get(spec.batch_code)
+            if previous is None:
+                return None
+            if start < previous.end:
+                problems.append(f"{where}, field 'start': a rerun starts after the run it reruns ends")
+            return previous.batch_nbr, previous.rerun_nbr + 1
+        self.counts[spec.batch_code] = self.counts.get(spec.batch_code, 0) + 1
+        if self.counts[spec.batch_code] >= RUNS_PER_CODE:
+            problems.append(f"{where}: at most {RUNS_PER_CODE - 1} runs of one batch code a day")
+        return self.base + self.counts[spec.batch_code], 0
+
+
 class _Planner:
     """Resolves a scenario's clock times for one workflow and business date."""
 
@@ -335,56 +358,55 @@ class _Planner:
         if self.scenario.workflow != self.workflow.workflow_id:
             raise ScenarioError(
                 self.path,
-                [f"field 'workflow': the scenario is for {self.scenario.workflow!r}, "
-                 f"not {self.workflow.workflow_id!r}"],
+                [
+                    f"field 'workflow': the scenario is for {self.scenario.workflow!r}, "
+                    f"not {self.workflow.workflow_id!r}"
+                ],
             )
         codes = {s.batch_code for s in self.workflow.steps}
-        base = batch_number_base(self.date)
+        numbers = _Numbering(batch_number_base(self.date))
         planned: list[_PlannedRun] = []
-        last_of: dict[str, _PlannedRun] = {}
-        counts: dict[str, int] = {}
         for index, spec in enumerate(self.scenario.runs):
             where = f"runs[{index}] ({spec.batch_code})"
             if spec.batch_code not in codes:
                 self.problems.append(f"{where}, field 'batch_code': not a batch code of {self.workflow.workflow_id}")
                 continue
-            if isinstance(spec.start, dt.time):
-                start = self.clock(spec.start)
-            elif planned:
-                start = planned[-1].end + spec.start
-            else:
-                continue  # the run above it was invalid; already reported
-            end = self.clock(spec.end) if spec.end is not None else start + (spec.duration or dt.timedelta(0))
-            if end <= start:
-                self.problems.append(f"{where}, field 'end': the run ends before it starts")
+            times = self._times(spec, where, planned)
+            if times is None:
                 continue
-            if spec.rerun:
-                previous = last_of.get(spec.batch_code)
-                if previous is None:
-                    continue  # the run it reruns was invalid; already reported
-                if start < previous.end:
-                    self.problems.append(f"{where}, field 'start': a rerun starts after the run it reruns ends")
-                nbr, rerun = previous.batch_nbr, previous.rerun_nbr + 1
-            else:
-                counts[spec.batch_code] = counts.get(spec.batch_code, 0) + 1
-                if counts[spec.batch_code] >= RUNS_PER_CODE:
-                    self.problems.append(f"{where}: at most {RUNS_PER_CODE - 1} runs of one batch code a day")
-                nbr, rerun = base + counts[spec.batch_code], 0
+            start, end = times
+            numbered = numbers.assign(spec, where, start, self.problems)
+            if numbered is None:
+                continue
             run = _PlannedRun(
                 batch_cd=spec.batch_code,
-                batch_nbr=nbr,
-                rerun_nbr=rerun,
+                batch_nbr=numbered[0],
+                rerun_nbr=numbered[1],
                 start=start,
                 end=end,
                 final=RunStatus.ERROR if spec.status == "error" else RunStatus.COMPLETE,
                 threads=self._threads(spec, where, start, end),
             )
             planned.append(run)
-            last_of[spec.batch_code] = run
+            numbers.last_of[spec.batch_code] = run
         self._check_pending()
         if self.problems:
             raise ScenarioError(self.path, self.problems)
         return planned
+
+    def _times(self, spec: RunSpec, where: str, planned: list[_PlannedRun]) -> tuple[dt.datetime, dt.datetime] | None:
+        """A run's start and end; None when it cannot be placed (reported, or its predecessor was invalid)."""
+        if isinstance(spec.start, dt.time):
+            start = self.clock(spec.start)
+        elif planned:
+            start = planned[-1].end + spec.start
+        else:
+            return None  # the run above it was invalid; already reported
+        end = self.clock(spec.end) if spec.end is not None else start + (spec.duration or dt.timedelta(0))
+        if end <= start:
+            self.problems.append(f"{where}, field 'end': the run ends before it starts")
+            return None
+        return start, end
 
     def _threads(self, spec: RunSpec, where: str, start: dt.datetime, end: dt.datetime) -> tuple[_PlannedThread, ...]:
         done_by = self.clock(spec.threads_done_by) if spec.threads_done_by else end
@@ -405,9 +427,7 @@ class _Planner:
                 # threads finish one after another over the last tenth of the work; failed ones at the end
                 finish = end if number in failing else start + (done_by - start) * (0.9 + 0.1 * number / spec.threads)
                 segments = (_Segment(start, finish, finish, share, errs),)
-            threads.append(
-                _PlannedThread(number, segments, final, spec.error if final == RunStatus.ERROR else None)
-            )
+            threads.append(_PlannedThread(number, segments, final, spec.error if final == RunStatus.ERROR else None))
         return tuple(threads)
 
     def _stalled(
