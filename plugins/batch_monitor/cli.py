@@ -44,8 +44,8 @@ EXIT_USAGE = 2  # bad arguments, unknown workflow, bad configuration
 EXIT_SOURCE = 3  # check: CC&B cannot be read
 
 _NO_MEMORY = (
-    "no store, so no memory of earlier ticks: a running run's progress counts as first seen now, "
-    "and STUCK cannot be raised (the DAG remembers progress between ticks)"
+    "no store, so no memory of earlier ticks: STUCK is judged from CC&B's own times alone "
+    "(no thread execution started or ended for stuck_after), not from record counts growing between ticks"
 )
 NO_MEMORY_NOTE = f"note: {_NO_MEMORY}"
 _CLOCK = re.compile(r"^\s*\d{1,2}:\d{2}\s*$")

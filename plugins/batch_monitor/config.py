@@ -76,6 +76,20 @@ def parse_clock(value: Any) -> dt.time:
     raise ValueError(f"{value!r} is not a clock time; write 'HH:MM', e.g. '05:00'")
 
 
+def parse_percent(value: Any) -> float:
+    """'20%', '20 %' or 20 → 0.2 (a share of the typical value); never 0 or negative."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a percentage such as '20%'")
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a percentage; write e.g. '20%' or '500%'") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value!r}: a percentage must be more than 0")
+    return number / 100
+
+
 def _parse_expected_start(value: Any) -> dt.time | str | None:
     if value is None or value == AFTER_PREDECESSOR:
         return value  # type: ignore[no-any-return]
@@ -112,6 +126,7 @@ def _recipient_list(value: Any) -> Any:
 
 
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
+Percent = Annotated[float, BeforeValidator(parse_percent)]
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
 
@@ -153,6 +168,8 @@ _STEP_FIELDS_WITH_DEFAULTS = (
     "stuck_after",
     "min_rps",
     "expect_records",
+    "volume_low",
+    "volume_high",
     "enabled",
 )
 
@@ -169,6 +186,8 @@ class StepDefaults(BaseModel):
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
+    volume_low: Percent = 0.20
+    volume_high: Percent = 5.00
     enabled: bool = True
 
 
@@ -190,6 +209,9 @@ class StepConfig(BaseModel):
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
+    # UNUSUAL_VOLUME: a completed run's records below / above these shares of its typical count
+    volume_low: Percent = 0.20
+    volume_high: Percent = 5.00
     repeat: RepeatRule = RepeatRule()
     enabled: bool = True
     runbook: Runbook = ""  # what on-call should do: one text for every kind, or {KIND: text}
@@ -208,6 +230,8 @@ class StepConfig(BaseModel):
             raise ValueError("max_duration is shorter than expected_duration")
         if self.stuck_after <= dt.timedelta(0):
             raise ValueError("stuck_after must be longer than 0")
+        if self.volume_low >= self.volume_high:
+            raise ValueError(f"volume_low ({self.volume_low:.0%}) must be below volume_high ({self.volume_high:.0%})")
         return self
 
     @property
@@ -244,6 +268,7 @@ class WorkflowConfig(BaseModel):
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
+    baseline_min_days: int = Field(default=5, ge=1, le=366)
     tags: list[str] = Field(default_factory=list)
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)

@@ -330,4 +330,4 @@ def test_check_help_explains_exit_codes_and_the_missing_progress_memory() -> Non
     text = " ".join(done.stdout.split())
     assert "exit status: 0 nothing CRITICAL, 1 a CRITICAL finding holds" in text
     assert "3 CC&B cannot be read" in text
-    assert "STUCK cannot be raised" in text
+    assert "STUCK is judged from CC&B's own times alone" in text
