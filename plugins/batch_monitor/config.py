@@ -31,6 +31,7 @@ from pydantic import (
 
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.run_calendar import CalendarConfig, run_day
 from batch_monitor.text import format_duration, parse_recipients
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
@@ -269,6 +270,8 @@ class WorkflowConfig(BaseModel):
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
     baseline_min_days: int = Field(default=5, ge=1, le=366)
+    # which business days a run is expected on (run_calendar.py); none: every day
+    calendar: CalendarConfig | None = None
     tags: list[str] = Field(default_factory=list)
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)
@@ -326,6 +329,10 @@ class WorkflowConfig(BaseModel):
     @property
     def enabled_steps(self) -> list[StepConfig]:
         return [s for s in self.steps if s.enabled]
+
+    def is_run_day(self, business_date: dt.date) -> bool:
+        """Whether the chain is expected to run on ``business_date`` (its ``calendar``)."""
+        return run_day(self.calendar, business_date).expected
 
     def step(self, step_id: str) -> StepConfig:
         for candidate in self.steps:
@@ -478,10 +485,25 @@ def _format_errors(path: Path, error: ValidationError, raw: dict[str, Any]) -> l
     return lines
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that an impossible date (2026-13-01) stays text instead of raising
+    a bare ValueError, so the field holding it is named in the error like any other bad value."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 def parse_workflow(text: str, path: Path) -> WorkflowConfig:
     """Parse and validate one workflow document; ``path`` is only used in messages."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise WorkflowConfigError(path, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):

@@ -33,6 +33,7 @@ from batch_monitor.models import (
     StepBaseline,
     StepState,
 )
+from batch_monitor.run_calendar import DUE_KINDS, run_day
 from batch_monitor.text import format_duration
 from batch_monitor.volume import VolumeLimits, unusual_volume
 
@@ -104,6 +105,9 @@ def evaluate(
         ctx.states[step.id] = state
         _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
     chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
+    day = run_day(workflow.calendar, observations.business_date)
+    if not day.expected:  # nothing is due: runs that do happen are still judged (FAILED, STUCK, ...)
+        ctx.findings = [f for f in ctx.findings if f.kind.value not in DUE_KINDS]
     problems = [*observations.anomalies, *ctx.doubts]
     if problems:
         ctx.add(
@@ -127,6 +131,8 @@ def evaluate(
         progress=ctx.progress,
         predicted_chain_end=chain_end,
         chain_finish_by=chain_finish_by,
+        run_expected=day.expected,
+        no_run_reason=day.reason,
     )
 
 

@@ -224,6 +224,10 @@ class Evaluation(_Model):
     progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
     predicted_chain_end: dt.datetime | None = None
     chain_finish_by: dt.datetime | None = None
+    # the workflow's calendar: false on a business day with no run expected (a weekend day off, a
+    # holiday it skips), with the reason ("Saturday is not a run day", "holiday: Victory Day")
+    run_expected: bool = True
+    no_run_reason: str | None = None
 
 
 class AtRisk(_Model):
