@@ -244,7 +244,8 @@ def render(evaluation: Evaluation, workflow: WorkflowConfig) -> list[str]:
     lines = [
         f"{workflow.workflow_id} ({workflow.name}), business day {date}, as of "
         f"{_local(evaluation.as_of, workflow, 'YYYY-MM-DD HH:mm zz')} ({workflow.timezone}): "
-        f"chain {evaluation.chain_status.value}",
+        f"chain {evaluation.chain_status.value}"
+        + ("" if evaluation.run_expected else f" (no run expected: {evaluation.no_run_reason})"),
         NO_MEMORY_NOTE,
         "",
     ]
