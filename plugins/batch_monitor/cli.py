@@ -45,7 +45,8 @@ EXIT_SOURCE = 3  # check: CC&B cannot be read
 
 _NO_MEMORY = (
     "no store, so no memory of earlier ticks: STUCK is judged from CC&B's own times alone "
-    "(no thread execution started or ended for stuck_after), not from record counts growing between ticks"
+    "(a run past its typical duration with no thread execution started or ended for stuck_after), "
+    "not from record counts growing between ticks"
 )
 NO_MEMORY_NOTE = f"note: {_NO_MEMORY}"
 _CLOCK = re.compile(r"^\s*\d{1,2}:\d{2}\s*$")

@@ -150,7 +150,29 @@ def _runs_by_code(ctx: _Context) -> dict[str, list[RunObservation]]:
     return grouped
 
 
-def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
+def _typical_run(ctx: _Context, step: StepConfig) -> dt.timedelta | None:
+    """How long a run of the step typically takes: its learned baseline once it has enough history,
+    else its expected_duration, else its max_duration (None: not known)."""
+    base = ctx.baselines.get(step.id)
+    if base is not None and base.duration_p50_s and base.sample_days >= ctx.workflow.baseline_min_days:
+        return dt.timedelta(seconds=base.duration_p50_s)
+    return step.expected_duration or step.max_duration
+
+
+def _first_sighting(ctx: _Context, step: StepConfig, run: RunObservation) -> dt.datetime:
+    """When a run the monitor sees for the first time last moved, from CC&B's own evidence.
+
+    Its latest thread execution start or end, once the run has outlasted a typical run of its step.
+    Within that time a healthy run's threads run on without ending, so their silence says nothing and
+    the clock starts at this sighting (as it does when no typical duration is known).
+    """
+    activity, typical = run.last_activity, _typical_run(ctx, step)
+    if activity is None or activity > ctx.as_of or typical is None or run.start is None:
+        return ctx.as_of
+    return activity if ctx.as_of - run.start > typical else ctx.as_of
+
+
+def _last_progress(ctx: _Context, step: StepConfig, run: RunObservation) -> dt.datetime:
     """Remember the run's counts; return when it last showed progress."""
     token = run.key.token()
     previous = ctx.memory.get(token)
@@ -164,11 +186,8 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
         records = previous.records
     current = (records, run.threads_done)
     activity = run.last_activity
-    if previous is None:
-        # first sighting: the source's own evidence says when the run last moved (its latest thread
-        # execution start or end), so a run already frozen when the monitor first sees it is not
-        # given another stuck_after
-        changed_at = activity if activity is not None and activity <= ctx.as_of else ctx.as_of
+    if previous is None:  # a run already frozen when first seen is not given another stuck_after
+        changed_at = _first_sighting(ctx, step, run)
     elif (previous.records, previous.threads_done) == current and previous.changed_at <= ctx.as_of:
         changed_at = previous.changed_at
     else:
@@ -184,7 +203,7 @@ def _view(ctx: _Context, step: StepConfig, run: RunObservation) -> RunView:
     stop = run.end if run.status in _FINISHED and run.end else ctx.as_of
     duration = (stop - start).total_seconds() if start else None
     running = run.status == RunStatus.RUNNING
-    last_progress = _last_progress(ctx, run) if running else None
+    last_progress = _last_progress(ctx, step, run) if running else None
     return RunView(
         batch_cd=run.batch_cd,
         batch_nbr=run.batch_nbr,

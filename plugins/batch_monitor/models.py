@@ -123,8 +123,8 @@ class Progress(_Model):
 
     records: int
     threads_done: int
-    # when these values last changed: the as-of time they were first seen, or at the run's first
-    # sighting its latest activity in CC&B (a thread execution's start or end)
+    # when these values last changed: the as-of time they were first seen, or, for a run first seen
+    # after it outlasted a typical run, its latest activity in CC&B (a thread execution's start or end)
     changed_at: dt.datetime
     seen_at: dt.datetime  # as-of time of the latest observation
 

@@ -211,14 +211,34 @@ def test_growing_records_reset_the_stuck_clock() -> None:
     assert ev.progress[moving.key.token()].changed_at == at("07:30")
 
 
-def test_a_run_first_seen_with_recent_activity_is_not_stuck() -> None:
-    ev = judge("06:45", [NORMAL_MORNING[0], run("D1-IMD", "06:00", records=40_000)])
-    assert status(ev, "D1-IMD") == StepStatus.RUNNING
+LONG_BASELINE = StepBaseline(step_id="C1-PPBTR", sample_days=20, runs_per_day=1, duration_p50_s=4 * 3600)
+FIRST_SIGHTINGS = [
+    # seen at, the C1-PPBTR run's threads' last activity (it started 12:00), baselines, status
+    ("14:00", "12:00", {}, StepStatus.RUNNING),  # 2h in, within its expected 2h45m: silence is normal
+    ("14:30", "14:20", {}, StepStatus.RUNNING),
+    ("15:00", "12:00", {}, StepStatus.STUCK),  # 3h: longer than a typical run, silent for 3h
+    ("15:00", "14:30", {}, StepStatus.RUNNING),  # longer than typical, but a thread moved 30m ago
+    ("15:00", "12:00", {"C1-PPBTR": LONG_BASELINE}, StepStatus.RUNNING),  # typically 4h: still normal
+    # a baseline with too little history is not used: expected_duration (2h45m) speaks
+    ("15:00", "12:00", {"C1-PPBTR": LONG_BASELINE.model_copy(update={"sample_days": 3})}, StepStatus.STUCK),
+]
+
+
+@pytest.mark.parametrize(("clock", "active", "baselines", "expected"), FIRST_SIGHTINGS)
+def test_a_run_seen_for_the_first_time_is_judged_from_its_threads_once_it_outlasts_a_typical_run(
+    clock: str, active: str, baselines: dict[str, StepBaseline], expected: StepStatus
+) -> None:
+    """Within a typical run's time a healthy run's threads run on without ending (the monitor started,
+    or came back after an outage, mid-run); past it, their silence is the source's evidence."""
+    ppbtr = run("C1-PPBTR", "12:00", records=150_000, threads=6, done=0, nbr=31, active=active)
+    ev = judge(clock, [*NORMAL_MORNING, ppbtr], {"D1-IMD": 0}, baselines=baselines)
+    assert status(ev, "C1-PPBTR") == expected
 
 
 def test_a_run_already_frozen_when_first_seen_is_stuck_at_the_first_tick() -> None:
     """Regression: the stuck clock counted from the monitor's first sighting, so a run whose threads
-    had shown no activity for 3 h waited another stuck_after before it was called stuck."""
+    had shown no activity for 3 h (long past its typical 40m) waited another stuck_after before it
+    was called stuck."""
     frozen = run("D1-IMD", "06:00", records=40_000, threads=4, done=1, nbr=7)
     threads = [t.model_copy(update={"last_activity": at("06:30")}) if t.thread_nbr == 1 else t for t in frozen.threads]
     frozen = frozen.model_copy(update={"threads": threads})  # its last thread execution ended at 06:30
@@ -235,8 +255,8 @@ def test_a_run_already_frozen_when_first_seen_is_stuck_at_the_first_tick() -> No
 # tick, D1-IMD's record count then (started 06:00, max_duration 1h30m, stuck_after 1h), what holds
 LONG_AND_STUCK = [
     ("06:15", 40_000, set()),
-    ("06:45", 40_000, set()),
-    ("07:00", 40_000, {"STUCK"}),  # 1h without progress since its start, its threads' last activity
+    ("07:00", 40_000, set()),  # no growth since 06:15, when it was first seen: 45m
+    ("07:15", 40_000, {"STUCK"}),  # 1h without progress
     ("07:45", 40_000, {"STUCK", "LONG_RUNNING"}),  # past max_duration while stuck: both hold
     ("08:00", 80_000, {"LONG_RUNNING"}),  # it moves again: still long, no longer stuck
     ("08:15", 80_000, {"LONG_RUNNING"}),
