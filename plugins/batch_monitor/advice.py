@@ -36,6 +36,10 @@ _STEP_ADVICE: dict[FindingKind, str] = {
         "output and rerun it once the predecessor has completed."
     ),
     FindingKind.EMPTY_RUN: "Check the run's input (upstream extract, parameters) before the chain goes on.",
+    FindingKind.UNUSUAL_VOLUME: (
+        "Compare {code}'s input with a usual day's (upstream extract, file sizes, run parameters) before the "
+        "steps after it use its output; rerun {code} if part of its input was missing."
+    ),
 }
 
 # a breach already over when the monitor saw it: nothing to rescue, something to learn

@@ -44,8 +44,9 @@ EXIT_USAGE = 2  # bad arguments, unknown workflow, bad configuration
 EXIT_SOURCE = 3  # check: CC&B cannot be read
 
 _NO_MEMORY = (
-    "no store, so no memory of earlier ticks: a running run's progress counts as first seen now, "
-    "and STUCK cannot be raised (the DAG remembers progress between ticks)"
+    "no store, so no memory of earlier ticks: STUCK is judged from CC&B's own times alone "
+    "(a run past its typical duration with no thread execution started or ended for stuck_after), "
+    "not from record counts growing between ticks"
 )
 NO_MEMORY_NOTE = f"note: {_NO_MEMORY}"
 _CLOCK = re.compile(r"^\s*\d{1,2}:\d{2}\s*$")
@@ -244,7 +245,8 @@ def render(evaluation: Evaluation, workflow: WorkflowConfig) -> list[str]:
     lines = [
         f"{workflow.workflow_id} ({workflow.name}), business day {date}, as of "
         f"{_local(evaluation.as_of, workflow, 'YYYY-MM-DD HH:mm zz')} ({workflow.timezone}): "
-        f"chain {evaluation.chain_status.value}",
+        f"chain {evaluation.chain_status.value}"
+        + ("" if evaluation.run_expected else f" (no run expected: {evaluation.no_run_reason})"),
         NO_MEMORY_NOTE,
         "",
     ]

@@ -31,6 +31,7 @@ from pydantic import (
 
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.run_calendar import CalendarConfig, run_day
 from batch_monitor.text import format_duration, parse_recipients
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
@@ -76,6 +77,20 @@ def parse_clock(value: Any) -> dt.time:
     raise ValueError(f"{value!r} is not a clock time; write 'HH:MM', e.g. '05:00'")
 
 
+def parse_percent(value: Any) -> float:
+    """'20%', '20 %' or 20 → 0.2 (a share of the typical value); never 0 or negative."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a percentage such as '20%'")
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a percentage; write e.g. '20%' or '500%'") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value!r}: a percentage must be more than 0")
+    return number / 100
+
+
 def _parse_expected_start(value: Any) -> dt.time | str | None:
     if value is None or value == AFTER_PREDECESSOR:
         return value  # type: ignore[no-any-return]
@@ -112,6 +127,7 @@ def _recipient_list(value: Any) -> Any:
 
 
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
+Percent = Annotated[float, BeforeValidator(parse_percent)]
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
 
@@ -153,6 +169,8 @@ _STEP_FIELDS_WITH_DEFAULTS = (
     "stuck_after",
     "min_rps",
     "expect_records",
+    "volume_low",
+    "volume_high",
     "enabled",
 )
 
@@ -169,6 +187,8 @@ class StepDefaults(BaseModel):
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
+    volume_low: Percent = 0.20
+    volume_high: Percent = 5.00
     enabled: bool = True
 
 
@@ -190,6 +210,9 @@ class StepConfig(BaseModel):
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
+    # UNUSUAL_VOLUME: a completed run's records below / above these shares of its typical count
+    volume_low: Percent = 0.20
+    volume_high: Percent = 5.00
     repeat: RepeatRule = RepeatRule()
     enabled: bool = True
     runbook: Runbook = ""  # what on-call should do: one text for every kind, or {KIND: text}
@@ -208,6 +231,8 @@ class StepConfig(BaseModel):
             raise ValueError("max_duration is shorter than expected_duration")
         if self.stuck_after <= dt.timedelta(0):
             raise ValueError("stuck_after must be longer than 0")
+        if self.volume_low >= self.volume_high:
+            raise ValueError(f"volume_low ({self.volume_low:.0%}) must be below volume_high ({self.volume_high:.0%})")
         return self
 
     @property
@@ -244,6 +269,9 @@ class WorkflowConfig(BaseModel):
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
+    baseline_min_days: int = Field(default=5, ge=1, le=366)
+    # which business days a run is expected on (run_calendar.py); none: every day
+    calendar: CalendarConfig | None = None
     tags: list[str] = Field(default_factory=list)
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)
@@ -301,6 +329,10 @@ class WorkflowConfig(BaseModel):
     @property
     def enabled_steps(self) -> list[StepConfig]:
         return [s for s in self.steps if s.enabled]
+
+    def is_run_day(self, business_date: dt.date) -> bool:
+        """Whether the chain is expected to run on ``business_date`` (its ``calendar``)."""
+        return run_day(self.calendar, business_date).expected
 
     def step(self, step_id: str) -> StepConfig:
         for candidate in self.steps:
@@ -453,10 +485,25 @@ def _format_errors(path: Path, error: ValidationError, raw: dict[str, Any]) -> l
     return lines
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that an impossible date (2026-13-01) stays text instead of raising
+    a bare ValueError, so the field holding it is named in the error like any other bad value."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 def parse_workflow(text: str, path: Path) -> WorkflowConfig:
     """Parse and validate one workflow document; ``path`` is only used in messages."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise WorkflowConfigError(path, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):

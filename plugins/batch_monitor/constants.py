@@ -24,6 +24,7 @@ class FindingKind(StrEnum):
     MISSED_DEADLINE = "MISSED_DEADLINE"
     OUT_OF_ORDER = "OUT_OF_ORDER"
     EMPTY_RUN = "EMPTY_RUN"
+    UNUSUAL_VOLUME = "UNUSUAL_VOLUME"
     DATA_QUALITY = "DATA_QUALITY"
     SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 
@@ -37,6 +38,7 @@ SEVERITY_OF_KIND: dict[FindingKind, Severity] = {
     FindingKind.MISSED_DEADLINE: Severity.CRITICAL,
     FindingKind.OUT_OF_ORDER: Severity.WARNING,
     FindingKind.EMPTY_RUN: Severity.WARNING,
+    FindingKind.UNUSUAL_VOLUME: Severity.WARNING,
     FindingKind.DATA_QUALITY: Severity.WARNING,
     FindingKind.SOURCE_UNAVAILABLE: Severity.CRITICAL,
 }
@@ -51,6 +53,7 @@ KIND_LABELS: dict[FindingKind, str] = {
     FindingKind.MISSED_DEADLINE: "missed deadline",
     FindingKind.OUT_OF_ORDER: "out of order",
     FindingKind.EMPTY_RUN: "empty run",
+    FindingKind.UNUSUAL_VOLUME: "unusual volume",
     FindingKind.DATA_QUALITY: "data quality",
     FindingKind.SOURCE_UNAVAILABLE: "source unavailable",
 }

@@ -30,9 +30,12 @@ from batch_monitor.models import (
     Progress,
     RunObservation,
     RunView,
+    StepBaseline,
     StepState,
 )
+from batch_monitor.run_calendar import DUE_KINDS, run_day
 from batch_monitor.text import format_duration
+from batch_monitor.volume import VolumeLimits, unusual_volume
 
 LOW_THROUGHPUT_MIN_ELAPSED = dt.timedelta(minutes=15)
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
@@ -46,6 +49,7 @@ class _Context:
     as_of: dt.datetime
     memory: Mapping[str, Progress]
     completed: Collection[str] = ()
+    baselines: Mapping[str, StepBaseline] = field(default_factory=dict)
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -78,21 +82,32 @@ def evaluate(
     as_of: dt.datetime,
     memory: Mapping[str, Progress] | None = None,
     completed: Collection[str] = (),
+    baselines: Mapping[str, StepBaseline] | None = None,
 ) -> Evaluation:
     """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
 
     ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
     the day is over, a later reading never reopens them (a completion check read the next morning
-    may see the new day's work).
+    may see the new day's work). ``baselines``: each step's learned baseline, by step id.
     """
     as_of = bd.to_utc(as_of)
-    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
+    ctx = _Context(
+        workflow=workflow,
+        obs=observations,
+        as_of=as_of,
+        memory=memory or {},
+        completed=completed,
+        baselines=baselines or {},
+    )
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(workflow.ordered_steps):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
         ctx.states[step.id] = state
         _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
     chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
+    day = run_day(workflow.calendar, observations.business_date)
+    if not day.expected:  # nothing is due: runs that do happen are still judged (FAILED, STUCK, ...)
+        ctx.findings = [f for f in ctx.findings if f.kind.value not in DUE_KINDS]
     problems = [*observations.anomalies, *ctx.doubts]
     if problems:
         ctx.add(
@@ -116,6 +131,8 @@ def evaluate(
         progress=ctx.progress,
         predicted_chain_end=chain_end,
         chain_finish_by=chain_finish_by,
+        run_expected=day.expected,
+        no_run_reason=day.reason,
     )
 
 
@@ -133,7 +150,29 @@ def _runs_by_code(ctx: _Context) -> dict[str, list[RunObservation]]:
     return grouped
 
 
-def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
+def _typical_run(ctx: _Context, step: StepConfig) -> dt.timedelta | None:
+    """How long a run of the step typically takes: its learned baseline once it has enough history,
+    else its expected_duration, else its max_duration (None: not known)."""
+    base = ctx.baselines.get(step.id)
+    if base is not None and base.duration_p50_s and base.sample_days >= ctx.workflow.baseline_min_days:
+        return dt.timedelta(seconds=base.duration_p50_s)
+    return step.expected_duration or step.max_duration
+
+
+def _first_sighting(ctx: _Context, step: StepConfig, run: RunObservation) -> dt.datetime:
+    """When a run the monitor sees for the first time last moved, from CC&B's own evidence.
+
+    Its latest thread execution start or end, once the run has outlasted a typical run of its step.
+    Within that time a healthy run's threads run on without ending, so their silence says nothing and
+    the clock starts at this sighting (as it does when no typical duration is known).
+    """
+    activity, typical = run.last_activity, _typical_run(ctx, step)
+    if activity is None or activity > ctx.as_of or typical is None or run.start is None:
+        return ctx.as_of
+    return activity if ctx.as_of - run.start > typical else ctx.as_of
+
+
+def _last_progress(ctx: _Context, step: StepConfig, run: RunObservation) -> dt.datetime:
     """Remember the run's counts; return when it last showed progress."""
     token = run.key.token()
     previous = ctx.memory.get(token)
@@ -146,8 +185,9 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
         )
         records = previous.records
     current = (records, run.threads_done)
-    if previous is None:
-        changed_at = ctx.as_of  # first sighting: progress unknown before now
+    activity = run.last_activity
+    if previous is None:  # a run already frozen when first seen is not given another stuck_after
+        changed_at = _first_sighting(ctx, step, run)
     elif (previous.records, previous.threads_done) == current and previous.changed_at <= ctx.as_of:
         changed_at = previous.changed_at
     else:
@@ -155,7 +195,6 @@ def _last_progress(ctx: _Context, run: RunObservation) -> dt.datetime:
     ctx.progress[token] = Progress(
         records=records, threads_done=run.threads_done, changed_at=changed_at, seen_at=ctx.as_of
     )
-    activity = run.last_activity
     return max(changed_at, activity) if activity and activity <= ctx.as_of else changed_at
 
 
@@ -164,7 +203,7 @@ def _view(ctx: _Context, step: StepConfig, run: RunObservation) -> RunView:
     stop = run.end if run.status in _FINISHED and run.end else ctx.as_of
     duration = (stop - start).total_seconds() if start else None
     running = run.status == RunStatus.RUNNING
-    last_progress = _last_progress(ctx, run) if running else None
+    last_progress = _last_progress(ctx, step, run) if running else None
     return RunView(
         batch_cd=run.batch_cd,
         batch_nbr=run.batch_nbr,
@@ -337,17 +376,20 @@ def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list
     failed = _failed_run(state.runs)
     if failed is not None:
         _failed(ctx, step, failed)
+    running = [v for v in state.runs if v.status == RunStatus.RUNNING]
+    if running:
+        # a long run keeps its LONG_RUNNING alert while it is stuck too (the two never take turns);
+        # a stuck run's rate is STUCK's to tell, not LOW_THROUGHPUT's
+        _long_running(ctx, step, running[-1])
     if state.status == StepStatus.STUCK:
         _stuck(ctx, step, state)
-    else:
-        running = [v for v in state.runs if v.status == RunStatus.RUNNING]
-        if running:
-            _long_running(ctx, step, running[-1])
-            _low_throughput(ctx, step, running[-1])
+    elif running:
+        _low_throughput(ctx, step, running[-1])
     _late_start(ctx, step, state)
     _missed_deadline(ctx, step, state)
     _out_of_order(ctx, step, state)
     _empty_runs(ctx, step, state)
+    _unusual_volume(ctx, step, state)
 
 
 def _failed(ctx: _Context, step: StepConfig, run: RunView) -> None:
@@ -551,6 +593,43 @@ def _empty_runs(ctx: _Context, step: StepConfig, state: StepState) -> None:
         expected="a run processes records",
         actual=f"{len(empty)} completed run(s) with 0 records",
         run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+    )
+
+
+def _unusual_volume(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if not step.expect_records:
+        return
+    limits = VolumeLimits(low=step.volume_low, high=step.volume_high, min_days=ctx.workflow.baseline_min_days)
+    found = unusual_volume(state.runs, ctx.baselines.get(step.id), limits)
+    if found is None:
+        return
+    run = found.run
+    when = run.end or run.start or ctx.as_of
+    typical = f"{found.typical_records:,.0f}"
+    took = f" in {format_duration(found.duration_s)}" if found.duration_s is not None else ""
+    usual = f" in {format_duration(found.typical_duration_s)}" if found.typical_duration_s is not None else ""
+    expected = {
+        "low": f"at least {step.volume_low:.0%} of the typical {typical} records",
+        "high": f"at most {step.volume_high:.0%} of the typical {typical} records",
+        "quick": f"a run near its typical {typical} records{usual}",
+    }[found.rule]
+    ctx.add(
+        FindingKind.UNUSUAL_VOLUME,
+        step,
+        f"{step.batch_code} completed at {ctx.local(when)} with {found.records:,} records, "
+        f"{found.share:.0%} of its typical {typical}",
+        since=when,
+        expected=expected,
+        actual=f"{found.records:,} records{took} (typical {typical}{usual})",
+        run_key=f"{run.batch_cd}:{run.batch_nbr}:{run.rerun_nbr}",
+        details={
+            "rule": found.rule,
+            "records": found.records,
+            "typical_records": found.typical_records,
+            "share": round(found.share, 4),
+            "duration_s": found.duration_s,
+            "typical_duration_s": found.typical_duration_s,
+        },
     )
 
 

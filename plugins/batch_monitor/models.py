@@ -123,7 +123,9 @@ class Progress(_Model):
 
     records: int
     threads_done: int
-    changed_at: dt.datetime  # as-of time at which these values were first seen
+    # when these values last changed: the as-of time they were first seen, or, for a run first seen
+    # after it outlasted a typical run, its latest activity in CC&B (a thread execution's start or end)
+    changed_at: dt.datetime
     seen_at: dt.datetime  # as-of time of the latest observation
 
 
@@ -222,6 +224,10 @@ class Evaluation(_Model):
     progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
     predicted_chain_end: dt.datetime | None = None
     chain_finish_by: dt.datetime | None = None
+    # the workflow's calendar: false on a business day with no run expected (a weekend day off, a
+    # holiday it skips), with the reason ("Saturday is not a run day", "holiday: Victory Day")
+    run_expected: bool = True
+    no_run_reason: str | None = None
 
 
 class AtRisk(_Model):

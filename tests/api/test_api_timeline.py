@@ -6,9 +6,14 @@ import datetime as dt
 
 import httpx
 import pytest
-from tests.api.monitor_env import AS_OF
+from tests.api.monitor_env import AS_OF, MonitorEnv
+from tests.support.workflows import workflow_path
 
 from batch_monitor import business_day as bd
+from batch_monitor.config import parse_workflow
+from batch_monitor.evaluate import evaluate
+from batch_monitor.models import Observations
+from batch_monitor.store import repository
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +160,24 @@ def test_after_a_rerun_the_row_takes_the_rerun_s_duration_and_the_whole_span_is_
     flush = steps["F1-FLUSH"]  # three runs, none failed: its span is its duration
     assert flush["total_duration_s"] is None
     assert flush["duration_s"] is not None
+
+
+def test_a_day_the_calendar_expects_no_run_on_says_so_and_a_run_day_says_nothing(
+    monitor: MonitorEnv, viewer: httpx.Client
+) -> None:
+    """The evaluation's run_expected and its reason reach the page through batch-timeline."""
+    path = workflow_path("dpdc_ami")
+    holiday = dt.date(2024, 3, 26)  # Independence Day in Bangladesh
+    calendar = "\ncalendar: {country: BD, skip_on_holidays: true}\n"
+    dpdc = parse_workflow(path.read_text(encoding="utf-8") + calendar, path)
+    start, end = bd.window(holiday, dpdc.timezone, dpdc.business_day_start)
+    obs = Observations(
+        workflow_id=dpdc.workflow_id, business_date=holiday, as_of=end, window_start=start, window_end=end
+    )
+    with monitor.store.begin() as conn:
+        repository.save_evaluation(conn, evaluate(dpdc, obs, end))
+    day = timeline(viewer, workflow="dpdc_ami", date=holiday.isoformat())
+    assert (day["evaluated"], day["run_expected"], day["no_run_reason"]) == (True, False, "holiday: Independence Day")
+    assert day["findings"] == [] and day["chain_status"] == "pending"  # nothing ran, nothing is late
+    usual = timeline(viewer, workflow="dpdc_ami", date="2024-03-12")
+    assert (usual["run_expected"], usual["no_run_reason"]) == (True, None)

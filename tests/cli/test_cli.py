@@ -22,10 +22,11 @@ import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
 from batch_monitor import simulator
-from batch_monitor.cli import NO_MEMORY_NOTE
-from batch_monitor.config import load_workflow
+from batch_monitor.cli import NO_MEMORY_NOTE, render
+from batch_monitor.config import load_workflow, parse_workflow
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import WorkflowConfigError
+from batch_monitor.models import Observations
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
 
@@ -330,4 +331,17 @@ def test_check_help_explains_exit_codes_and_the_missing_progress_memory() -> Non
     text = " ".join(done.stdout.split())
     assert "exit status: 0 nothing CRITICAL, 1 a CRITICAL finding holds" in text
     assert "3 CC&B cannot be read" in text
-    assert "STUCK cannot be raised" in text
+    assert "STUCK is judged from CC&B's own times alone" in text
+
+
+def test_check_says_when_the_calendar_expects_no_run_that_day() -> None:
+    path = ROOT / AMI
+    weekdays = parse_workflow(path.read_text(encoding="utf-8") + "\ncalendar: {run_days: [mon, tue, wed, thu]}\n", path)
+    friday = dt.date(2025, 2, 21)
+    start, end = bd.window(friday, weekdays.timezone, weekdays.business_day_start)
+    obs = Observations(
+        workflow_id=weekdays.workflow_id, business_date=friday, as_of=end, window_start=start, window_end=end
+    )
+    lines = render(evaluate(weekdays, obs, end), weekdays)
+    assert lines[0].endswith("chain pending (no run expected: Friday is not a run day)")
+    assert lines[-1] == "findings: 0 CRITICAL, 0 WARNING"

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  fmtClock, fmtDateTime, fmtDuration, fmtInt, fmtPct, fmtRps, fmtTime, localDate, prettyDate, statusText,
+  fmtClock, fmtDateTime, fmtDuration, fmtInt, fmtPct, fmtRps, fmtTime, localDate, noRunText, prettyDate, statusText,
   stepDisplayStatus, zoneLabel,
 } from "../../plugins/batch_monitor/api/static/js/format.js";
 
@@ -70,4 +70,12 @@ test("a step's status text counts runs of a multi-run step and marks an unsettle
   assert.equal(stepDisplayStatus({ status: "pending", late: true }), "late");
   assert.equal(stepDisplayStatus({ status: "stuck", late: true }), "stuck");
   assert.equal(stepDisplayStatus({ status: "running", late: false }), "running");
+});
+
+test("a day the calendar expects no run on says so, with the reason", () => {
+  assert.equal(noRunText({ run_expected: false, no_run_reason: "holiday: Victory Day" }),
+    "No run expected today (holiday: Victory Day)");
+  assert.equal(noRunText({ run_expected: false, no_run_reason: null }), "No run expected today");
+  assert.equal(noRunText({ run_expected: true, no_run_reason: null }), null);
+  assert.equal(noRunText({}), null); // an older store's answer without the field: a run day
 });

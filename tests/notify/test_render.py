@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity
 from batch_monitor.models import AlertContext
 from batch_monitor.notify.render import (
     render_alert,
@@ -145,3 +145,23 @@ def test_monitor_failure_mail_names_dag_task_try_and_log(failed_alert: AlertCont
 def test_an_unknown_time_zone_is_named_in_the_error(failed_alert: AlertContext) -> None:
     with pytest.raises(ValueError, match="unknown time zone 'Asia/Dhakka'"):
         render_alert(failed_alert.model_copy(update={"timezone": "Asia/Dhakka"}))
+
+
+def test_an_unusual_volume_alert_says_actual_against_typical(failed_alert: AlertContext) -> None:
+    alert = failed_alert.model_copy(
+        update={
+            "kind": FindingKind.UNUSUAL_VOLUME,
+            "severity": Severity.WARNING,
+            "batch_code": "CM-DMRU",
+            "title": "CM-DMRU completed at 07:15 with 9,920 records, 1% of its typical 992,000",
+            "expected": "at least 20% of the typical 992,000 records",
+            "actual": "9,920 records in 2h 12m (typical 992,000 in 2h 12m)",
+            "error_text": None,
+        }
+    )
+    mail = render_alert(alert)
+    assert mail.subject == (
+        "[WARNING] CM-DMRU processed an unusual number of records — dpdc_ami business day 2026-11-24"
+    )
+    for body in (mail.text, html.unescape(mail.html)):
+        assert alert.actual in body and alert.expected in body

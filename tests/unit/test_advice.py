@@ -20,6 +20,7 @@ STEP_KINDS = [
     FindingKind.MISSED_DEADLINE,
     FindingKind.OUT_OF_ORDER,
     FindingKind.EMPTY_RUN,
+    FindingKind.UNUSUAL_VOLUME,
 ]
 
 WORKFLOW = """

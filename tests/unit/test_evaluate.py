@@ -12,7 +12,14 @@ from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import FindingKind, RunStatus, StepStatus
 from batch_monitor.evaluate import evaluate
-from batch_monitor.models import Evaluation, Observations, Progress, RunObservation, ThreadObservation
+from batch_monitor.models import (
+    Evaluation,
+    Observations,
+    Progress,
+    RunObservation,
+    StepBaseline,
+    ThreadObservation,
+)
 from batch_monitor.text import format_duration
 
 DAY = dt.date(2026, 11, 24)
@@ -38,7 +45,9 @@ def run(
     rerun: int = 0,
     error: str | None = None,
     date: dt.date = DAY,
+    active: str | None = None,
 ) -> RunObservation:
+    """A run; ``active``: when its running threads last showed activity in CC&B (default: its start)."""
     status = status or (RunStatus.COMPLETE if end else RunStatus.RUNNING)
     finished = status in (RunStatus.COMPLETE, RunStatus.ERROR)
     done = threads if done is None and finished else (done or 0)
@@ -48,7 +57,7 @@ def run(
             status=(status if finished else RunStatus.COMPLETE) if i < done else RunStatus.RUNNING,
             start=at(start, date),
             end=at(end, date) if end and i < done else None,
-            last_activity=at(end, date) if end and i < done else at(start, date),
+            last_activity=at(end, date) if end and i < done else at(active or start, date),
             records=records // threads,
         )
         for i in range(threads)
@@ -80,6 +89,7 @@ def judge(
     anomalies: list[str] | None = None,
     completed: set[str] | None = None,
     as_of: dt.datetime | None = None,
+    baselines: dict[str, StepBaseline] | None = None,
 ) -> Evaluation:
     as_of = as_of or at(clock)
     start, end = bd.window(DAY, WF.timezone, WF.business_day_start)
@@ -93,7 +103,7 @@ def judge(
         checks=checks or {},
         anomalies=anomalies or [],
     )
-    return evaluate(WF, obs, as_of, memory, completed or set())
+    return evaluate(WF, obs, as_of, memory, completed or set(), baselines=baselines)
 
 
 def kinds(ev: Evaluation) -> set[tuple[str, str]]:
@@ -177,7 +187,7 @@ def test_a_failed_step_raises_failed_with_the_error_text_until_a_rerun_completes
     assert kinds(ev) == set()
 
 
-def test_a_run_without_progress_for_stuck_after_is_stuck_and_not_also_long_running() -> None:
+def test_a_run_without_progress_for_stuck_after_is_stuck_and_also_long_running_once_past_its_limit() -> None:
     stalled = run("D1-IMD", "06:00", records=40_000, threads=4, done=1, nbr=5)
     key = stalled.key.token()
     memory = {key: Progress(records=stalled.records, threads_done=1, changed_at=at("06:30"), seen_at=at("07:15"))}
@@ -190,7 +200,7 @@ def test_a_run_without_progress_for_stuck_after_is_stuck_and_not_also_long_runni
     assert ev.progress[key].changed_at == at("06:30")
 
     ev = judge("07:45", [NORMAL_MORNING[0], stalled], memory=memory)
-    assert kinds(ev) == {("STUCK", "D1-IMD")}
+    assert kinds(ev) == {("STUCK", "D1-IMD"), ("LONG_RUNNING", "D1-IMD")}  # 1h45m: past max_duration
 
 
 def test_growing_records_reset_the_stuck_clock() -> None:
@@ -201,14 +211,74 @@ def test_growing_records_reset_the_stuck_clock() -> None:
     assert ev.progress[moving.key.token()].changed_at == at("07:30")
 
 
-def test_a_run_seen_for_the_first_time_is_not_stuck_yet() -> None:
-    ev = judge("07:30", [NORMAL_MORNING[0], run("D1-IMD", "06:00", records=40_000)])
-    assert status(ev, "D1-IMD") == StepStatus.RUNNING
+LONG_BASELINE = StepBaseline(step_id="C1-PPBTR", sample_days=20, runs_per_day=1, duration_p50_s=4 * 3600)
+FIRST_SIGHTINGS = [
+    # seen at, the C1-PPBTR run's threads' last activity (it started 12:00), baselines, status
+    ("14:00", "12:00", {}, StepStatus.RUNNING),  # 2h in, within its expected 2h45m: silence is normal
+    ("14:30", "14:20", {}, StepStatus.RUNNING),
+    ("15:00", "12:00", {}, StepStatus.STUCK),  # 3h: longer than a typical run, silent for 3h
+    ("15:00", "14:30", {}, StepStatus.RUNNING),  # longer than typical, but a thread moved 30m ago
+    ("15:00", "12:00", {"C1-PPBTR": LONG_BASELINE}, StepStatus.RUNNING),  # typically 4h: still normal
+    # a baseline with too little history is not used: expected_duration (2h45m) speaks
+    ("15:00", "12:00", {"C1-PPBTR": LONG_BASELINE.model_copy(update={"sample_days": 3})}, StepStatus.STUCK),
+]
+
+
+@pytest.mark.parametrize(("clock", "active", "baselines", "expected"), FIRST_SIGHTINGS)
+def test_a_run_seen_for_the_first_time_is_judged_from_its_threads_once_it_outlasts_a_typical_run(
+    clock: str, active: str, baselines: dict[str, StepBaseline], expected: StepStatus
+) -> None:
+    """Within a typical run's time a healthy run's threads run on without ending (the monitor started,
+    or came back after an outage, mid-run); past it, their silence is the source's evidence."""
+    ppbtr = run("C1-PPBTR", "12:00", records=150_000, threads=6, done=0, nbr=31, active=active)
+    ev = judge(clock, [*NORMAL_MORNING, ppbtr], {"D1-IMD": 0}, baselines=baselines)
+    assert status(ev, "C1-PPBTR") == expected
+
+
+def test_a_run_already_frozen_when_first_seen_is_stuck_at_the_first_tick() -> None:
+    """Regression: the stuck clock counted from the monitor's first sighting, so a run whose threads
+    had shown no activity for 3 h (long past its typical 40m) waited another stuck_after before it
+    was called stuck."""
+    frozen = run("D1-IMD", "06:00", records=40_000, threads=4, done=1, nbr=7)
+    threads = [t.model_copy(update={"last_activity": at("06:30")}) if t.thread_nbr == 1 else t for t in frozen.threads]
+    frozen = frozen.model_copy(update={"threads": threads})  # its last thread execution ended at 06:30
+    ev = judge("09:30", [NORMAL_MORNING[0], frozen])  # no memory: the monitor has never seen it
+    assert status(ev, "D1-IMD") == StepStatus.STUCK
+    stuck = next(f for f in ev.findings if f.kind == FindingKind.STUCK)
+    assert stuck.since == at("06:30") and "no progress for 3h 00m" in stuck.title
+    assert ev.progress[frozen.key.token()].changed_at == at("06:30")
+    # growth seen at a later tick is progress again
+    grown = frozen.model_copy(update={"threads": [t.model_copy(update={"records": 20_000}) for t in threads]})
+    assert status(judge("09:45", [NORMAL_MORNING[0], grown], memory=ev.progress), "D1-IMD") == StepStatus.RUNNING
+
+
+# tick, D1-IMD's record count then (started 06:00, max_duration 1h30m, stuck_after 1h), what holds
+LONG_AND_STUCK = [
+    ("06:15", 40_000, set()),
+    ("07:00", 40_000, set()),  # no growth since 06:15, when it was first seen: 45m
+    ("07:15", 40_000, {"STUCK"}),  # 1h without progress
+    ("07:45", 40_000, {"STUCK", "LONG_RUNNING"}),  # past max_duration while stuck: both hold
+    ("08:00", 80_000, {"LONG_RUNNING"}),  # it moves again: still long, no longer stuck
+    ("08:15", 80_000, {"LONG_RUNNING"}),
+    ("09:00", 80_000, {"STUCK", "LONG_RUNNING"}),  # frozen again since 08:00
+]
+
+
+def test_long_running_holds_while_a_long_run_is_stuck_and_after_it_moves_again() -> None:
+    """Tick after tick with the memory each tick leaves: LONG_RUNNING never takes turns with STUCK."""
+    memory: dict[str, Progress] = {}
+    for clock, records, expected in LONG_AND_STUCK:
+        imd = run("D1-IMD", "06:00", records=records, threads=4, done=0, nbr=9)
+        ev = judge(clock, [NORMAL_MORNING[0], imd], memory=memory)
+        memory = dict(ev.progress)
+        held = {kind for kind, step in kinds(ev) if step == "D1-IMD"} - {"LOW_THROUGHPUT"}
+        assert held == expected, clock
 
 
 def test_a_long_slow_run_is_long_running_and_low_throughput() -> None:
     slow = run("C1-PPBTR", "12:00", records=100_000, threads=8)  # 100k records in 4h15m ≈ 6.5/s < 10
-    ev = judge("16:15", [*NORMAL_MORNING, slow], {"D1-IMD": 0})
+    seen = {slow.key.token(): Progress(records=95_000, threads_done=0, changed_at=at("16:00"), seen_at=at("16:00"))}
+    ev = judge("16:15", [*NORMAL_MORNING, slow], {"D1-IMD": 0}, memory=seen)  # still growing: slow, not stuck
     assert kinds(ev) == {("LONG_RUNNING", "C1-PPBTR"), ("LOW_THROUGHPUT", "C1-PPBTR")}
     long = next(f for f in ev.findings if f.kind == FindingKind.LONG_RUNNING)
     assert long.title.startswith("C1-PPBTR running 4h 15m, expected 2h 45m, RPS 6.5 (threshold 10)")
@@ -279,9 +349,9 @@ def test_a_step_started_while_its_predecessor_had_failed_is_out_of_order_not_lat
 
 def test_the_dpdc_description_healthy_morning_raises_nothing() -> None:
     first_reads = run("CM-DMRU", "05:03", "07:15", records=992_000, threads=8, nbr=501)  # 2h 12m, RPS 125
-    running = run("CM-DMRU", "05:03", records=900_000, threads=8, done=7, nbr=501)
+    running = run("CM-DMRU", "05:03", records=900_000, threads=8, done=7, nbr=501, active="06:55")
     imd = run("D1-IMD", "07:20", "08:00", records=214_000, nbr=502)  # RPS 89
-    imd_running = run("D1-IMD", "07:20", records=100_000, done=2, nbr=502)
+    imd_running = run("D1-IMD", "07:20", records=100_000, done=2, nbr=502, active="07:28")
     assert kinds(judge("07:00", [running])) == set()
     assert kinds(judge("07:15", [first_reads], {"D1-IMD": 500})) == set()
     for clock in ("07:30", "07:45"):
@@ -311,7 +381,8 @@ def test_a_run_crossing_midnight_stays_in_its_business_day_and_the_chain_deadlin
         run("CM_BSGGN", "17:20", "18:30"),
     ]
     sms = {"nbr": 4242, "records": 30_000}
-    ev = judge("00:30", [*day, run("BILLRESTSMS", "23:30", **sms)], {"D1-IMD": 0})  # 00:30 Nov 25: still Nov 24
+    sms_running = run("BILLRESTSMS", "23:30", active="00:20", **sms)
+    ev = judge("00:30", [*day, sms_running], {"D1-IMD": 0})  # 00:30 Nov 25: still Nov 24
     assert status(ev, "BILLRESTSMS") == StepStatus.RUNNING
     assert ("MISSED_DEADLINE", "_chain") in kinds(ev)
     ev = judge("00:45", [*day, run("BILLRESTSMS", "23:30", "00:40", **sms)], {"D1-IMD": 0})
@@ -357,14 +428,16 @@ def test_durations_print_as_operators_read_them(seconds: int, text: str) -> None
 
 
 def test_what_to_do_fits_the_alert_the_ora_runbook_only_for_the_failure() -> None:
-    slow = run("C1-PPBTR", "12:00", records=9_000, nbr=777)  # 5 records/s against 10
+    slow = run("C1-PPBTR", "12:00", records=9_000, nbr=777, active="12:50")  # 5 records/s against 10
     slow_ev = judge("13:00", [*NORMAL_MORNING, slow], {"D1-IMD": 0})
     [low] = [f for f in slow_ev.findings if f.kind == FindingKind.LOW_THROUGHPUT]
     assert "ORA-" not in low.action and "C1-PPBTR" in low.action
     failed = run("C1-PPBTR", "12:00", "14:30", status=RunStatus.ERROR, error="ORA-12545", nbr=778)
     [failure] = [f for f in judge("14:45", [*NORMAL_MORNING, failed], {"D1-IMD": 0}).findings if f.kind == "FAILED"]
     assert failure.action.startswith("On ORA- errors")
-    late = judge("17:15", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=900_000, nbr=779)], {"D1-IMD": 0})
+    late = judge(
+        "17:15", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=900_000, nbr=779, active="17:00")], {"D1-IMD": 0}
+    )
     [deadline] = [f for f in late.findings if f.kind == FindingKind.MISSED_DEADLINE]
     assert "ORA-" not in deadline.action and deadline.action
 

@@ -171,6 +171,10 @@ class TimelineResponse(_Out):
     chain_status: StepStatus | None = None
     predicted_chain_end: dt.datetime | None = None
     chain_finish_by: dt.datetime | None = None
+    run_expected: bool = Field(
+        True, description="false on a business day the workflow's calendar expects no run (nothing is due)"
+    )
+    no_run_reason: str | None = Field(None, description="why no run is expected, e.g. 'holiday: Victory Day'")
     steps: list[TimelineStep]
     chain_alerts: list[AlertOut] = Field(default_factory=list, description="alerts about the whole chain")
     findings: list[Finding] = Field(default_factory=list, description="conditions that held at as_of")

@@ -132,6 +132,8 @@ def timeline(
         chain_status=ev.chain_status if ev else None,
         predicted_chain_end=ev.predicted_chain_end if ev else None,
         chain_finish_by=ev.chain_finish_by if ev else None,
+        run_expected=ev.run_expected if ev else True,
+        no_run_reason=ev.no_run_reason if ev else None,
         steps=steps,
         chain_alerts=[a for a in alerts if a.step_id == CHAIN_STEP_ID or a.step_id not in step_ids],
         findings=list(ev.findings) if ev else [],

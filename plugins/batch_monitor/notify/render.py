@@ -35,6 +35,7 @@ KIND_PHRASES: dict[FindingKind, str] = {
     FindingKind.MISSED_DEADLINE: "missed its deadline",
     FindingKind.OUT_OF_ORDER: "ran out of order",
     FindingKind.EMPTY_RUN: "processed no records",
+    FindingKind.UNUSUAL_VOLUME: "processed an unusual number of records",
     FindingKind.DATA_QUALITY: "has data quality problems",
     FindingKind.SOURCE_UNAVAILABLE: "cannot be read: CC&B source unavailable",
 }

@@ -108,3 +108,10 @@ export function statusText(step, statusLabels) {
   if (step.late && !SETTLED.includes(step.status)) text += " \u00B7 late";
   return text;
 }
+
+// A day the workflow's calendar expects no run on (batch-timeline's run_expected false): the
+// sentence the timeline shows above the steps; null on a run day.
+export function noRunText(timeline) {
+  if (!timeline || timeline.run_expected !== false) return null;
+  return timeline.no_run_reason ? `No run expected today (${timeline.no_run_reason})` : "No run expected today";
+}

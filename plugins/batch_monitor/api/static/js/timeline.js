@@ -2,7 +2,9 @@
 
 import { openAlert } from "./alerts.js";
 import { $, detailPair, h } from "./dom.js";
-import { clockTime, fmtDuration, fmtInt, fmtRps, statusText as describeStatus, stepDisplayStatus, zoneLabel } from "./format.js";
+import {
+  clockTime, fmtDuration, fmtInt, fmtRps, noRunText, statusText as describeStatus, stepDisplayStatus, zoneLabel,
+} from "./format.js";
 import { axisRange, axisTicks, barSpan, chainEnd, pct, plannedWindows, stepEnd } from "./layout.js";
 import { fmtTime, kindLabel, labels, state, tz } from "./state.js";
 
@@ -241,6 +243,8 @@ function renderChainSummary(tl) {
     return;
   }
   const ended = chainEnd(tl);
+  const noRun = noRunText(tl);
+  if (noRun) summary.append(h("span", { class: "no-run", text: noRun }), " \u00B7 ");
   summary.append(h("span", null,
     h("span", { class: `chip st-${tl.chain_status}`, text: `Chain ${labels.statuses[tl.chain_status] || tl.chain_status}` }),
     ` as of ${fmtTime(tl.as_of)}`,
