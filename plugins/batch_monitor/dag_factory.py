@@ -207,7 +207,14 @@ def build_dag(
 
         @task
         def summarize_and_purge() -> dict[str, Any]:
-            return pipeline.housekeeping(airflow_io.store_engine(), workflow, _as_of(), _now())
+            store, as_of = airflow_io.store_engine(), _as_of()
+            result = pipeline.housekeeping(store, workflow, as_of, _now())
+            finished = _now()
+            started = get_current_context()["dag_run"].start_date or finished
+            pipeline.finish_tick(
+                store, workflow, as_of, finished_at=finished, duration_s=max((finished - started).total_seconds(), 0.0)
+            )
+            return result
 
         snapshots = extract()
         # TaskFlow hands each task the XCom value behind the XComArg: the ignores below are for that

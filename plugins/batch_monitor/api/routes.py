@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
+from batch_monitor import deadman
 from batch_monitor.api import queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
@@ -47,6 +48,7 @@ from batch_monitor.api.schemas import (
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
 from batch_monitor.store import alerts as store_alerts
+from batch_monitor.store import ticks
 
 router = APIRouter(prefix="/api/v1")
 
@@ -415,6 +417,7 @@ def get_batch_health(
         )
     finished = sum(int(s.get("finished", 0)) for s in per_batch.values())
     failed = sum(int(s.get("failed", 0)) for s in per_batch.values())
+    alive = deadman.pulse(ticks.last_finished(conn, [meta.workflow_id]).get(meta.workflow_id), meta.schedule, now)
     return HealthResponse(
         workflow_id=meta.workflow_id,
         timezone=meta.timezone,
@@ -433,4 +436,6 @@ def get_batch_health(
         recent_failures=[
             RecentFailure.model_validate(r) for r in queries.recent_failures(conn, meta.workflow_id, first, today)
         ],
+        monitor_stale=alive.stale,
+        last_tick_at=alive.last_tick_at,
     )
