@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
 from tests.api.monitor_env import US_EAST_AS_OF, USERS, MonitorEnv
 from tests.support.workflows import load_test_workflow
@@ -491,3 +492,25 @@ def test_a_red_banner_says_since_when_the_monitor_has_not_run_until_a_tick_finis
     frame.get_by_role("button", name="Refresh").click()
     expect(stale).to_be_hidden()
     expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+
+
+def test_the_run_history_exports_the_same_runs_as_an_excel_workbook(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#pager-text")).to_contain_text(f"runs, business day {DAY}")
+    frame.locator("#history-filters select[name=status]").select_option("error")
+    frame.get_by_role("button", name="Apply").click()
+    expect(frame.locator("#pager-text")).to_contain_text("Showing 1–1 of 1 run")
+
+    with page.expect_download() as download_info:
+        frame.get_by_role("link", name="Export Excel").click()
+    download = download_info.value
+    assert download.suggested_filename == "batch-logs.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(download.path()).read_bytes())).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("workflow_id", "business_date", "step_id")
+    assert [(r[1], r[3], r[6]) for r in rows[1:]] == [(dt.datetime(2024, 3, 12), "C1-PPBTR", "error")]

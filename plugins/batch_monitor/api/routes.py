@@ -19,6 +19,7 @@ from batch_monitor.api import queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.errors import excerpt
+from batch_monitor.api.export_xlsx import XLSX_MEDIA_TYPE, logs_xlsx
 from batch_monitor.api.limits import (
     BIGINT_MAX,
     BODY_LIMIT,
@@ -329,7 +330,13 @@ def get_batch_timeline(
 @router.get(
     "/batch-logs",
     response_model=BatchLogsResponse,
-    responses={**AUTH_ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV with format=csv"}},
+    responses={
+        **AUTH_ERRORS,
+        200: {
+            "content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}},
+            "description": "JSON page, or every matching row as CSV (format=csv) or an Excel workbook (format=xlsx)",
+        },
+    },
     tags=["runs"],
 )
 def get_batch_logs(
@@ -346,9 +353,11 @@ def get_batch_logs(
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    format: Annotated[Literal["json", "csv"], Query(description="csv: every matching row as a file")] = "json",
+    format: Annotated[
+        Literal["json", "csv", "xlsx"], Query(description="csv or xlsx: every matching row as a file")
+    ] = "json",
 ) -> Any:
-    """Run history (one row per CC&B run) with filters, sorting and pagination; CSV export."""
+    """Run history (one row per CC&B run) with filters, sorting and pagination; CSV and xlsx export."""
     if date_from is not None and date_to is not None and date_from > date_to:
         bad_parameter("date_from", f"date_from {date_from} is after date_to {date_to}", date_from.isoformat())
     metas = queries.workflows(conn)
@@ -373,6 +382,14 @@ def get_batch_logs(
             content=text,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="batch-logs.csv"'},
+        )
+    if format == "xlsx":
+        _total, rows = queries.batch_logs(conn, filters, limit=CSV_ROW_LIMIT)
+        book = logs_xlsx((LogOut.model_validate(r) for r in rows), {m.workflow_id: m for m in metas})
+        return Response(
+            content=book,
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="batch-logs.xlsx"'},
         )
     total, rows = queries.batch_logs(conn, filters, limit=limit, offset=offset)
     return BatchLogsResponse(total=total, limit=limit, offset=offset, items=[LogOut.model_validate(r) for r in rows])
