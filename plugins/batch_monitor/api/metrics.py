@@ -17,9 +17,11 @@ import datetime as dt
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.core_api.security import get_user
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.exposition import choose_encoder
@@ -52,11 +54,7 @@ _bearer = HTTPBearer(auto_error=False)
 class MetricsCaller:
     """Who scrapes: the scraper token (every workflow) or an Airflow user (``user`` set)."""
 
-    user: Any = None  # airflow BaseUser; Any keeps Airflow's types out of the collector
-
-    @property
-    def is_scraper(self) -> bool:
-        return self.user is None
+    user: BaseUser | None = None
 
 
 def scraper_token() -> str | None:
@@ -73,9 +71,10 @@ def _unauthorized(detail: str) -> HTTPException:
 async def metrics_caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> MetricsCaller:
-    """The scraper token (compared in constant time), else an Airflow token (header or UI cookie), else 401."""
-    from airflow.api_fastapi.core_api.security import get_user
+    """The scraper token (compared in constant time), else an Airflow token (header or UI cookie), else 401.
 
+    Airflow answers a malformed JWT with 403; here every refused credential is 401, like a missing one.
+    """
     presented = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
     expected = scraper_token()
     if presented and expected and hmac.compare_digest(presented.encode(), expected.encode()):
@@ -343,7 +342,7 @@ def exposition(data: MetricsData, accept: str) -> tuple[bytes, str]:
 
 
 def _visible(request: Request, caller: MetricsCaller, metas: Sequence[WorkflowMeta]) -> list[WorkflowMeta]:
-    if caller.is_scraper:
+    if caller.user is None:  # the scraper token
         return list(metas)
     allowed = set(readable(request, caller.user, [m.workflow_id for m in metas]))
     return [m for m in metas if m.workflow_id in allowed]
