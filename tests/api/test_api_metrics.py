@@ -18,6 +18,7 @@ from prometheus_client.samples import Sample
 from tests.api.monitor_env import AS_OF, METRICS_TOKEN, US_EAST_AS_OF, MonitorEnv
 
 from batch_monitor.api import queries
+from batch_monitor.api.metrics import outbox_pending
 from batch_monitor.constants import StepStatus
 from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import alerts, email_outbox, execution_logs, ticks
@@ -202,13 +203,13 @@ def test_the_ticks_give_the_last_tick_time_and_the_duration_histogram(monitor: M
         assert of(scraped, "batch_monitor_monitor_stale", workflow=workflow_id) == 1.0
 
 
-def test_unsent_messages_are_the_outbox_pending(monitor: MonitorEnv, scraped: Samples) -> None:
+def test_unsent_messages_are_theoutbox_pending(monitor: MonitorEnv, scraped: Samples) -> None:
     with monitor.store.connect() as conn:
         unsent = conn.execute(
             sa.select(sa.func.count()).select_from(email_outbox).where(email_outbox.c.sent_at.is_(None))
         ).scalar_one()
     assert unsent > 0, "no mail server in the simulated days: every mail is still queued"
-    assert named(scraped, "batch_monitor_outbox_pending") == {(("channel", "email"),): float(unsent)}
+    assert named(scraped, "batch_monitoroutbox_pending") == {(("channel", "email"),): float(unsent)}
 
 
 @pytest.fixture
@@ -241,3 +242,35 @@ def test_a_fresh_tick_makes_the_monitor_alive_in_health_and_metrics(
     assert of(found, "batch_monitor_last_tick_timestamp_seconds", workflow="dpdc_ami") == pytest.approx(
         fresh_tick.timestamp()
     )
+
+
+def testoutbox_pending_is_counted_per_channel_once_the_outbox_has_channels(store: sa.Engine) -> None:
+    def queue(conn: sa.Connection, key: str, sent: bool, **extra: str) -> None:
+        conn.execute(
+            sa.insert(email_outbox).values(
+                dedupe_key=key,
+                kind="alert",
+                recipients=["oncall@example.com"],
+                subject="s",
+                body_text="t",
+                body_html="h",
+                sent_at=dt.datetime(2024, 3, 12, tzinfo=dt.UTC) if sent else None,
+                **extra,
+            )
+        )
+
+    with store.begin() as conn:
+        queue(conn, "a", sent=False)
+        queue(conn, "b", sent=True)
+        assert outbox_pending(conn) == {"email": 1}
+        # the channels' migration adds a channel column: one row per channel
+        conn.execute(sa.text(f"ALTER TABLE {email_outbox.name} ADD COLUMN channel varchar(16) DEFAULT 'email'"))
+        for key, channel, sent in (("c", "slack", False), ("d", "slack", False), ("e", "apprise", True)):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {email_outbox.name} (dedupe_key, kind, recipients, subject, body_text, body_html,"
+                    " sent_at, channel) VALUES (:key, 'alert', '[]', 's', 't', 'h', :sent, :channel)"
+                ),
+                {"key": key, "channel": channel, "sent": dt.datetime(2024, 3, 12, tzinfo=dt.UTC) if sent else None},
+            )
+        assert outbox_pending(conn) == {"email": 1, "slack": 2}

@@ -145,11 +145,18 @@ def _open_alerts(conn: sa.Connection, workflow_ids: Sequence[str]) -> list[tuple
     return [(r[0], r[1], r[2], r[3], int(r[4])) for r in conn.execute(query)]
 
 
-def _outbox_pending(conn: sa.Connection) -> dict[str, int]:
+# whether the outbox has a channel column yet (one catalog query; the channels' migration adds it)
+_HAS_CHANNEL = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_attribute"
+    " WHERE attrelid = to_regclass(:table) AND attname = 'channel' AND NOT attisdropped)"
+)
+
+
+def outbox_pending(conn: sa.Connection) -> dict[str, int]:
     """Unsent messages per channel (a store whose outbox has no channel column holds e-mail only)."""
     o = email_outbox
     unsent = o.c.sent_at.is_(None)
-    if "channel" not in {c["name"] for c in sa.inspect(conn).get_columns(o.name)}:
+    if not conn.execute(_HAS_CHANNEL, {"table": o.name}).scalar_one():
         count = conn.execute(sa.select(sa.func.count()).select_from(o).where(unsent)).scalar_one()
         return {DEFAULT_CHANNEL: int(count)}
     channel = sa.column("channel", sa.String)
@@ -171,7 +178,7 @@ def read_metrics(conn: sa.Connection, metas: Sequence[WorkflowMeta], now: dt.dat
     data.open_alerts = _open_alerts(conn, ids)
     data.last_ticks = last_finished(conn, ids)
     data.tick_durations = durations(conn, ids)
-    data.outbox_pending = _outbox_pending(conn)
+    data.outbox_pending = outbox_pending(conn)
     return data
 
 
@@ -273,7 +280,7 @@ def alert_families(data: MetricsData) -> Iterator[Metric]:
     )
     for workflow_id, severity, kind, state, count in data.open_alerts:
         open_alerts.add_metric([workflow_id, severity, kind, state], float(count))
-    pending = _gauge("batch_monitor_outbox_pending", "messages queued and not yet sent", ["channel"])
+    pending = _gauge("batch_monitoroutbox_pending", "messages queued and not yet sent", ["channel"])
     for channel, count in sorted(data.outbox_pending.items()):
         pending.add_metric([channel], float(count))
     yield from (open_alerts, pending)
