@@ -59,6 +59,7 @@ from batch_monitor.text import format_duration  # noqa: E402
 DEMO = ROOT / ".demo"
 PY = sys.executable
 SMTP_PORT = 8025
+METRICS_TOKEN = "demo-metrics-token"  # the Airflow Variable batch_monitor_metrics_token of the demo
 HISTORY_SCENARIOS = ["normal", "late_start", "normal", "long_running", "normal", "deadline", "failure"]
 USERS = {"admin": "admin", "operator": "op", "viewer": "viewer"}  # user → SimpleAuthManager role
 SHIFTED = "dpdc_ami"  # the workflow whose clock the demo shifts
@@ -301,6 +302,7 @@ def demo_environment(port: int, store_url: sa.URL, ccb: Path, shifted_workflows:
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW_CONN_CCB_ORACLE": json.dumps({"conn_type": "sqlite", "host": str(ccb)}),
         "AIRFLOW_CONN_BATCH_MONITOR_DB": airflow_conn(store_url),
+        "AIRFLOW_VAR_BATCH_MONITOR_METRICS_TOKEN": METRICS_TOKEN,  # the Prometheus scraper's token
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
             {
                 "conn_type": "smtp",
@@ -433,6 +435,7 @@ def main() -> int:
   Airflow UI   http://localhost:{port}   → Browse → Batch Monitor
   Logins       admin / admin   operator / operator   viewer / viewer
   Mails        {DEMO / "mail"}/*.eml   (SMTP sink on 127.0.0.1:{SMTP_PORT})
+  Metrics      curl -H 'Authorization: Bearer {METRICS_TOKEN}' http://localhost:{port}/batch-monitor/metrics
   Store        {store_url.render_as_string(hide_password=True)}
   CC&B         {ccb} (scenario '{scenario_today}' for today, replayed every minute)
   Logs         {DEMO / "logs"} (the replay: {replay_file.name})

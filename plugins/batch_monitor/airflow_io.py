@@ -13,7 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import EMAIL_TO_VARIABLE, ESCALATE_TO_VARIABLE, SOURCE_CONN_ID, STORE_CONN_ID
+from batch_monitor.constants import (
+    EMAIL_TO_VARIABLE,
+    ESCALATE_TO_VARIABLE,
+    METRICS_TOKEN_VARIABLE,
+    SOURCE_CONN_ID,
+    STORE_CONN_ID,
+)
 from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,15 @@ def escalate_recipients(workflow: WorkflowConfig) -> list[str]:
     from airflow.sdk import Variable
 
     return parse_recipients(Variable.get(ESCALATE_TO_VARIABLE, default=None)) or list(workflow.escalate_to)
+
+
+def metrics_token() -> str | None:
+    """The metrics scraper's token: the Airflow Variable ``batch_monitor_metrics_token`` (None when unset or blank)."""
+    from airflow.sdk import Variable
+
+    value = Variable.get(METRICS_TOKEN_VARIABLE, default=None)
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
 
 def page_url_base() -> str:

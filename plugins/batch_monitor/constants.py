@@ -118,6 +118,7 @@ T_ALERT_EVENTS = "batch_alert_events"
 T_OUTBOX = "batch_email_outbox"
 T_SNAPSHOTS = "batch_source_snapshots"
 T_EVALUATIONS = "batch_evaluations"
+T_TICKS = "batch_monitor_ticks"  # migration 0007: one row per finished tick (dead man's switch, metrics)
 
 DEFAULT_RETENTION_DAYS = 60
 DEFAULT_REFRESH_SECONDS = 30 * 60
@@ -128,6 +129,7 @@ STORE_CONN_ID = "batch_monitor_db"
 SMTP_CONN_ID = "smtp_default"
 EMAIL_TO_VARIABLE = "batch_monitor_email_to"
 ESCALATE_TO_VARIABLE = "batch_monitor_escalate_to"
+METRICS_TOKEN_VARIABLE = "batch_monitor_metrics_token"  # the read-only scraper token of GET /metrics
 
 
 # Where the page lives: its app on the api-server, and the UI route that shows it in an iframe.

@@ -145,8 +145,11 @@ def build_dag(
     ) as dag:
 
         @task
-        def prepare_store() -> None:
-            pipeline.prepare_store(airflow_io.store_engine(), workflow, _now())
+        def prepare_store() -> str:
+            """Returns when the tick began (ISO 8601), for the tick's duration at its end."""
+            began = _now()
+            pipeline.prepare_store(airflow_io.store_engine(), workflow, began)
+            return began.isoformat()
 
         @task.sensor(
             poke_interval=poke_interval.total_seconds(),
@@ -206,13 +209,19 @@ def build_dag(
             return {"sent": sent, "failed": failed}
 
         @task
-        def summarize_and_purge() -> dict[str, Any]:
-            return pipeline.housekeeping(airflow_io.store_engine(), workflow, _as_of(), _now())
+        def summarize_and_purge(began: str) -> dict[str, Any]:
+            store, as_of = airflow_io.store_engine(), _as_of()
+            result = pipeline.housekeeping(store, workflow, as_of, _now())
+            finished = _now()  # the tick ran to its end: the dead man's switch reads this
+            duration = (finished - dt.datetime.fromisoformat(began)).total_seconds()
+            pipeline.finish_tick(store, workflow, as_of, finished_at=finished, duration_s=max(duration, 0.0))
+            return result
 
         snapshots = extract()
         # TaskFlow hands each task the XCom value behind the XComArg: the ignores below are for that
         persisted = persist(snapshots)  # type: ignore[arg-type]
-        prepare_store() >> source_available() >> snapshots
+        began = prepare_store()
+        began >> source_available() >> snapshots
         evaluated = evaluate(snapshots)  # type: ignore[arg-type]
-        evaluated >> persisted >> notify() >> summarize_and_purge()
+        evaluated >> persisted >> notify() >> summarize_and_purge(began)  # type: ignore[arg-type]
     return dag

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ from batch_monitor.notify.channels import EmailChannel
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
-from batch_monitor.store import alerts, repository
+from batch_monitor.store import alerts, repository, ticks
 from batch_monitor.store.schema import source_snapshots
 from batch_monitor.text import mask_credentials
 
@@ -335,6 +336,20 @@ def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime,
     return result
 
 
+def finish_tick(
+    store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime, *, finished_at: dt.datetime, duration_s: float
+) -> None:
+    """Record that the tick as of ``as_of`` ran to its end (the API's dead man's switch reads it),
+    and forget the ticks that finished longer ago than the retention."""
+    with store.begin() as conn:
+        ticks.record_tick(
+            conn, workflow.workflow_id, as_of=bd.to_utc(as_of), finished_at=finished_at, duration_s=duration_s
+        )
+        retention = repository.get_setting(conn, "retention_days")
+        days = int(retention) if retention is not None else DEFAULT_RETENTION_DAYS
+        ticks.purge_ticks(conn, workflow.workflow_id, before=bd.to_utc(as_of) - dt.timedelta(days=days))
+
+
 def run_tick(
     source: sa.Engine,
     store: sa.Engine,
@@ -351,6 +366,7 @@ def run_tick(
     """Run every task of one tick in order, as the DAG does. ``now`` defaults to ``as_of``."""
     as_of = bd.to_utc(as_of)
     now = now or as_of
+    started = time.perf_counter()  # how long the tick took (a duration, not a moment it judges by)
     result = TickResult(as_of=as_of)
     result.snapshot_ids = extract(source, store, workflow, as_of, reader, read_at=now)
     result.evaluations = evaluate_snapshots(store, workflow, result.snapshot_ids)
@@ -366,4 +382,5 @@ def run_tick(
     if channel is not None:
         result.sent, result.send_failures = notify(store, channel, now)
     result.housekeeping = housekeeping(store, workflow, as_of, now)
+    finish_tick(store, workflow, as_of, finished_at=now, duration_s=time.perf_counter() - started)
     return result

@@ -38,7 +38,15 @@ from tests.support.workflows import load_test_workflow, scenario_path
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config, source_snapshots
+from batch_monitor.constants import METRICS_TOKEN_VARIABLE
+from batch_monitor.store.schema import (
+    alert_events,
+    alerts,
+    evaluations,
+    monitoring_config,
+    source_snapshots,
+    ticks,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -48,6 +56,9 @@ DAY = dt.date(2024, 3, 12)
 DHAKA = "Asia/Dhaka"
 AS_OF = dt.datetime(2024, 3, 12, 8, 45, tzinfo=dt.UTC)  # 14:45 in Dhaka
 US_EAST_AS_OF = dt.datetime(2024, 3, 12, 7, 30, tzinfo=dt.UTC)  # 03:30 in New York
+
+# the metrics scraper's token: the api-server's Airflow Variable batch_monitor_metrics_token
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 USERS = {  # name: (role, password)
     "viewer1": ("viewer", "viewer1-secret"),
@@ -104,14 +115,15 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 @dataclass
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
-    evaluations with their alert-sync marks), and the raw snapshots a tick's housekeeping purges
-    after ``snapshot_retention_days``, to put back later."""
+    evaluations with their alert-sync marks, the finished ticks), and the raw snapshots a tick's
+    housekeeping purges after ``snapshot_retention_days``, to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
     settings: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     snapshots: dict[int, dict[str, Any]]
+    ticks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def take(cls, engine: sa.Engine) -> StoreSnapshot:
@@ -123,6 +135,7 @@ class StoreSnapshot:
                 settings=[dict(r._mapping) for r in conn.execute(sa.select(monitoring_config))],
                 evaluations=[dict(r._mapping) for r in conn.execute(sa.select(evaluations))],
                 snapshots={r.id: dict(r._mapping) for r in conn.execute(sa.select(source_snapshots))},
+                ticks=[dict(r._mapping) for r in conn.execute(sa.select(ticks))],
             )
 
     def restore(self, engine: sa.Engine) -> None:
@@ -140,6 +153,9 @@ class StoreSnapshot:
             purged = [row for key, row in self.snapshots.items() if key not in present]
             if purged:
                 conn.execute(sa.insert(source_snapshots), purged)
+            conn.execute(sa.delete(ticks))
+            if self.ticks:
+                conn.execute(sa.insert(ticks), self.ticks)
 
 
 def _free_port() -> int:
@@ -211,6 +227,7 @@ def airflow_env(home: Path, store_url: str, port: int) -> dict[str, str]:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW_CONN_BATCH_MONITOR_DB": connection_json(store_url),
+            f"AIRFLOW_VAR_{METRICS_TOKEN_VARIABLE.upper()}": METRICS_TOKEN,
         }
     )
     return env

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
 from tests.api.monitor_env import US_EAST_AS_OF, USERS, MonitorEnv
 from tests.support.workflows import load_test_workflow
@@ -25,7 +26,7 @@ from tests.support.workflows import load_test_workflow
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
-from batch_monitor.store.schema import alerts
+from batch_monitor.store.schema import alerts, ticks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -466,3 +467,50 @@ def test_the_page_is_usable_on_a_narrow_screen(monitor: MonitorEnv, narrow_conte
     frame.locator("#timeline-heading").scroll_into_view_if_needed()
     inner.evaluate("document.getElementById('timeline-heading').scrollIntoView()")
     save_screenshot(page, "batch-monitor-narrow.png")
+
+
+def test_a_red_banner_says_since_when_the_monitor_has_not_run_until_a_tick_finishes(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?workflow=dpdc_ami&date={DAY}")
+    # the simulated day's last tick finished at 14:45 Dhaka (08:45 UTC) in 2024: long before today
+    stale = frame.locator("#stale-banner")
+    expect(stale).to_be_visible()
+    expect(frame.locator("#stale-text")).to_have_text("monitor not running since Mar 12, 14:45")
+    expect(stale).to_contain_text("Check the DAG batch_monitor_dpdc_ami in Airflow")
+    background = page_frame(page).evaluate("getComputedStyle(document.getElementById('stale-banner')).backgroundColor")
+    assert background == "rgb(185, 28, 28)"  # --red
+
+    # the monitor ticks again: the next refresh takes the banner away
+    finished = dt.datetime.now(dt.UTC)
+    with monitor.store.begin() as conn:
+        conn.execute(
+            sa.insert(ticks).values(workflow_id="dpdc_ami", as_of=finished, finished_at=finished, duration_s=3)
+        )
+    frame.get_by_role("button", name="Refresh").click()
+    expect(stale).to_be_hidden()
+    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+
+
+def test_the_run_history_exports_the_same_runs_as_an_excel_workbook(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#pager-text")).to_contain_text(f"runs, business day {DAY}")
+    frame.locator("#history-filters select[name=status]").select_option("error")
+    frame.get_by_role("button", name="Apply").click()
+    expect(frame.locator("#pager-text")).to_contain_text("Showing 1–1 of 1 run")
+
+    with page.expect_download() as download_info:
+        frame.get_by_role("link", name="Export Excel").click()
+    download = download_info.value
+    assert download.suggested_filename == "batch-logs.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(download.path()).read_bytes())).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("workflow_id", "business_date", "step_id")
+    assert [(r[1], r[3], r[6]) for r in rows[1:]] == [(dt.datetime(2024, 3, 12), "C1-PPBTR", "error")]

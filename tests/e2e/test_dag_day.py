@@ -49,6 +49,7 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
         logs = conn.execute(sa.select(schema.execution_logs)).mappings().all()
         summary = conn.execute(sa.select(schema.performance_summary)).mappings().all()
         steps = conn.execute(sa.select(schema.workflow_config)).mappings().all()
+        finished_ticks = conn.execute(sa.select(schema.ticks)).mappings().all()
         settings = dict(
             conn.execute(
                 sa.select(schema.monitoring_config.c.key, schema.monitoring_config.c.value).where(
@@ -64,6 +65,10 @@ def test_the_dag_plays_the_failure_day_into_the_store_and_the_mailbox(
     assert {r["batch_cd"] for r in summary} == {s.batch_code for s in WORKFLOW.steps}
     assert [s["step_id"] for s in sorted(steps, key=lambda s: s["position"])] == [s.id for s in WORKFLOW.steps]
     assert settings["retention_days"] == 60
+    # every tick ran to its end and said so (the dead man's switch), with its duration from the DAG run's start
+    played = list(ticks(WORKFLOW, DAY, every=dt.timedelta(minutes=15)))
+    assert sorted(t["as_of"] for t in finished_ticks) == played
+    assert all(t["workflow_id"] == WORKFLOW.workflow_id and 0 <= t["duration_s"] < 600 for t in finished_ticks)
     subjects = [str(m.message["Subject"]) for m in mail_server.received]
     assert len(subjects) == 2 and subjects[1].startswith("[RESOLVED]")
     assert all(m.rcpt_tos == ["night-shift@dpdc.example", "noc@dpdc.example"] for m in mail_server.received)

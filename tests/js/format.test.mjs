@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   fmtClock, fmtDateTime, fmtDuration, fmtInt, fmtPct, fmtRps, fmtTime, localDate, noRunText, prettyDate, statusText,
-  stepDisplayStatus, zoneLabel,
+  staleText, stepDisplayStatus, zoneLabel,
 } from "../../plugins/batch_monitor/api/static/js/format.js";
 
 const STATUS_LABELS = { running: "Running", repeating: "Repeating", complete: "Complete", failed: "Failed" };
@@ -78,4 +78,22 @@ test("a day the calendar expects no run on says so, with the reason", () => {
   assert.equal(noRunText({ run_expected: false, no_run_reason: null }), "No run expected today");
   assert.equal(noRunText({ run_expected: true, no_run_reason: null }), null);
   assert.equal(noRunText({}), null); // an older store's answer without the field: a run day
+});
+
+test("the stale banner says since when the monitor has not run, in the workflow's zone", () => {
+  const lastTick = "2024-03-12T08:45:00+00:00"; // 14:45 in Dhaka
+  assert.equal(staleText({ monitor_stale: false, last_tick_at: lastTick }, "Asia/Dhaka", "2024-03-12T09:30:00Z"), null);
+  assert.equal(staleText(null, "Asia/Dhaka", "2024-03-12T09:30:00Z"), null);
+  assert.equal(
+    staleText({ monitor_stale: true, last_tick_at: lastTick }, "Asia/Dhaka", "2024-03-12T09:30:00Z"),
+    "monitor not running since 14:45",
+  );
+  assert.equal(
+    staleText({ monitor_stale: true, last_tick_at: lastTick }, "Asia/Dhaka", "2024-03-13T09:30:00Z"),
+    "monitor not running since Mar 12, 14:45",
+  );
+  assert.equal(
+    staleText({ monitor_stale: true, last_tick_at: null }, "Asia/Dhaka", "2024-03-13T09:30:00Z"),
+    "monitor not running: no monitoring tick has finished yet",
+  );
 });

@@ -135,7 +135,8 @@ def test_fifty_clients_for_a_minute_while_ticks_write_a_day_get_every_answer_and
     reliability.tried(
         f"{CLIENTS} concurrent clients (asyncio + httpx, each request after the previous answer) for {SECONDS} s "
         "against the api-server on 127.0.0.1 (1 worker), cycling through workflows, active-alerts, two "
-        "timelines, health, run history and an alert's details as viewer1; meanwhile a separate process runs "
+        "timelines, health, run history, an alert's details and the Prometheus metrics as viewer1; meanwhile a "
+        "separate process runs "
         f"{len(moments)} real ticks of dpdc_ami {DAY} (failure scenario) into the same store"
     )
     with monitor.store.connect() as conn:
@@ -148,6 +149,7 @@ def test_fifty_clients_for_a_minute_while_ticks_write_a_day_get_every_answer_and
         f"batch-health?workflow=dpdc_ami&date={DAY}",
         "batch-logs?workflow=dpdc_ami&limit=50",
         f"alerts/{alert_id}",
+        f"{monitor.server.base_url}/batch-monitor/metrics",  # outside the API's base: an absolute URL
     ]
     # the ticks judge their own day: reminders of the open alerts other tests left on other days of the
     # shared store would change rows this test must leave as they were

@@ -30,6 +30,7 @@ from batch_monitor.store.schema import (
 
 GLOBAL_SCOPE = "global"
 DEFAULT_DAY_START = "05:00"
+DEFAULT_SCHEDULE = "*/15 * * * *"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class WorkflowMeta:
     timezone: str
     business_day_start: str
     steps: list[StepMeta] = field(default_factory=list)
+    schedule: str = DEFAULT_SCHEDULE  # the monitoring DAG's cron
 
     @property
     def day_start(self) -> dt.time:
@@ -139,6 +141,7 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
                 timezone=str(settings.get((workflow_id, "timezone"), "UTC")),
                 business_day_start=str(settings.get((workflow_id, "business_day_start"), default_start)),
                 steps=[_step_meta(r) for r in steps],
+                schedule=str(settings.get((workflow_id, "schedule"), DEFAULT_SCHEDULE)),
             )
         )
     return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))

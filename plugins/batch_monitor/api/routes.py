@@ -14,10 +14,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
+from batch_monitor import deadman
 from batch_monitor.api import queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.errors import excerpt
+from batch_monitor.api.export_xlsx import XLSX_MEDIA_TYPE, logs_xlsx
 from batch_monitor.api.limits import (
     BIGINT_MAX,
     BODY_LIMIT,
@@ -47,6 +49,7 @@ from batch_monitor.api.schemas import (
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
 from batch_monitor.store import alerts as store_alerts
+from batch_monitor.store import ticks
 
 router = APIRouter(prefix="/api/v1")
 
@@ -327,7 +330,13 @@ def get_batch_timeline(
 @router.get(
     "/batch-logs",
     response_model=BatchLogsResponse,
-    responses={**AUTH_ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV with format=csv"}},
+    responses={
+        **AUTH_ERRORS,
+        200: {
+            "content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}},
+            "description": "JSON page, or every matching row as CSV (format=csv) or an Excel workbook (format=xlsx)",
+        },
+    },
     tags=["runs"],
 )
 def get_batch_logs(
@@ -344,9 +353,11 @@ def get_batch_logs(
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    format: Annotated[Literal["json", "csv"], Query(description="csv: every matching row as a file")] = "json",
+    format: Annotated[
+        Literal["json", "csv", "xlsx"], Query(description="csv or xlsx: every matching row as a file")
+    ] = "json",
 ) -> Any:
-    """Run history (one row per CC&B run) with filters, sorting and pagination; CSV export."""
+    """Run history (one row per CC&B run) with filters, sorting and pagination; CSV and xlsx export."""
     if date_from is not None and date_to is not None and date_from > date_to:
         bad_parameter("date_from", f"date_from {date_from} is after date_to {date_to}", date_from.isoformat())
     metas = queries.workflows(conn)
@@ -371,6 +382,14 @@ def get_batch_logs(
             content=text,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="batch-logs.csv"'},
+        )
+    if format == "xlsx":
+        _total, rows = queries.batch_logs(conn, filters, limit=CSV_ROW_LIMIT)
+        book = logs_xlsx((LogOut.model_validate(r) for r in rows), {m.workflow_id: m for m in metas})
+        return Response(
+            content=book,
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="batch-logs.xlsx"'},
         )
     total, rows = queries.batch_logs(conn, filters, limit=limit, offset=offset)
     return BatchLogsResponse(total=total, limit=limit, offset=offset, items=[LogOut.model_validate(r) for r in rows])
@@ -415,6 +434,7 @@ def get_batch_health(
         )
     finished = sum(int(s.get("finished", 0)) for s in per_batch.values())
     failed = sum(int(s.get("failed", 0)) for s in per_batch.values())
+    alive = deadman.pulse(ticks.last_finished(conn, [meta.workflow_id]).get(meta.workflow_id), meta.schedule, now)
     return HealthResponse(
         workflow_id=meta.workflow_id,
         timezone=meta.timezone,
@@ -433,4 +453,6 @@ def get_batch_health(
         recent_failures=[
             RecentFailure.model_validate(r) for r in queries.recent_failures(conn, meta.workflow_id, first, today)
         ],
+        monitor_stale=alive.stale,
+        last_tick_at=alive.last_tick_at,
     )

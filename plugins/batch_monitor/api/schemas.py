@@ -249,6 +249,12 @@ class HealthResponse(_Out):
     active_alerts: int
     breaches: int = Field(0, description="late starts and missed deadlines in the window, resolved ones included")
     recent_failures: list[RecentFailure]
+    monitor_stale: bool = Field(
+        False,
+        description="the monitor's dead man's switch: its last finished tick is older than twice the schedule's "
+        "interval (or it never finished one), as of the request",
+    )
+    last_tick_at: dt.datetime | None = Field(None, description="when the workflow's last tick finished (UTC)")
 
 
 __all__ = [

@@ -167,7 +167,7 @@ def _local(moment: dt.datetime | None, timezone: str) -> str:
     return "" if moment is None else pendulum.instance(moment).in_timezone(timezone).isoformat()
 
 
-def _cell_text(text: str | None) -> str:
+def cell_text(text: str | None) -> str:
     """Text a spreadsheet will not run as a formula."""
     if not text:
         return ""
@@ -181,7 +181,7 @@ class _EscapingWriter:
         self._writer = csv.writer(out, lineterminator="\r\n")
 
     def writerow(self, row: Iterable[object]) -> None:
-        self._writer.writerow([_cell_text(value) if isinstance(value, str) else value for value in row])
+        self._writer.writerow([cell_text(value) if isinstance(value, str) else value for value in row])
 
 
 def logs_csv(items: Iterable[LogOut], metas: Mapping[str, WorkflowMeta]) -> str:

@@ -239,3 +239,15 @@ evaluations = Table(
     Column("alerts_synced_as_of", TS),
     Column("updated_at", TS, nullable=False, server_default=func.now()),
 )
+
+# migration 0007: one row per tick that ran to its end (its data interval end, when it finished
+# by the wall clock of the worker, how long it took): the dead man's switch and the metrics
+ticks = Table(
+    c.T_TICKS,
+    metadata,
+    Column("workflow_id", String(64), primary_key=True),
+    Column("as_of", TS, primary_key=True),
+    Column("finished_at", TS, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Index("ix_ticks_finished", "workflow_id", "finished_at"),
+)

@@ -8,7 +8,7 @@
  */
 
 import { $, h } from "./dom.js";
-import { fmtInt, fmtPct, fmtRps } from "./format.js";
+import { fmtInt, fmtPct, fmtRps, staleText } from "./format.js";
 import { fmtDateTime, labels, state } from "./state.js";
 
 export function shownAlerts() {
@@ -55,6 +55,18 @@ export function renderBanner() {
   if (n.acknowledged) {
     text.append(h("span", { class: "sep", text: "|" }), h("span", { class: "muted", text: `${n.acknowledged} acknowledged` }));
   }
+}
+
+/** The red banner when the monitor itself stopped: its last tick is older than two schedule intervals. */
+export function renderStale() {
+  const wf = state.workflow;
+  const text = wf ? staleText(state.health, wf.timezone, new Date().toISOString()) : null;
+  $("stale-banner").hidden = !text;
+  $("stale-text").textContent = text || "";
+  $("stale-detail").textContent = text
+    ? `No monitoring tick of ${wf.name} has finished for more than two schedule intervals: the batch chain is ` +
+      `not being watched. Check the DAG ${wf.dag_id} in Airflow.`
+    : "";
 }
 
 function setCard(id, value, sub, tone) {

@@ -48,6 +48,16 @@ export function fmtDateTime(iso, zone) {
   return `${day}, ${clockTime(iso, zone)}`;
 }
 
+/**
+ * The dead man's switch banner: "monitor not running since 14:45" in the workflow's zone, with the
+ * day ("Mar 12, 14:45") when the last tick finished on another day than ``nowIso``'s; null when alive.
+ */
+export function staleText(health, zone, nowIso) {
+  if (!health || !health.monitor_stale) return null;
+  if (!health.last_tick_at) return "monitor not running: no monitoring tick has finished yet";
+  return `monitor not running since ${fmtTime(health.last_tick_at, zone, localDate(nowIso, zone))}`;
+}
+
 /** "Asia/Dhaka (GMT+6)": the zone with its offset at that instant (now without one). */
 export function zoneLabel(zone, atIso) {
   try {

@@ -1,4 +1,4 @@
-/* The run history: filters, sortable columns, paging and the CSV link. */
+/* The run history: filters, sortable columns, paging and the CSV and Excel links. */
 
 import { API, api, query } from "./api.js";
 import { $, h, toast } from "./dom.js";
@@ -70,6 +70,7 @@ function renderHistory(page) {
   $("prev-page").disabled = page.offset === 0;
   $("next-page").disabled = last >= page.total;
   $("csv-link").href = API + "batch-logs" + query(historyParams({ format: "csv" }));
+  $("xlsx-link").href = API + "batch-logs" + query(historyParams({ format: "xlsx" }));
 }
 
 export async function loadHistory() {

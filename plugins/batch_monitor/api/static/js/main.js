@@ -7,7 +7,7 @@
 
 import { API, api, query } from "./api.js";
 import { notifyNewCritical, openAlert, renderAlerts, setupNotifications } from "./alerts.js";
-import { renderBanner, renderCards } from "./cards.js";
+import { renderBanner, renderCards, renderStale } from "./cards.js";
 import { $, h, showProblem } from "./dom.js";
 import { fmtClock, prettyDate, zoneLabel } from "./format.js";
 import { fillBatchCodes, loadHistory, setupHistory } from "./history.js";
@@ -59,6 +59,7 @@ async function loadDay() {
 
 function renderAll() {
   renderHeader();
+  renderStale();
   renderBanner();
   renderCards();
   renderTimeline();
