@@ -123,6 +123,8 @@ DEFAULT_REFRESH_SECONDS = 30 * 60
 SOURCE_CONN_ID = "ccb_oracle"
 STORE_CONN_ID = "batch_monitor_db"
 SMTP_CONN_ID = "smtp_default"
+SLACK_CONN_ID = "batch_monitor_slack"  # an incoming webhook (slackwebhook), or the Web API (slack) to thread
+APPRISE_CONN_ID = "batch_monitor_apprise"
 EMAIL_TO_VARIABLE = "batch_monitor_email_to"
 ESCALATE_TO_VARIABLE = "batch_monitor_escalate_to"
 

@@ -275,8 +275,8 @@ class Notice(_Model):
     kind: str
     severity: str
     headline: str
-    workflow_id: str
-    business_date: dt.date
+    workflow_id: str = ""
+    business_date: dt.date | None = None
     step: str = ""
     error_text: str | None = None
     page_url: str = ""

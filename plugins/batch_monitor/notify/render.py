@@ -20,7 +20,7 @@ import jinja2
 
 from batch_monitor import paths
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
-from batch_monitor.models import AlertContext, AtRisk, EmailContent
+from batch_monitor.models import AlertContext, AtRisk, EmailContent, Notice
 from batch_monitor.text import format_duration, mask_credentials
 
 TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
@@ -65,7 +65,7 @@ def _environment(folder: str) -> jinja2.Environment:
     return env
 
 
-def _render_pair(name: str, subject: str, values: dict[str, Any]) -> EmailContent:
+def _render_pair(name: str, subject: str, values: dict[str, Any], notice: Notice | None = None) -> EmailContent:
     folder = templates_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -79,7 +79,7 @@ def _render_pair(name: str, subject: str, values: dict[str, Any]) -> EmailConten
         html = env.get_template(f"{name}.html.j2").render(values)
     except jinja2.TemplateNotFound as exc:
         raise FileNotFoundError(f"mail template {exc.name} is missing from {folder}") from exc
-    return EmailContent(subject=subject, text=text, html=html)
+    return EmailContent(subject=subject, text=text, html=html, notice=notice)
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -146,10 +146,36 @@ def _risk_line(item: AtRisk, timezone: str) -> str:
     return f"{item.label}: {due}{predicted}"
 
 
+def _notice(ctx: AlertContext, values: dict[str, Any], **fields: Any) -> Notice:
+    """The chat channels' version of an alert mail: severity, step, error text, page link."""
+    facts = [
+        ("Since", values["since_local"]),
+        ("Expected", ctx.expected),
+        ("Actual", ctx.actual),
+        ("What to do", ctx.action),
+    ]
+    if values["at_risk"]:
+        facts.append(("At risk", "\n".join(values["at_risk"])))
+    base: dict[str, Any] = {
+        "kind": "alert",
+        "severity": ctx.severity.value,
+        "headline": _headline(ctx, values["closed"]),
+        "workflow_id": ctx.workflow_id,
+        "business_date": ctx.business_date,
+        "step": values["step_label"],
+        "error_text": ctx.error_text,
+        "page_url": ctx.page_url,
+        "facts": facts,
+        "alert_id": ctx.alert_id,
+    }
+    return Notice(**(base | fields))
+
+
 def render_alert(ctx: AlertContext) -> EmailContent:
     """The mail sent when an alert opens (or is recorded already over: ``ctx.resolved_at`` set)."""
     closed = ctx.resolved_at is not None
-    return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), _alert_values(ctx))
+    values = _alert_values(ctx)
+    return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), values, _notice(ctx, values))
 
 
 def render_reminder(
@@ -168,7 +194,8 @@ def render_reminder(
     if escalated_to:
         note += f" Escalated: this mail also goes to {', '.join(escalated_to)}."
     values = {**_alert_values(ctx), "note": note + " Acknowledge it to stop reminders and escalation."}
-    return _render_pair("alert", _one_line(subject), values)
+    notice = _notice(ctx, values, kind="reminder" if number else "escalation", note=values["note"])
+    return _render_pair("alert", _one_line(subject), values, notice)
 
 
 def render_recovery(ctx: AlertContext) -> EmailContent:
@@ -180,7 +207,14 @@ def render_recovery(ctx: AlertContext) -> EmailContent:
     values["headline"] = _headline(ctx)  # not the title: the error text was mailed once already
     values["resolved_local"] = format_local(ctx.resolved_at, ctx.timezone)
     values["lasted"] = format_duration(ctx.resolved_at - started)
-    return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values)
+    facts = [("Cleared at", values["resolved_local"]), ("Lasted", values["lasted"]), ("Began", values["since_local"])]
+    if ctx.incident_alerts > 1:
+        facts.append(("Incident", f"{ctx.incident_alerts} alerts, all cleared"))
+    if ctx.incident_cost:
+        facts.append(("What it cost", "\n".join(ctx.incident_cost)))
+    notice = _notice(ctx, values, kind="recovery", severity="RESOLVED", error_text=None, facts=facts)
+    notice = notice.model_copy(update={"headline": f"Cleared: {values['headline']}"})
+    return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values, notice)
 
 
 def render_monitor_failure(
