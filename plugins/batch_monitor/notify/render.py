@@ -21,6 +21,7 @@ import jinja2
 from batch_monitor import paths
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
 from batch_monitor.models import AlertContext, AtRisk, EmailContent, Notice
+from batch_monitor.notify.digest import Digest, table
 from batch_monitor.text import format_duration, mask_credentials
 
 TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
@@ -240,3 +241,23 @@ def render_monitor_failure(
         "log_url": log_url,
     }
     return _render_pair("monitor_failure", subject, values)
+
+
+def render_digest(digest: Digest, page_url: str = "") -> EmailContent:
+    """The daily digest of one workflow's business day (mail, and the chat channels' notice)."""
+    chain = f"chain {digest.chain}"
+    subject = _one_line(f"[DIGEST] {digest.workflow_id} business day {digest.business_date.isoformat()}: {chain}")
+    alerts = f"{len(digest.alerts)} alert(s)" if digest.alerts else "no alerts"
+    steps = table(digest)
+    body = steps + ("\n\nAlerts:\n" + "\n".join(f"- {line}" for line in digest.alerts) if digest.alerts else "")
+    notice = Notice(
+        kind="digest",
+        severity="WARNING" if digest.late else "INFO",
+        headline=f"Daily digest {digest.workflow_id} {digest.business_date.isoformat()}: {chain}",
+        workflow_id=digest.workflow_id,
+        business_date=digest.business_date,
+        page_url=page_url,
+        facts=[("Chain", digest.chain), ("Alerts", alerts), ("As of", f"{digest.as_of} ({digest.timezone})")],
+        body=body,
+    )
+    return _render_pair("digest", subject, {"d": digest, "table": steps, "page_url": page_url}, notice)

@@ -270,6 +270,17 @@ def thread_ref(conn: sa.Connection, alert_id: int | None, channel: str) -> dict[
     return dict(ref) if ref else None
 
 
+def queued(conn: sa.Connection, dedupe_key: str, channels: Sequence[str]) -> bool:
+    """Does every one of ``channels`` hold a row for ``dedupe_key`` (sent or not)?"""
+    t = email_outbox
+    found = conn.execute(
+        sa.select(sa.func.count(sa.distinct(t.c.channel))).where(
+            t.c.dedupe_key == dedupe_key, t.c.channel.in_(list(channels))
+        )
+    ).scalar_one()
+    return int(found) >= len(set(channels))
+
+
 def pending(conn: sa.Connection, channel: str | None = None) -> int:
     """How many messages (of ``channel``, default every channel) are not sent yet (claimed or not)."""
     t = email_outbox
