@@ -30,6 +30,7 @@ from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.notify import digest
+from batch_monitor.notify.render import render_digest
 from batch_monitor.notify.sender import Channels, send_pending
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
@@ -368,8 +369,6 @@ def queue_digests(
             ev = repository.load_evaluation(conn, workflow.workflow_id, date)
             if ev is None or not digest.is_due(workflow, ev, as_of):
                 continue
-            from batch_monitor.notify.render import render_digest
-
             day = digest.build(workflow, ev, _day_alerts(conn, workflow.workflow_id, date), as_of)
             content = render_digest(day, alerts.page_url(page_url_base, workflow.workflow_id, date))
             kept = outbox.enqueue(

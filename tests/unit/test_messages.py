@@ -75,3 +75,14 @@ def test_apprise_gets_a_title_and_a_plain_body_with_the_link() -> None:
     assert title == "CRITICAL: C1-PPBTR failed"
     assert body.splitlines()[:2] == ["Step: Prepay billing (C1-PPBTR)", "Workflow: dpdc_ami, business day 2026-11-24"]
     assert body.endswith("Open in Batch Monitor: http://x/?a=1&b=2")
+
+
+def test_retry_after_reads_slacks_header_and_falls_back_to_a_minute() -> None:
+    from batch_monitor.notify.slack import retry_after
+
+    assert retry_after({"Retry-After": "30"}) == dt.timedelta(seconds=30)
+    assert retry_after({"retry-after": ["5"]}) == dt.timedelta(seconds=5)
+    assert retry_after({}) == dt.timedelta(seconds=60)
+    assert retry_after({"Retry-After": "soon"}) == dt.timedelta(seconds=60)
+    assert retry_after({"Retry-After": "nan"}) == dt.timedelta(seconds=60)
+    assert retry_after({"Retry-After": "999999"}) == dt.timedelta(hours=1)

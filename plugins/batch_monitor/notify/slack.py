@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import socket
 import urllib.error
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from batch_monitor.notify.messages import slack_message
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = dt.timedelta(seconds=60)  # a 429 without a readable Retry-After
+MAX_RETRY_AFTER = dt.timedelta(hours=1)  # a Retry-After beyond this is taken as an hour
 _UNREACHABLE = (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout)
 
 
@@ -48,7 +50,9 @@ def retry_after(headers: Mapping[str, Any] | None) -> dt.timedelta:
         seconds = float(str(raw).strip())
     except ValueError:
         return DEFAULT_RETRY_AFTER
-    return dt.timedelta(seconds=max(seconds, 0.0)) if seconds == seconds else DEFAULT_RETRY_AFTER
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER
+    return dt.timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER.total_seconds()))
 
 
 def _check_status(where: str, status: int, body: str, headers: Mapping[str, Any] | None) -> None:
