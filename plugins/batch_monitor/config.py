@@ -128,6 +128,25 @@ def _recipient_list(value: Any) -> Any:
 
 Clock = Annotated[dt.time, BeforeValidator(parse_clock)]
 Percent = Annotated[float, BeforeValidator(parse_percent)]
+
+
+Channel = Literal["email", "slack", "apprise"]
+
+
+def _email_only() -> list[Channel]:
+    return ["email"]
+
+
+def _channel_list(value: Any) -> Any:
+    """'email, slack' or a list; each channel once."""
+    names = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+    if isinstance(names, list):
+        repeated = sorted({str(n) for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"channel(s) {', '.join(repeated)} listed more than once")
+    return names
+
+
 ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
 
@@ -266,6 +285,12 @@ class WorkflowConfig(BaseModel):
     escalate_after: Duration = dt.timedelta(hours=1)
     escalate_to: Annotated[list[str], BeforeValidator(_recipient_list)] = Field(default_factory=list)
     chain_finish_by: Clock | None = None
+    # where messages go: email (smtp_default), slack (batch_monitor_slack), apprise (batch_monitor_apprise)
+    channels: Annotated[list[Channel], BeforeValidator(_channel_list)] = Field(
+        default_factory=_email_only, min_length=1
+    )
+    # the daily digest, in the workflow's local time (or when the chain completes, if earlier); null: none
+    digest_at: Clock | None = dt.time(23, 0)
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)

@@ -3,7 +3,8 @@
 Tasks (each may run on a different worker; only snapshot ids travel by XCom):
 
     prepare_store → source_available (sensor, reschedule) → extract → evaluate → persist
-        → notify → summarize_and_purge
+        → notify (queues the daily digest when due, sends the outbox on the workflow's channels)
+        → summarize_and_purge
 
 Everything is judged as of the DAG run's data interval end, never the wall clock, so any run
 can be cleared and replayed. The monitor's own failures e-mail on-call through the
@@ -28,7 +29,7 @@ from batch_monitor import airflow_io, pipeline
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import SOURCE_CONN_ID
 from batch_monitor.exceptions import SourceUnavailableError
-from batch_monitor.notify.channels import SmtpChannel
+from batch_monitor.notify.channels import build_channels
 from batch_monitor.notify.failure import BatchMonitorFailureNotifier, describe_exception, monitor_failure_callback
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader, ping
@@ -94,7 +95,8 @@ def source_failure_callback(workflow: WorkflowConfig) -> Callable[[Mapping[str, 
                     now=now,
                     escalate_to=airflow_io.escalate_recipients(workflow),
                 )
-                pipeline.notify(store, SmtpChannel(), now, worker=f"{socket.gethostname()}:{workflow.dag_id}:callback")
+                worker = f"{socket.gethostname()}:{workflow.dag_id}:callback"
+                pipeline.notify(store, build_channels(workflow.channels), now, worker=worker)
                 return
             except Exception:  # the store may be down too: on-call still hears of it
                 log.exception("batch_monitor: could not record the CC&B outage in the store; mailing directly")
@@ -203,10 +205,18 @@ def build_dag(
 
         @task
         def notify() -> dict[str, int]:
-            sent, failed = pipeline.notify(
-                airflow_io.store_engine(), SmtpChannel(), _now(), worker=f"{socket.gethostname()}:{workflow.dag_id}"
+            store = airflow_io.store_engine()
+            digests = pipeline.queue_digests(
+                store,
+                workflow,
+                _as_of(),
+                recipients=airflow_io.recipients(workflow),
+                page_url_base=airflow_io.page_url_base(),
+                now=_now(),
             )
-            return {"sent": sent, "failed": failed}
+            channels = build_channels(workflow.channels)
+            sent, failed = pipeline.notify(store, channels, _now(), worker=f"{socket.gethostname()}:{workflow.dag_id}")
+            return {"sent": sent, "failed": failed, "digests": digests}
 
         @task
         def summarize_and_purge(began: str) -> dict[str, Any]:

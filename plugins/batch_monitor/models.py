@@ -270,15 +270,39 @@ class AlertContext(_Model):
     incident_cost: list[str] = Field(default_factory=list)
 
 
+class Notice(_Model):
+    """What a message says, channel-neutral: the chat channels (Slack, Apprise) render it.
+
+    ``kind``: alert | recovery | reminder | escalation | digest. ``severity``: CRITICAL, WARNING,
+    RESOLVED or INFO. ``facts``: (label, value) pairs shown as fields. ``body``: further plain
+    text (a digest's step table and alerts). ``alert_id``: the alert a follow-up belongs to.
+    """
+
+    kind: str
+    severity: str
+    headline: str
+    workflow_id: str = ""
+    business_date: dt.date | None = None
+    step: str = ""
+    error_text: str | None = None
+    page_url: str = ""
+    facts: list[tuple[str, str]] = Field(default_factory=list)
+    body: str = ""
+    alert_id: int | None = None
+    note: str = ""  # a reminder's or escalation's opening line
+
+
 class EmailContent(_Model):
     """A rendered e-mail: subject, plain text and HTML bodies.
 
     ``message_key``: the local part of a Message-ID that stays the same when the mail is sent
     again (the outbox sets it), so mail systems drop a copy whose first sending timed out after
     the server took it. None: a fresh Message-ID each time.
+    ``notice``: the same message for the chat channels (None: they show the subject and text).
     """
 
     subject: str
     text: str
     html: str
     message_key: str | None = None
+    notice: Notice | None = None

@@ -1,4 +1,4 @@
-"""One monitoring tick: extract → evaluate → persist → notify → summarize/purge.
+"""One monitoring tick: extract → evaluate → persist → notify (and the daily digest) → summarize/purge.
 
 The DAG's tasks call these functions one by one (each may run on a different worker; what
 passes between them is a few snapshot ids, everything else lives in the store). Tests, the
@@ -30,11 +30,13 @@ from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, Findi
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.models import Evaluation, Finding
-from batch_monitor.notify.channels import EmailChannel
-from batch_monitor.notify.sender import send_pending
+from batch_monitor.notify import digest
+from batch_monitor.notify.render import render_digest
+from batch_monitor.notify.sender import Channels, send_pending
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader
-from batch_monitor.store import alerts, repository, ticks
+from batch_monitor.store import alerts, outbox, repository, ticks
+from batch_monitor.store.schema import alerts as alerts_table
 from batch_monitor.store.schema import source_snapshots
 from batch_monitor.text import mask_credentials
 
@@ -54,6 +56,7 @@ class TickResult:
     persisted: dict[str, Any] = field(default_factory=dict)
     sent: int = 0
     send_failures: int = 0
+    digests: int = 0
     housekeeping: dict[str, Any] = field(default_factory=dict)
 
 
@@ -307,12 +310,81 @@ def record_source_unavailable(
     return result
 
 
-def notify(store: sa.Engine, channel: EmailChannel, now: dt.datetime, worker: str | None = None) -> tuple[int, int]:
-    """Send what the outbox holds; returns (sent, failed). Failed mails stay queued."""
+def notify(store: sa.Engine, channel: Channels, now: dt.datetime, worker: str | None = None) -> tuple[int, int]:
+    """Send what the outbox holds; returns (sent, failed). Failed messages stay queued.
+
+    ``channel``: an EmailChannel (mail only) or ``{"email": ..., "slack": ..., "apprise": ...}``.
+    """
     report = send_pending(store, channel, worker=worker or f"{socket.gethostname()}", now=now)
     for error in report.errors:
         log.warning("mail not sent (stays queued): %s", error)
     return report.sent, report.failed
+
+
+def _day_alerts(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> list[digest.DigestAlert]:
+    t = alerts_table
+    rows = conn.execute(
+        sa.select(t).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date).order_by(t.c.id)
+    ).all()
+    return [
+        digest.DigestAlert(
+            step_id=r.step_id,
+            batch_code=r.batch_cd,
+            kind=r.kind,
+            severity=r.severity,
+            title=r.title,
+            state=r.state,
+            resolution=r.resolution,
+            resolved_at=r.resolved_at,
+            resolved_by=r.resolved_by,
+            acknowledged_at=r.acknowledged_at,
+            acknowledged_by=r.acknowledged_by,
+        )
+        for r in rows
+    ]
+
+
+def queue_digests(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    as_of: dt.datetime,
+    *,
+    recipients: list[str],
+    page_url_base: str,
+    now: dt.datetime,
+) -> int:
+    """Queue the daily digest of each business day it is due for as of ``as_of`` (the tick): today's
+    and yesterday's, once each (dedupe key ``digest:{workflow}:{date}``, one row per channel), on
+    the workflow's channels. Returns how many digests were queued now."""
+    as_of = bd.to_utc(as_of)
+    current = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
+    targets = [c for c in workflow.channels if c != outbox.EMAIL or recipients]
+    if workflow.digest_at is None or not targets:
+        return 0
+    queued = 0
+    for date in (current - dt.timedelta(days=1), current):
+        key = f"digest:{workflow.workflow_id}:{date.isoformat()}"
+        with store.begin() as conn:
+            if outbox.queued(conn, key, targets):
+                continue
+            ev = repository.load_evaluation(conn, workflow.workflow_id, date)
+            if ev is None or not digest.is_due(workflow, ev, as_of):
+                continue
+            day = digest.build(workflow, ev, _day_alerts(conn, workflow.workflow_id, date), as_of)
+            content = render_digest(day, alerts.page_url(page_url_base, workflow.workflow_id, date))
+            kept = outbox.enqueue(
+                conn,
+                dedupe_key=key,
+                alert_id=None,
+                kind="digest",
+                recipients=recipients,
+                content=content,
+                now=now,
+                channels=targets,
+            )
+            queued += int(kept)
+            log.info("daily digest of %s %s queued on %s", workflow.workflow_id, date.isoformat(), ", ".join(targets))
+    return queued
 
 
 def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime, now: dt.datetime) -> dict[str, Any]:
@@ -356,29 +428,34 @@ def run_tick(
     workflow: WorkflowConfig,
     as_of: dt.datetime,
     *,
-    channel: EmailChannel | None = None,
+    channel: Channels | None = None,
     recipients: list[str] | None = None,
     page_url_base: str = DEFAULT_PAGE_URL,
     now: dt.datetime | None = None,
     reader: SourceReader | None = None,
     escalate_to: list[str] | None = None,
 ) -> TickResult:
-    """Run every task of one tick in order, as the DAG does. ``now`` defaults to ``as_of``."""
+    """Run every task of one tick in order, as the DAG does. ``now`` defaults to ``as_of``.
+
+    ``channel``: where the outbox is sent (None: it stays queued; the daily digest is queued all the same).
+    """
     as_of = bd.to_utc(as_of)
     now = now or as_of
     started = time.perf_counter()  # how long the tick took (a duration, not a moment it judges by)
     result = TickResult(as_of=as_of)
     result.snapshot_ids = extract(source, store, workflow, as_of, reader, read_at=now)
     result.evaluations = evaluate_snapshots(store, workflow, result.snapshot_ids)
+    to = recipients if recipients is not None else list(workflow.on_call)
     result.persisted = persist(
         store,
         workflow,
         result.snapshot_ids,
-        recipients=recipients if recipients is not None else list(workflow.on_call),
+        recipients=to,
         page_url_base=page_url_base,
         now=now,
         escalate_to=escalate_to,
     )
+    result.digests = queue_digests(store, workflow, as_of, recipients=to, page_url_base=page_url_base, now=now)
     if channel is not None:
         result.sent, result.send_failures = notify(store, channel, now)
     result.housekeeping = housekeeping(store, workflow, as_of, now)

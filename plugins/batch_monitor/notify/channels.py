@@ -1,4 +1,11 @@
-"""Where mails go: one small interface (:class:`EmailChannel`) and its SMTP implementation.
+"""Where messages go: one small interface per kind and their implementations.
+
+:class:`EmailChannel` delivers a rendered mail to recipients (:class:`SmtpChannel`, below).
+:class:`MessageChannel` is what the outbox's sender calls for every channel: it delivers one
+queued message and returns what the channel said about it (Slack's ``ts``, to thread replies on).
+:class:`MailDelivery` wraps an :class:`EmailChannel` as one; ``notify/slack.py`` and
+``notify/apprise_channel.py`` are the others, built on the Airflow providers' hooks.
+:func:`build_channels` makes the channels a workflow's ``channels:`` names.
 
 :class:`SmtpChannel` sends a multipart/alternative message (plain text + HTML) through the
 Airflow SMTP provider's ``SmtpHook``, which reads the Airflow connection (host, port, login,
@@ -11,10 +18,12 @@ all it is the subclass :class:`ChannelUnavailableError`, and the sender stops tr
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.policy
 import logging
 import re
 import smtplib
+from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
@@ -30,10 +39,63 @@ class ChannelUnavailableError(NotificationError):
     """The channel could not be reached at all (refused, timed out, bad login): no mail can go now."""
 
 
+class RetryLaterError(ChannelUnavailableError):
+    """The channel asked us to wait (a rate limit: HTTP 429 with Retry-After): try again after ``retry_after``."""
+
+    def __init__(self, message: str, retry_after: dt.timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class EmailChannel(Protocol):
     """Delivers one rendered mail, or raises :class:`NotificationError`."""
 
     def send(self, *, recipients: list[str], content: EmailContent) -> None: ...
+
+
+class MessageChannel(Protocol):
+    """Delivers one queued message, or raises :class:`NotificationError`.
+
+    ``thread``: what this channel returned for the message this one follows up (None: nothing).
+    Returns what the channel says about the delivered message (e.g. Slack's ``ts``), or None.
+    """
+
+    def deliver(
+        self, *, recipients: list[str], content: EmailContent, thread: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None: ...
+
+
+class MailDelivery:
+    """An :class:`EmailChannel` as a :class:`MessageChannel` (mail has no threads to return)."""
+
+    def __init__(self, channel: EmailChannel) -> None:
+        self.channel = channel
+
+    def __repr__(self) -> str:
+        return f"MailDelivery({self.channel!r})"
+
+    def deliver(
+        self, *, recipients: list[str], content: EmailContent, thread: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Send the mail."""
+        self.channel.send(recipients=recipients, content=content)
+        return None
+
+
+def build_channels(names: Iterable[str]) -> dict[str, MessageChannel]:
+    """The channels for ``names`` (a workflow's ``channels:``), on their default Airflow connections."""
+    from batch_monitor.notify.apprise_channel import AppriseChannel
+    from batch_monitor.notify.slack import SlackChannel
+
+    makers: dict[str, Any] = {
+        "email": lambda: MailDelivery(SmtpChannel()),
+        "slack": SlackChannel,
+        "apprise": AppriseChannel,
+    }
+    unknown = [name for name in names if name not in makers]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {unknown}; use {', '.join(makers)}")
+    return {name: makers[name]() for name in dict.fromkeys(names)}
 
 
 def build_message(*, from_email: str, recipients: list[str], content: EmailContent) -> EmailMessage:

@@ -20,7 +20,8 @@ import jinja2
 
 from batch_monitor import paths
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
-from batch_monitor.models import AlertContext, AtRisk, EmailContent
+from batch_monitor.models import AlertContext, AtRisk, EmailContent, Notice
+from batch_monitor.notify.digest import Digest, table
 from batch_monitor.text import format_duration, mask_credentials
 
 TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
@@ -66,7 +67,7 @@ def _environment(folder: str) -> jinja2.Environment:
     return env
 
 
-def _render_pair(name: str, subject: str, values: dict[str, Any]) -> EmailContent:
+def _render_pair(name: str, subject: str, values: dict[str, Any], notice: Notice | None = None) -> EmailContent:
     folder = templates_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -80,7 +81,7 @@ def _render_pair(name: str, subject: str, values: dict[str, Any]) -> EmailConten
         html = env.get_template(f"{name}.html.j2").render(values)
     except jinja2.TemplateNotFound as exc:
         raise FileNotFoundError(f"mail template {exc.name} is missing from {folder}") from exc
-    return EmailContent(subject=subject, text=text, html=html)
+    return EmailContent(subject=subject, text=text, html=html, notice=notice)
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -147,10 +148,36 @@ def _risk_line(item: AtRisk, timezone: str) -> str:
     return f"{item.label}: {due}{predicted}"
 
 
+def _notice(ctx: AlertContext, values: dict[str, Any], **fields: Any) -> Notice:
+    """The chat channels' version of an alert mail: severity, step, error text, page link."""
+    facts = [
+        ("Since", values["since_local"]),
+        ("Expected", ctx.expected),
+        ("Actual", ctx.actual),
+        ("What to do", ctx.action),
+    ]
+    if values["at_risk"]:
+        facts.append(("At risk", "\n".join(values["at_risk"])))
+    base: dict[str, Any] = {
+        "kind": "alert",
+        "severity": ctx.severity.value,
+        "headline": _headline(ctx, values["closed"]),
+        "workflow_id": ctx.workflow_id,
+        "business_date": ctx.business_date,
+        "step": values["step_label"],
+        "error_text": ctx.error_text,
+        "page_url": ctx.page_url,
+        "facts": facts,
+        "alert_id": ctx.alert_id,
+    }
+    return Notice(**(base | fields))
+
+
 def render_alert(ctx: AlertContext) -> EmailContent:
     """The mail sent when an alert opens (or is recorded already over: ``ctx.resolved_at`` set)."""
     closed = ctx.resolved_at is not None
-    return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), _alert_values(ctx))
+    values = _alert_values(ctx)
+    return _render_pair("alert", _subject_of(ctx, ctx.severity.value, closed), values, _notice(ctx, values))
 
 
 def render_reminder(
@@ -169,7 +196,8 @@ def render_reminder(
     if escalated_to:
         note += f" Escalated: this mail also goes to {', '.join(escalated_to)}."
     values = {**_alert_values(ctx), "note": note + " Acknowledge it to stop reminders and escalation."}
-    return _render_pair("alert", _one_line(subject), values)
+    notice = _notice(ctx, values, kind="reminder" if number else "escalation", note=values["note"])
+    return _render_pair("alert", _one_line(subject), values, notice)
 
 
 def render_recovery(ctx: AlertContext) -> EmailContent:
@@ -181,7 +209,14 @@ def render_recovery(ctx: AlertContext) -> EmailContent:
     values["headline"] = _headline(ctx)  # not the title: the error text was mailed once already
     values["resolved_local"] = format_local(ctx.resolved_at, ctx.timezone)
     values["lasted"] = format_duration(ctx.resolved_at - started)
-    return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values)
+    facts = [("Cleared at", values["resolved_local"]), ("Lasted", values["lasted"]), ("Began", values["since_local"])]
+    if ctx.incident_alerts > 1:
+        facts.append(("Incident", f"{ctx.incident_alerts} alerts, all cleared"))
+    if ctx.incident_cost:
+        facts.append(("What it cost", "\n".join(ctx.incident_cost)))
+    notice = _notice(ctx, values, kind="recovery", severity="RESOLVED", error_text=None, facts=facts)
+    notice = notice.model_copy(update={"headline": f"Cleared: {values['headline']}"})
+    return _render_pair("recovery", _subject_of(ctx, "RESOLVED"), values, notice)
 
 
 def render_monitor_failure(
@@ -207,3 +242,23 @@ def render_monitor_failure(
         "log_url": log_url,
     }
     return _render_pair("monitor_failure", subject, values)
+
+
+def render_digest(digest: Digest, page_url: str = "") -> EmailContent:
+    """The daily digest of one workflow's business day (mail, and the chat channels' notice)."""
+    chain = f"chain {digest.chain}"
+    subject = _one_line(f"[DIGEST] {digest.workflow_id} business day {digest.business_date.isoformat()}: {chain}")
+    alerts = f"{len(digest.alerts)} alert(s)" if digest.alerts else "no alerts"
+    steps = table(digest)
+    body = steps + ("\n\nAlerts:\n" + "\n".join(f"- {line}" for line in digest.alerts) if digest.alerts else "")
+    notice = Notice(
+        kind="digest",
+        severity="WARNING" if digest.late else "INFO",
+        headline=f"Daily digest {digest.workflow_id} {digest.business_date.isoformat()}: {chain}",
+        workflow_id=digest.workflow_id,
+        business_date=digest.business_date,
+        page_url=page_url,
+        facts=[("Chain", digest.chain), ("Alerts", alerts), ("As of", f"{digest.as_of} ({digest.timezone})")],
+        body=body,
+    )
+    return _render_pair("digest", subject, {"d": digest, "table": steps, "page_url": page_url}, notice)

@@ -348,7 +348,7 @@ class _Planner:
     def _mail(self, change: _Change, kind: Literal["alert", "recovery"], tag: str) -> None:
         """Plan a mail about the change's latest event (or note why none can go)."""
         details = change.events[-1][1]
-        if not self.to:
+        if not self.to and list(self.workflow.channels) == ["email"]:  # other channels need no addresses
             details["email"] = {"queued": False, "reason": "no recipients configured"}
             return
         change.mail, change.mail_tag, change.mail_details = kind, tag, details
@@ -758,6 +758,7 @@ def _write(
             recipients=plan.to,
             content=_render(mail, plan.workflow, page_url_base),
             now=plan.now,
+            channels=plan.workflow.channels,
         )
         plan.result.mails_queued += int(queued)
         mail.details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": plan.to}
@@ -852,7 +853,7 @@ def remind(
     result = SyncResult()
     to = _addresses(recipients)
     extra = [a for a in _addresses(escalate_to) if a not in to]
-    if not to or (not workflow.remind_every and not extra):
+    if (not to and list(workflow.channels) == ["email"]) or (not workflow.remind_every and not extra):
         return result
     t = alerts
     rows = conn.execute(
@@ -907,6 +908,7 @@ def _remind_one(
         recipients=mail_to,
         content=content,
         now=now,
+        channels=workflow.channels,
     )
     values: dict[str, Any] = {"mailed_consequences": consequences, "updated_at": now}
     if reminder:

@@ -139,10 +139,10 @@ email_outbox = Table(
     c.T_OUTBOX,
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("dedupe_key", String(200), nullable=False),
     # SET NULL: purging an old alert never takes an unsent mail with it
     Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="SET NULL")),
-    Column("kind", String(16), nullable=False),  # alert | recovery
+    Column("kind", String(16), nullable=False),  # alert | recovery | reminder | escalation | digest
     Column("recipients", Json, nullable=False),  # list of addresses
     Column("subject", Text, nullable=False),
     Column("body_text", Text, nullable=False),
@@ -153,6 +153,12 @@ email_outbox = Table(
     Column("sent_at", TS),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    # migration 0008: one row per message and channel; a 429's Retry-After; what the channel returned
+    Column("channel", String(16), nullable=False, server_default="email"),  # email | slack | apprise
+    Column("notice", Json),  # models.Notice: what the message says, for the chat channels
+    Column("next_attempt_at", TS),  # not claimed before this time (NULL: at once)
+    Column("remote_ref", Json),  # Slack: {"ts", "channel"} of the posted message (threads replies)
+    UniqueConstraint("dedupe_key", "channel", name="uq_outbox_dedupe_channel"),
     Index("ix_outbox_unsent", "sent_at", "claimed_at"),
     Index("ix_outbox_alert", "alert_id"),  # migration 0002: the foreign key's index (purging alerts)
 )

@@ -13,6 +13,8 @@ const EVENT_LABELS = {
   seen: "Seen again",
   emailed: "E-mailed",
   email_failed: "E-mail failed",
+  posted: "Posted",
+  post_failed: "Post failed",
   acknowledged: "Acknowledged",
   ack_repeated: "Acknowledged again",
   ack_rejected: "Acknowledge refused",
@@ -140,8 +142,9 @@ function eventLine(e, zone) {
   if (e.details && e.details.from && e.details.to) extra.push(`${e.details.from} \u2192 ${e.details.to}`);
   if (e.details && e.details.resolution) extra.push(e.details.resolution === "cleared" ? "condition cleared" : "by hand");
   if (email && email.queued) extra.push("e-mail queued");
-  // a mail's outcome is timed by the SMTP server's answer (at), not by the tick that queued it
-  const mailEvent = e.event === "emailed" || e.event === "email_failed";
+  if (e.details && e.details.channel) extra.push(`to ${e.details.channel}`);
+  // a message's outcome is timed by the channel's answer (at), not by the tick that queued it
+  const mailEvent = ["emailed", "email_failed", "posted", "post_failed"].includes(e.event);
   if (mailEvent && e.details && e.details.queued_at) extra.push(`queued ${fmtDateTime(e.details.queued_at, zone)}`);
   return h("li", { dataset: { event: e.event } },
     h("strong", { text: label }), " ",
