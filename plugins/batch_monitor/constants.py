@@ -115,9 +115,12 @@ T_ALERT_EVENTS = "batch_alert_events"
 T_OUTBOX = "batch_email_outbox"
 T_SNAPSHOTS = "batch_source_snapshots"
 T_EVALUATIONS = "batch_evaluations"
+T_SILENCES = "batch_silences"
+T_SILENCE_EVENTS = "batch_silence_events"
 
 DEFAULT_RETENTION_DAYS = 60
 DEFAULT_REFRESH_SECONDS = 30 * 60
+MAX_SILENCE_DAYS = 7  # the longest a silence may last (global setting max_silence_days)
 
 # Airflow names (connections and variables) the monitor reads.
 SOURCE_CONN_ID = "ccb_oracle"

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
-from batch_monitor.constants import RunStatus
+from batch_monitor.constants import MAX_SILENCE_DAYS, RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
 from batch_monitor.store.schema import (
@@ -42,6 +42,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "stuck_threshold_minutes": (60, "Default minutes without progress before a running step is stuck"),
     "refresh_interval_seconds": (1800, "How often the page refreshes itself, in seconds"),
     "business_day_start": ("05:00", "Default local time at which a business day begins"),
+    "max_silence_days": (MAX_SILENCE_DAYS, "The longest a silence may last, in days"),
 }
 
 
