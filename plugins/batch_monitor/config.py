@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -182,6 +183,11 @@ class MaintenanceWindow(BaseModel):
         if value is not None and not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a cron expression; use five fields such as '0 2 * * SUN'")
         return value
+
+    @field_serializer("duration")
+    def _seconds(self, value: dt.timedelta | None) -> str | None:
+        """Dumped as '10800s', which reads back as the same duration."""
+        return None if value is None else f"{int(value.total_seconds())}s"
 
     @model_validator(mode="after")
     def _one_form(self) -> MaintenanceWindow:

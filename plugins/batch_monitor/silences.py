@@ -43,6 +43,7 @@ class Silence:
     id: int | None = None  # None for a maintenance window (it is not stored)
     ended_at: dt.datetime | None = None
     ended_by: str | None = None
+    created_at: dt.datetime | None = None
 
     @property
     def source(self) -> Source:
@@ -118,20 +119,29 @@ def window_occurrences(
             found.append((begins, begins + window.duration))
 
 
-def maintenance_silences(workflow: WorkflowConfig, start: dt.datetime, end: dt.datetime) -> list[Silence]:
-    """The workflow's maintenance windows that overlap ``[start, end)``, as silences (one per step
+def maintenance_silences(
+    workflow_id: str,
+    timezone: str,
+    windows: Iterable[MaintenanceWindow],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Silence]:
+    """A workflow's maintenance windows that overlap ``[start, end)``, as silences (one per step
     a window names, one for the whole workflow when it names none)."""
     found: list[Silence] = []
-    for window in workflow.maintenance:
+    for window in windows:
         comment = window.comment or "maintenance window"
         if not window.comment and window.cron and window.duration:
             comment = f"maintenance window ({window.cron}, {format_duration(window.duration)})"
         scopes: Sequence[str | None] = window.steps or [None]
-        for begins, ends in window_occurrences(window, workflow.timezone, start, end):
-            found += [
-                Silence(workflow.workflow_id, begins, ends, MAINTENANCE_ACTOR, comment, step_id=step) for step in scopes
-            ]
+        for begins, ends in window_occurrences(window, timezone, start, end):
+            found += [Silence(workflow_id, begins, ends, MAINTENANCE_ACTOR, comment, step_id=step) for step in scopes]
     return found
+
+
+def workflow_maintenance(workflow: WorkflowConfig, start: dt.datetime, end: dt.datetime) -> list[Silence]:
+    """:func:`maintenance_silences` of a workflow as configured."""
+    return maintenance_silences(workflow.workflow_id, workflow.timezone, workflow.maintenance, start, end)
 
 
 def active_at(silences: Iterable[Silence], at: dt.datetime) -> list[Silence]:

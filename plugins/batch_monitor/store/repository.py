@@ -160,6 +160,10 @@ def save_workflow_config(conn: sa.Connection, workflow: WorkflowConfig, now: dt.
         "on_call": (list(workflow.on_call), "Addresses e-mailed about alerts"),
         "chain_finish_by": (_clock(workflow.chain_finish_by), "Local time the whole chain must finish by"),
         "email_min_severity": (workflow.email_min_severity.value, "Lowest severity that is e-mailed"),
+        "maintenance": (
+            [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in workflow.maintenance],
+            "Maintenance windows: alerts recorded, not mailed",
+        ),
     }
     _upsert_settings(conn, workflow.workflow_id, settings, now, overwrite=True)
 

@@ -35,6 +35,7 @@ def _silence(row: sa.Row[Any]) -> Silence:
         comment=m["comment"],
         ended_at=None if m["ended_at"] is None else m["ended_at"].astimezone(dt.UTC),
         ended_by=m["ended_by"],
+        created_at=m["created_at"].astimezone(dt.UTC),
     )
 
 
@@ -162,4 +163,4 @@ def in_effect(conn: sa.Connection, workflow: WorkflowConfig, at: dt.datetime) ->
         )
     )
     stored = [_silence(r) for r in rows]
-    return stored + pure.maintenance_silences(workflow, at, at + dt.timedelta(microseconds=1))
+    return stored + pure.workflow_maintenance(workflow, at, at + dt.timedelta(microseconds=1))
