@@ -38,7 +38,7 @@ from tests.support.workflows import load_test_workflow, scenario_path
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config
+from batch_monitor.store.schema import alert_events, alerts, evaluations, monitoring_config, silences
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -104,7 +104,7 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 @dataclass
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
-    evaluations with their alert-sync marks), to put back later."""
+    evaluations with their alert-sync marks, silences), to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
@@ -126,6 +126,7 @@ class StoreSnapshot:
         with engine.begin() as conn:
             conn.execute(sa.delete(alerts).where(alerts.c.id.not_in([row["id"] for row in self.alerts])))
             conn.execute(sa.delete(alert_events).where(alert_events.c.id > self.max_event_id))
+            conn.execute(sa.delete(silences))  # the simulated days have none; tests add them
             for row in self.alerts:
                 conn.execute(sa.update(alerts).where(alerts.c.id == row["id"]).values(row))
             conn.execute(sa.delete(monitoring_config))

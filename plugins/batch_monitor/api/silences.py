@@ -99,12 +99,12 @@ def _aware(moment: dt.datetime, timezone: str, field: str) -> dt.datetime:
 def _window(
     starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime, longest: dt.timedelta, end_field: str
 ) -> None:
-    """422 naming ``end_field`` unless the silence ends after it starts, after now, and within ``longest``."""
+    """422 naming ``end_field`` unless the silence ends after now, after it starts, and within ``longest``."""
+    if ends_at <= now:
+        raise _body_error("value_error", ("body", end_field), "lies in the past", ends_at.isoformat())
     if ends_at <= starts_at:
         message = f"must come after starts_at ({starts_at.isoformat()})"
         raise _body_error("value_error", ("body", end_field), message, ends_at.isoformat())
-    if ends_at <= now:
-        raise _body_error("value_error", ("body", end_field), "lies in the past", ends_at.isoformat())
     if ends_at - starts_at > longest:
         days = longest / dt.timedelta(days=1)
         message = f"a silence may last at most {days:g} days (setting max_silence_days)"
