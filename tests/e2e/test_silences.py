@@ -9,6 +9,7 @@ after ``escalate_after`` unacknowledged goes to ``escalate_to`` as well.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,8 +37,16 @@ def local(clock: str, day: dt.date = DAY) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=DHAKA).astimezone(dt.UTC)
 
 
-def play(store: sa.Engine, workflow: WorkflowConfig, scenario: Path, tmp_path: Path, silence: dict[str, Any]) -> None:
-    """Play the scenario's day tick by tick, with ``silence`` (if any) stored before the day starts."""
+def play(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    scenario: Path,
+    tmp_path: Path,
+    silence: dict[str, Any],
+    before: Callable[[dt.datetime], None] | None = None,
+) -> None:
+    """Play the scenario's day tick by tick, with ``silence`` (if any) stored before the day starts
+    and ``before`` called before each tick."""
     source = sa.create_engine(f"sqlite:///{tmp_path / 'ccb.sqlite'}")
     simulator.create_schema(source)
     played = simulator.load_scenario(scenario)
@@ -57,6 +66,8 @@ def play(store: sa.Engine, workflow: WorkflowConfig, scenario: Path, tmp_path: P
             )
     channel = SmtpChannel()
     for as_of in day:
+        if before is not None:
+            before(as_of)
         simulator.play(source, played, workflow, DAY, as_of)
         pipeline.run_tick(source, store, workflow, as_of, channel=channel)
     source.dispose()
@@ -171,3 +182,48 @@ def test_a_silence_stops_the_escalation_while_it_lasts(
     (problem_at, _k, _s, _to), (escalated_at, key, _subject, to) = outbox(store)
     assert problem_at == local("14:30")
     assert escalated_at == local("17:00") and key.endswith(":escalation:1") and boss in to
+
+
+def test_a_mailed_failure_that_recovers_under_a_silence_gets_no_recovery_mail(
+    store: sa.Engine, mail_server: MailServer, tmp_path: Path
+) -> None:
+    # mailed at 14:30; op1 silences the step 15:00-17:00; the rerun completes at 16:30
+    window = {"step_id": "C1-PPBTR", "starts_at": local("15:00"), "ends_at": local("17:00")}
+    play(store, QUIET, scenario_path("failure"), tmp_path, window)
+
+    [(queued_at, key, _subject, _to)] = outbox(store)
+    assert queued_at == local("14:30") and key.endswith(":opened:1")
+    resolved = next(details for name, details in events_of(store, "FAILED") if name == "resolved")
+    assert resolved["email"]["reason"] == "silenced until 17:00 by op1: planned rerun"
+
+
+def test_a_snoozed_alert_is_not_reminded_until_the_snooze_ends(
+    store: sa.Engine, mail_server: MailServer, tmp_path: Path
+) -> None:
+    # mailed at 14:30, reminded every 2h; op1 snoozes it at 15:00 until 19:00
+    def snooze(as_of: dt.datetime) -> None:
+        if as_of != local("15:00"):
+            return
+        with store.begin() as conn:
+            alert_id = conn.execute(sa.select(schema.alerts.c.id).where(schema.alerts.c.kind == "FAILED")).scalar_one()
+            store_silences.create(
+                conn,
+                workflow_id=WORKFLOW.workflow_id,
+                step_id="C1-PPBTR",
+                kinds=["FAILED"],
+                alert_id=alert_id,
+                starts_at=as_of,
+                ends_at=local("19:00"),
+                comment="DBA on it",
+                user="op1",
+                now=as_of,
+            )
+
+    play(store, WORKFLOW, DATA / "unfinished.yaml", tmp_path, {}, before=snooze)
+
+    moments = [(queued_at, key.split(":", 2)[2]) for queued_at, key, _s, _to in outbox(store)]
+    assert moments[:3] == [
+        (local("14:30"), "opened:1"),
+        (local("19:00"), "reminder:1:1"),
+        (local("21:00"), "reminder:1:2"),
+    ]
