@@ -162,7 +162,7 @@ def test_a_window_naming_steps_silences_only_those_steps() -> None:
 )
 def test_a_bad_window_is_refused_at_import_naming_the_file_and_field(windows: str, message: str) -> None:
     with pytest.raises(WorkflowConfigError) as caught:
-        parse_workflow(YAML.format(windows=windows), Path("include/workflows/w.yaml"))
+        parse_workflow(YAML.format(windows=windows), Path("site/workflows/w.yaml"))
     text = str(caught.value)
-    assert text.startswith("include/workflows/w.yaml: invalid workflow file")
+    assert text.startswith("site/workflows/w.yaml: invalid workflow file")
     assert message in text
