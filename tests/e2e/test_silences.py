@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
+from airflow.dag_processing.dagbag import DagBag
 from tests.e2e.test_scenario_days import DAY, WORKFLOW, ticks
+from tests.support.connections import pg_connection_json
 from tests.support.mail import MailServer
 from tests.support.workflows import scenario_path
 
@@ -25,8 +28,10 @@ from batch_monitor.config import MaintenanceWindow, WorkflowConfig
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.store import schema
 from batch_monitor.store import silences as store_silences
+from batch_monitor.store.migrate import migrate
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
 DHAKA = ZoneInfo("Asia/Dhaka")
 QUIET = WORKFLOW.model_copy(update={"remind_every": dt.timedelta(0)})  # no reminders: only what a silence does
 
@@ -227,3 +232,46 @@ def test_a_snoozed_alert_is_not_reminded_until_the_snooze_ends(
         (local("19:00"), "reminder:1:1"),
         (local("21:00"), "reminder:1:2"),
     ]
+
+
+@pytest.mark.e2e
+def test_the_dag_holds_a_silenced_failures_mail_until_the_silence_ends(
+    airflow_db: Path, fresh_pg_url: str, mail_server: MailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the real DAG (dag.test) through the afternoon: C1-PPBTR fails at 14:30, silenced 14:00-16:00
+    ccb = tmp_path / "ccb.sqlite"
+    source = sa.create_engine(f"sqlite:///{ccb}")
+    simulator.create_schema(source)
+    scenario = simulator.load_scenario(DATA / "unfinished.yaml")
+    monkeypatch.setenv("AIRFLOW_CONN_CCB_ORACLE", f'{{"conn_type": "sqlite", "host": "{ccb}"}}')
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_DB", pg_connection_json(fresh_pg_url))
+    store = sa.create_engine(fresh_pg_url)
+    migrate(store)
+    with store.begin() as conn:
+        store_silences.create(
+            conn,
+            workflow_id=WORKFLOW.workflow_id,
+            step_id="C1-PPBTR",
+            kinds=None,
+            alert_id=None,
+            starts_at=local("14:00"),
+            ends_at=local("16:00"),
+            comment="planned rerun",
+            user="op1",
+            now=local("13:00"),
+        )
+    dag = DagBag(str(ROOT / "dags")).dags[WORKFLOW.dag_id]
+    afternoon = [t for t in ticks(WORKFLOW, DAY) if local("14:15") <= t <= local("16:15")]
+    for as_of in afternoon:
+        simulator.play(source, scenario, WORKFLOW, DAY, as_of)
+        assert dag.test(logical_date=as_of).state == "success", as_of
+
+    [(_queued, key, subject, _to)] = outbox(store)  # queued at the wall clock's time, as the DAG does
+    assert key.endswith(":opened:1")
+    assert [str(m.message["Subject"]) for m in mail_server.received] == [subject]
+    e = schema.alert_events
+    with store.connect() as conn:
+        released = conn.execute(sa.select(e.c.as_of).where(e.c.event == "released")).scalar_one()
+    assert released == local("16:00")  # the first tick after the silence
+    store.dispose()
+    source.dispose()
