@@ -58,6 +58,7 @@ router = APIRouter(prefix="/api/v1")
 
 SilenceId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="the silence's id")]
 NO_SILENCE: dict[int | str, dict[str, Any]] = {404: {"description": "no such silence"}}
+INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "a value is invalid: loc names the field"}}
 _Body = TypeVar("_Body", bound=BaseModel)
 
 
@@ -153,7 +154,7 @@ def _response(conn: StoreDep, silence: Silence, changed: bool, message: str, now
     "/silences",
     status_code=status.HTTP_201_CREATED,
     response_model=SilenceActionResponse,
-    responses={**AUTH_ERRORS, **BODY_ERRORS},
+    responses={**AUTH_ERRORS, **BODY_ERRORS, **INVALID},
     tags=["silences"],
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": SilenceBody.model_json_schema()}}}
