@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from batch_monitor import silences as pure
 from batch_monitor.api import queries
-from batch_monitor.api.access import UserDep, readable, require
+from batch_monitor.api.access import UserDep, may, readable, require
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.errors import excerpt
 from batch_monitor.api.limits import BIGINT_MAX, MAX_DATE, MIN_DATE, read_body
@@ -163,10 +163,16 @@ def _response(conn: StoreDep, silence: Silence, changed: bool, message: str, now
 async def create_silence(request: Request, user: UserDep, _json: JsonOnly, conn: StoreDep) -> SilenceActionResponse:
     """Silence a workflow (``step`` null), one step, or some ``kinds`` of it, until ``ends_at``.
 
-    The body names the workflow, so it is read (at most 64 KiB) before the permission is checked.
+    A caller who may change no workflow at all gets 403 before the body is read; otherwise the
+    body names the workflow, so it is read (at most 64 KiB) before that workflow's permission is checked.
     """
-    body = _parse(await read_body(request), SilenceBody)
     metas = queries.workflows(conn)
+    if not any(may(request, user, "PUT", m.workflow_id) for m in metas):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"user {user.get_name()!r} may not silence any workflow (needs edit access to its DAG batch_monitor_<id>)",
+        )
+    body = _parse(await read_body(request), SilenceBody)
     meta = _meta(metas, body.workflow)
     if meta is None:
         known = ", ".join(m.workflow_id for m in metas) or "none recorded yet"
