@@ -232,7 +232,7 @@ function renderStepDetail(step) {
 
 function renderLegend() {
   const legend = $("legend");
-  legend.replaceChildren(
+  const items = [
     h("span", null, h("span", { class: "swatch plan" }), "planned window"),
     h("span", null, h("span", { class: "swatch actual" }), "actual run"),
     h("span", null, h("span", { class: "swatch actual run-error" }), "failed run"),
@@ -242,7 +242,8 @@ function renderLegend() {
     state.timeline && (state.timeline.maintenance || []).length
       ? h("span", null, h("span", { class: "swatch maintenance" }), "maintenance window") : null,
     h("span", null, `Times in ${zoneLabel(tz(), state.timeline && (state.timeline.as_of || state.timeline.window_start))}`),
-  );
+  ];
+  legend.replaceChildren(...items.filter(Boolean));
 }
 
 function renderChainSummary(tl) {
