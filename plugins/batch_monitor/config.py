@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -180,6 +181,70 @@ class RepeatRule(BaseModel):
         return self.until_sql is not None or self.required_runs > 1
 
 
+def _parse_moment(value: Any) -> dt.datetime:
+    """'2026-12-06 02:00' or an ISO 8601 time (naive: the workflow's local time) → datetime."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date and time; write e.g. '2026-12-06 02:00' (the workflow's local time)")
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_parse_moment)]
+
+
+class MaintenanceWindow(BaseModel):
+    """A planned window in which the workflow's (or some steps') alerts are silenced.
+
+    Either repeating, ``cron`` (the start, in the workflow's zone) with a ``duration``, or once,
+    ``from`` and ``to`` (naive times are the workflow's local time). ``steps`` empty: every step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    cron: str | None = None
+    duration: Duration | None = None
+    from_: Moment | None = Field(default=None, alias="from")
+    to: Moment | None = None
+    steps: list[str] = Field(default_factory=list)
+    comment: str = Field(default="", max_length=2000)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression; use five fields such as '0 2 * * SUN'")
+        return value
+
+    @field_serializer("duration")
+    def _seconds(self, value: dt.timedelta | None) -> str | None:
+        """Dumped as '10800s', which reads back as the same duration."""
+        return None if value is None else f"{int(value.total_seconds())}s"
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MaintenanceWindow:
+        if self.cron is not None:
+            if self.from_ is not None or self.to is not None:
+                raise ValueError("give either 'cron' with 'duration', or 'from' and 'to', not both")
+            if self.duration is None or self.duration <= dt.timedelta(0):
+                raise ValueError("a 'cron' window needs a 'duration' longer than 0, e.g. '3h'")
+            if self.duration > dt.timedelta(days=7):
+                raise ValueError("a window's 'duration' may be at most 7 days")
+            return self
+        if self.from_ is None or self.to is None:
+            raise ValueError("give 'cron' with 'duration', or both 'from' and 'to'")
+        if self.duration is not None:
+            raise ValueError("'duration' goes with 'cron'; a 'from'/'to' window ends at 'to'")
+        if (self.from_.tzinfo is None) != (self.to.tzinfo is None):
+            raise ValueError("'from' and 'to' must both have a UTC offset, or neither")
+        if self.to <= self.from_:
+            raise ValueError("'to' must come after 'from'")
+        return self
+
+
 _STEP_FIELDS_WITH_DEFAULTS = (
     "expected_start",
     "start_grace",
@@ -300,6 +365,8 @@ class WorkflowConfig(BaseModel):
     tags: list[str] = Field(default_factory=list)
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)
+    # planned windows in which alerts are recorded but not mailed (batch_monitor.silences)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     source_file: str = ""
 
     @field_validator("timezone", "source_timezone")
@@ -345,6 +412,7 @@ class WorkflowConfig(BaseModel):
         _check_unique(self.steps)
         _check_dependencies(self.steps)
         _check_deadlines(self.steps, self.business_day_start)
+        _check_maintenance_steps(self.maintenance, self.steps)
         return self
 
     @property
@@ -386,6 +454,14 @@ def _check_unique(steps: list[StepConfig]) -> None:
             raise ValueError(f"step {step.id!r} (steps[{index}]), field 'id': duplicate step id {step.id!r}")
         seen_ids.add(step.id)
         seen_codes.add(step.batch_code)
+
+
+def _check_maintenance_steps(windows: list[MaintenanceWindow], steps: list[StepConfig]) -> None:
+    ids = {s.id for s in steps}
+    for index, window in enumerate(windows):
+        for step_id in window.steps:
+            if step_id not in ids:
+                raise ValueError(f"field 'maintenance[{index}].steps': unknown step {step_id!r}")
 
 
 def _check_dependencies(steps: list[StepConfig]) -> None:
@@ -490,7 +566,7 @@ def _describe_location(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
                 label = f"{ident!r} ({label})"
         rest = ".".join(str(p) for p in parts[2:])
         return f"step {label}, field {rest!r}" if rest else f"step {label}"
-    dotted = ".".join(str(p) for p in parts)
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     return f"field {dotted!r}" if dotted else "workflow"
 
 

@@ -119,9 +119,12 @@ T_OUTBOX = "batch_email_outbox"
 T_SNAPSHOTS = "batch_source_snapshots"
 T_EVALUATIONS = "batch_evaluations"
 T_TICKS = "batch_monitor_ticks"  # migration 0007: one row per finished tick (dead man's switch, metrics)
+T_SILENCES = "batch_silences"
+T_SILENCE_EVENTS = "batch_silence_events"
 
 DEFAULT_RETENTION_DAYS = 60
 DEFAULT_REFRESH_SECONDS = 30 * 60
+MAX_SILENCE_DAYS = 7  # the longest a silence may last (global setting max_silence_days)
 
 # Airflow names (connections and variables) the monitor reads.
 SOURCE_CONN_ID = "ccb_oracle"

@@ -44,6 +44,7 @@ from batch_monitor.store.schema import (
     alerts,
     evaluations,
     monitoring_config,
+    silences,
     source_snapshots,
     ticks,
 )
@@ -115,8 +116,8 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 @dataclass
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
-    evaluations with their alert-sync marks, the finished ticks), and the raw snapshots a tick's
-    housekeeping purges after ``snapshot_retention_days``, to put back later."""
+    evaluations with their alert-sync marks, the finished ticks, silences), and the raw snapshots a
+    tick's housekeeping purges after ``snapshot_retention_days``, to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
@@ -142,6 +143,7 @@ class StoreSnapshot:
         with engine.begin() as conn:
             conn.execute(sa.delete(alerts).where(alerts.c.id.not_in([row["id"] for row in self.alerts])))
             conn.execute(sa.delete(alert_events).where(alert_events.c.id > self.max_event_id))
+            conn.execute(sa.delete(silences))  # the simulated days have none; tests add them
             for row in self.alerts:
                 conn.execute(sa.update(alerts).where(alerts.c.id == row["id"]).values(row))
             conn.execute(sa.delete(monitoring_config))

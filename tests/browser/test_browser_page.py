@@ -26,7 +26,7 @@ from tests.support.workflows import load_test_workflow
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
-from batch_monitor.store.schema import alerts, ticks
+from batch_monitor.store.schema import alerts, silences, ticks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -115,7 +115,7 @@ def test_an_operator_finds_the_page_under_browse_and_sees_the_business_day(
     expect(prepay).to_contain_text("12:00 – 14:30")
     expect(prepay).to_contain_text("Records 200,000")
     expect(frame.locator("#subtitle")).to_contain_text("times in Asia/Dhaka (GMT+6)")
-    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#banner-text")).to_have_text("2 active incidents (2 alerts)|1 failed|1 empty run")
     expect(frame.locator("#card-success .card-value")).to_have_text("87.5%")
     expect(frame.locator("#card-failed .card-value")).to_have_text("1")
     expect(frame.locator("#card-alerts .card-value")).to_have_text("2")
@@ -140,7 +140,7 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
     page = context.new_page()
     log_in(page, monitor, "op1")
     frame = open_page(page, monitor, f"?date={DAY}")
-    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#banner-text")).to_have_text("2 active incidents (2 alerts)|1 failed|1 empty run")
 
     item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
     item.get_by_role("button", name="Acknowledge").click()
@@ -150,7 +150,9 @@ def test_an_operator_acknowledges_an_alert_with_a_comment(monitor: MonitorEnv, c
     expect(item).to_have_attribute("data-state", "acknowledged")
     expect(item.locator(".ack-note")).to_contain_text(re.compile(r"Acknowledged by op1 at \w{3} \d{1,2}, \d\d:\d\d"))
     expect(item.locator(".ack-note")).to_contain_text("“DBA is restarting the listener”")
-    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run|1 acknowledged")
+    expect(frame.locator("#banner-text")).to_have_text(
+        "2 active incidents (2 alerts)|1 failed|1 empty run|1 acknowledged"
+    )
     expect(frame.locator("#toast")).to_contain_text("acknowledged by op1")
     row = alert_row(monitor, "FAILED")
     assert (row.state, row.acknowledged_by, row.ack_comment) == (
@@ -192,7 +194,8 @@ def test_the_banner_the_card_and_the_list_count_the_same_alerts(monitor: Monitor
     items = frame.locator("#alert-list .alert-item")
 
     def counts_agree(total: int) -> None:
-        expect(frame.locator("#banner-count")).to_have_text(f"{total} active alert{'s' if total != 1 else ''}")
+        plural = "s" if total != 1 else ""  # every alert here is a cause: as many incidents as alerts
+        expect(frame.locator("#banner-count")).to_have_text(f"{total} active incident{plural} ({total} alert{plural})")
         expect(frame.locator("#card-alerts .card-value")).to_have_text(str(total))
         expect(items).to_have_count(total)
         expect(frame.locator("#alerts-summary")).to_contain_text(f"{total} active:")
@@ -301,7 +304,7 @@ def test_the_link_in_an_alert_mail_opens_the_alert_with_its_history(
     expect(dialog.locator(".events li").last).to_contain_text("“listener restarted, rerun queued”")
     assert (alert_row(monitor, "FAILED").state, alert_row(monitor, "FAILED").resolved_by) == ("resolved", "admin1")
     dialog.get_by_role("button", name="Close").click()
-    expect(frame.locator("#banner-text")).to_have_text("1 active alert|1 empty run")
+    expect(frame.locator("#banner-text")).to_have_text("1 active incident (1 alert)|1 empty run")
 
 
 def test_the_browse_menu_opens_the_page_with_its_path_said_once(monitor: MonitorEnv, context: BrowserContext) -> None:
@@ -415,7 +418,7 @@ def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_ne
     log_in(page, monitor, "op1")
     frame = open_page(page, monitor, f"?date={DAY}")
     frame.get_by_label("Notify me of new critical alerts").check()
-    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#banner-text")).to_have_text("2 active incidents (2 alerts)|1 failed|1 empty run")
     expect(frame.locator("#countdown")).to_have_text(re.compile(r"^Next refresh in 0:(0\d|10)$"))
 
     # meanwhile someone else acknowledges the empty run ...
@@ -427,7 +430,7 @@ def test_the_page_refreshes_itself_and_notifies_an_operator_who_opted_in_of_a_ne
     # no click: the countdown runs out and the page reloads by itself
     frame.get_by_label("All workflows").check()  # the new alert is another workflow's
     expect(frame.locator("#banner-text")).to_have_text(
-        "3 active alerts|1 failed|1 stuck|1 empty run|1 acknowledged", timeout=20_000
+        "3 active incidents (3 alerts)|1 failed|1 stuck|1 empty run|1 acknowledged", timeout=20_000
     )
     assert page_frame(page).evaluate("window.__notifications") == ["CRITICAL: SETL-POST stuck: no progress for 1h 0m"]
 
@@ -491,7 +494,7 @@ def test_a_red_banner_says_since_when_the_monitor_has_not_run_until_a_tick_finis
         )
     frame.get_by_role("button", name="Refresh").click()
     expect(stale).to_be_hidden()
-    expect(frame.locator("#banner-text")).to_have_text("2 active alerts|1 failed|1 empty run")
+    expect(frame.locator("#banner-text")).to_have_text("2 active incidents (2 alerts)|1 failed|1 empty run")
 
 
 def test_the_run_history_exports_the_same_runs_as_an_excel_workbook(
@@ -514,3 +517,38 @@ def test_the_run_history_exports_the_same_runs_as_an_excel_workbook(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("workflow_id", "business_date", "step_id")
     assert [(r[1], r[3], r[6]) for r in rows[1:]] == [(dt.datetime(2024, 3, 12), "C1-PPBTR", "error")]
+
+
+def test_a_silenced_alert_shows_its_badge_and_an_operator_ends_the_silence_from_the_list(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    item = frame.locator(".alert-item", has_text="C1-PPBTR failed at 14:30")
+    expect(frame.locator("#silence-list")).to_contain_text("No silences")
+
+    item.get_by_role("button", name="Silence", exact=True).click()
+    form = item.locator(".silence-form")
+    expect(form.get_by_label(re.compile(r"Silence until \(Asia/Dhaka time\)"))).to_have_value(
+        re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$")  # two hours from now, business time
+    )
+    form.get_by_label("Why").fill("planned rerun")
+    form.get_by_role("button", name="Silence", exact=True).click()
+
+    expect(item.locator(".badge-silenced")).to_have_text("silenced")
+    expect(item.locator(".silence-note")).to_have_text(
+        re.compile(r"^silenced until (\d{4}-\d\d-\d\d )?\d\d:\d\d by op1: planned rerun$")
+    )
+    listed = frame.locator(".silence-item")
+    expect(listed).to_have_count(1)
+    expect(listed).to_contain_text("dpdc_ami: C1-PPBTR")
+    expect(listed).to_contain_text("by op1")
+
+    listed.get_by_role("button", name="End now").click()
+    expect(frame.locator("#toast")).to_contain_text("ended by op1")
+    expect(item.locator(".badge-silenced")).to_have_count(0)
+    expect(frame.locator(".silence-item")).to_have_count(0)
+    with monitor.store.connect() as conn:
+        ended = conn.execute(sa.select(silences.c.ended_by, silences.c.comment)).one()
+    assert (ended.ended_by, ended.comment) == ("op1", "planned rerun")

@@ -131,6 +131,27 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
         swap("repeat: {runs: 3}", "repeat: {runs: -1}"),
         ["step 'B-TWO' (steps[1])", "field 'repeat.runs'"],
     ),
+    "maintenance window without a duration": (
+        'maintenance: [{cron: "0 2 * * SUN"}]',
+        swap("timezone: Asia/Dhaka", 'timezone: Asia/Dhaka\nmaintenance: [{cron: "0 2 * * SUN"}]'),
+        ["field 'maintenance[0]'", "a 'cron' window needs a 'duration'"],
+    ),
+    "maintenance window for an unknown step": (
+        'maintenance: [{from: "2026-12-06 02:00", to: "2026-12-06 04:00", steps: [NOPE]}]',
+        swap(
+            "timezone: Asia/Dhaka",
+            'timezone: Asia/Dhaka\nmaintenance: [{from: "2026-12-06 02:00", to: "2026-12-06 04:00", steps: [NOPE]}]',
+        ),
+        ["field 'maintenance[0].steps'", "unknown step 'NOPE'"],
+    ),
+    "maintenance window that ends before it starts": (
+        'maintenance: [{from: "2026-12-06 04:00", to: "2026-12-06 02:00"}]',
+        swap(
+            "timezone: Asia/Dhaka",
+            'timezone: Asia/Dhaka\nmaintenance: [{from: "2026-12-06 04:00", to: "2026-12-06 02:00"}]',
+        ),
+        ["field 'maintenance[0]'", "'to' must come after 'from'"],
+    ),
     "not YAML": ("an unclosed bracket", "steps: [", ["not valid YAML"]),
     "not a mapping": ("a YAML list", "- a\n- b\n", ["must be a mapping"]),
 }

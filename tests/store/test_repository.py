@@ -100,6 +100,7 @@ def test_default_settings_are_added_but_never_overwrite_an_operator(store: sa.En
         "stuck_threshold_minutes": 60,
         "refresh_interval_seconds": 1800,
         "business_day_start": "05:00",
+        "max_silence_days": 7,
     }
     assert missing == "fallback"
 

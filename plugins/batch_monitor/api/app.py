@@ -24,6 +24,7 @@ from batch_monitor.api.db import store_error_handler
 from batch_monitor.api.errors import validation_error_handler
 from batch_monitor.api.metrics import router as metrics_router
 from batch_monitor.api.routes import router
+from batch_monitor.api.silences import router as silences_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(router)
     app.include_router(metrics_router)  # GET /metrics: Prometheus / OpenMetrics text
+    app.include_router(silences_router)
     app.add_exception_handler(sa.exc.DBAPIError, store_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     page = _index_html()

@@ -15,9 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
-from batch_monitor.config import parse_clock
+from batch_monitor import silences as silencing
+from batch_monitor.config import MaintenanceWindow, parse_clock
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
 from batch_monitor.models import Evaluation
+from batch_monitor.silences import Silence
+from batch_monitor.store import silences as stored_silences
 from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import (
     alert_events,
@@ -61,6 +64,7 @@ class WorkflowMeta:
     business_day_start: str
     steps: list[StepMeta] = field(default_factory=list)
     schedule: str = DEFAULT_SCHEDULE  # the monitoring DAG's cron
+    maintenance: list[MaintenanceWindow] = field(default_factory=list)  # from the workflow's YAML
 
     @property
     def day_start(self) -> dt.time:
@@ -142,9 +146,20 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
                 business_day_start=str(settings.get((workflow_id, "business_day_start"), default_start)),
                 steps=[_step_meta(r) for r in steps],
                 schedule=str(settings.get((workflow_id, "schedule"), DEFAULT_SCHEDULE)),
+                maintenance=_windows(settings.get((workflow_id, "maintenance"))),
             )
         )
     return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))
+
+
+def _windows(value: Any) -> list[MaintenanceWindow]:
+    """The maintenance windows recorded with a workflow (none if the setting is missing or unreadable)."""
+    if not isinstance(value, list):
+        return []
+    try:
+        return [MaintenanceWindow.model_validate(item) for item in value]
+    except ValueError:  # written by another version of the monitor: show none rather than fail
+        return []
 
 
 def _step_meta(row: sa.Row[Any]) -> StepMeta:
@@ -402,3 +417,16 @@ def recent_failures(
         .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# --------------------------------------------------------------------------- silences
+
+
+def silences_in_effect(conn: sa.Connection, metas: Sequence[WorkflowMeta], now: dt.datetime) -> list[Silence]:
+    """Every silence and maintenance window in effect at ``now`` for these workflows."""
+    stored = [s for s in stored_silences.listed(conn, [m.workflow_id for m in metas], active_at=now) if s.active(now)]
+    later = now + dt.timedelta(microseconds=1)
+    windows = [
+        s for m in metas for s in silencing.maintenance_silences(m.workflow_id, m.timezone, m.maintenance, now, later)
+    ]
+    return stored + windows

@@ -173,7 +173,14 @@ def get_active_alerts(
     else:
         ids = readable(request, user, [m.workflow_id for m in metas])
     rows = queries.active_alerts(conn, ids)
-    return views.active_alerts(rows, {m.workflow_id: m for m in metas})
+    response = views.active_alerts(rows, {m.workflow_id: m for m in metas})
+    now = utc_now()
+    views.annotate_silenced(response.alerts, queries.silences_in_effect(conn, _metas_of(metas, ids), now), now)
+    return response
+
+
+def _metas_of(metas: list[WorkflowMeta], ids: list[str]) -> list[WorkflowMeta]:
+    return [m for m in metas if m.workflow_id in ids]
 
 
 @router.get(
@@ -186,8 +193,12 @@ def get_alert(request: Request, user: UserDep, conn: StoreDep, alert_id: AlertId
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
     require(request, user, "GET", row["workflow_id"])
     metas = {m.workflow_id: m for m in queries.workflows(conn)}
+    alert = views.alert_out(row, metas)
+    now = utc_now()
+    in_effect = queries.silences_in_effect(conn, _metas_of(list(metas.values()), [alert.workflow_id]), now)
+    views.annotate_silenced([alert], in_effect, now)
     return AlertDetailResponse(
-        alert=views.alert_out(row, metas),
+        alert=alert,
         events=[AlertEventOut.model_validate(e) for e in queries.alert_event_rows(conn, alert_id)],
         can_acknowledge=may(request, user, "PUT", row["workflow_id"]),
     )
@@ -321,7 +332,11 @@ def get_batch_timeline(
     meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
     business_date = date or meta.business_date(utc_now())
     ev = queries.evaluation(conn, meta.workflow_id, business_date)
-    return views.timeline(meta, business_date, ev, queries.day_alerts(conn, meta.workflow_id, business_date))
+    response = views.timeline(meta, business_date, ev, queries.day_alerts(conn, meta.workflow_id, business_date))
+    now = utc_now()
+    shown = [a for step in response.steps for a in step.alerts] + response.chain_alerts
+    views.annotate_silenced(shown, queries.silences_in_effect(conn, [meta], now), now)
+    return response
 
 
 # --------------------------------------------------------------------------- run history

@@ -7,11 +7,11 @@ so clients can show local business time. Pure: no Airflow, no database.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batch_monitor.api.limits import COMMENT_CHARS, CleanText
+from batch_monitor.api.limits import COMMENT_CHARS, WORKFLOW_ID_CHARS, CleanText
 from batch_monitor.constants import FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Finding, StepState
 
@@ -105,6 +105,14 @@ class AlertOut(_Out):
     escalated_at: dt.datetime | None = Field(
         default=None, description="when its mails began to go to escalate_to as well; null if not escalated"
     )
+    silenced: str | None = Field(
+        default=None,
+        description="while a silence or maintenance window covers it: 'silenced until 11:00 by op1: planned rerun' "
+        "(local business time); nothing about it is mailed meanwhile",
+    )
+    silenced_until: dt.datetime | None = Field(default=None, description="when that silence ends")
+    silence_id: int | None = Field(default=None, description="the silence's id (null for a maintenance window)")
+    mail_held: bool = Field(default=False, description="its problem mail waits for the silence to end")
     timezone: str = "UTC"
 
 
@@ -159,6 +167,15 @@ class TimelineStep(StepState):
     alerts: list[AlertOut] = Field(default_factory=list)
 
 
+class MaintenanceOut(_Out):
+    """One occurrence of a maintenance window (from the workflow's YAML): drawn as a hatched band."""
+
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    steps: list[str] = Field(default_factory=list, description="the steps it silences; empty: the whole workflow")
+    comment: str = ""
+
+
 class TimelineResponse(_Out):
     workflow_id: str
     workflow_name: str
@@ -178,6 +195,9 @@ class TimelineResponse(_Out):
     steps: list[TimelineStep]
     chain_alerts: list[AlertOut] = Field(default_factory=list, description="alerts about the whole chain")
     findings: list[Finding] = Field(default_factory=list, description="conditions that held at as_of")
+    maintenance: list[MaintenanceOut] = Field(
+        default_factory=list, description="the workflow's maintenance windows that overlap the day"
+    )
 
 
 class LogOut(_Out):
@@ -276,3 +296,71 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowsResponse",
 ]
+
+
+# --------------------------------------------------------------------------- silences
+
+SilenceMoment = Annotated[
+    dt.datetime,
+    Field(description="ISO 8601; without a UTC offset it is the workflow's local (business) time"),
+]
+
+
+class SilenceBody(BaseModel):
+    """Body of ``POST silences``. The acting user comes from the token, never from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: CleanText = Field(max_length=WORKFLOW_ID_CHARS)
+    step: CleanText | None = Field(None, max_length=64, description="null: the whole workflow")
+    kinds: list[FindingKind] | None = Field(None, max_length=len(FindingKind), description="null: every kind")
+    starts_at: SilenceMoment | None = Field(None, description="default: now")
+    ends_at: SilenceMoment
+    comment: CleanText = Field(min_length=1, max_length=COMMENT_CHARS, description="why (required)")
+
+
+class SnoozeBody(BaseModel):
+    """Body of ``POST alerts/{id}/snooze``: a silence of that one alert from now until ``until``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: SilenceMoment
+    comment: CleanText = Field(min_length=1, max_length=COMMENT_CHARS, description="why (required)")
+
+
+class SilenceEventOut(_Out):
+    event: str = Field(description="created | ended")
+    at: dt.datetime
+    actor: str
+    comment: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SilenceOut(_Out):
+    id: int
+    workflow_id: str
+    step_id: str | None = Field(description="null: the whole workflow")
+    kinds: list[str] | None = Field(description="null: every kind")
+    alert_id: int | None = Field(description="a snooze: the one alert it covers")
+    source: str = Field(description="silence | snooze")
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    ended_at: dt.datetime | None = Field(description="when it was ended by hand, if it was")
+    ended_by: str | None
+    created_by: str
+    created_at: dt.datetime | None = None
+    comment: str
+    active: bool = Field(description="in effect now")
+    text: str = Field(description="'silenced until 11:00 by op1: planned rerun' (local business time)")
+    timezone: str
+    events: list[SilenceEventOut] = Field(default_factory=list, description="the audit trail, oldest first")
+
+
+class SilencesResponse(_Out):
+    silences: list[SilenceOut] = Field(description="newest first")
+
+
+class SilenceActionResponse(_Out):
+    silence: SilenceOut
+    changed: bool = Field(description="false when it was already over (nothing done)")
+    message: str

@@ -11,17 +11,20 @@ from typing import Any
 
 import pendulum
 
+from batch_monitor import silences as silencing
 from batch_monitor.api.queries import StepMeta, WorkflowMeta
 from batch_monitor.api.schemas import (
     ActiveAlertsResponse,
     AlertOut,
     LogOut,
+    MaintenanceOut,
     StepInfo,
     TimelineResponse,
     TimelineStep,
 )
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Evaluation, StepState
+from batch_monitor.silences import Silence
 
 LATE_KINDS = (FindingKind.LATE_START, FindingKind.MISSED_DEADLINE)
 
@@ -38,6 +41,7 @@ def alert_out(row: Mapping[str, Any], metas: Mapping[str, WorkflowMeta]) -> Aler
         "timezone": meta.timezone if meta else "UTC",
         "details": row.get("details") or {},
         "caused_by": row.get("incident_id") if row.get("incident_id") not in (None, row["id"]) else None,
+        "mail_held": row.get("held_mail") is not None and row["state"] != "resolved",
     }
     return AlertOut.model_validate({**row, **extra})
 
@@ -137,7 +141,30 @@ def timeline(
         steps=steps,
         chain_alerts=[a for a in alerts if a.step_id == CHAIN_STEP_ID or a.step_id not in step_ids],
         findings=list(ev.findings) if ev else [],
+        maintenance=maintenance_of_day(meta, start, end),
     )
+
+
+def annotate_silenced(alerts: Iterable[AlertOut], in_effect: Sequence[Silence], now: dt.datetime) -> None:
+    """Mark the active alerts a silence covers: 'silenced until 11:00 by op1: planned rerun'."""
+    for alert in alerts:
+        if alert.state == "resolved":
+            continue
+        mine = [s for s in in_effect if s.workflow_id == alert.workflow_id]
+        silence = silencing.covering(mine, alert.step_id, alert.kind.value, alert.id, now)
+        if silence is not None:
+            alert.silenced = silencing.describe(silence, alert.timezone, now)
+            alert.silenced_until = silence.end
+            alert.silence_id = silence.id
+
+
+def maintenance_of_day(meta: WorkflowMeta, start: dt.datetime, end: dt.datetime) -> list[MaintenanceOut]:
+    """The workflow's maintenance windows overlapping the day's window, for the timeline."""
+    return [
+        MaintenanceOut(starts_at=begins, ends_at=ends, steps=list(w.steps), comment=w.comment)
+        for w in meta.maintenance
+        for begins, ends in silencing.window_occurrences(w, meta.timezone, start, end)
+    ]
 
 
 CSV_COLUMNS = (

@@ -32,10 +32,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor import incidents
+from batch_monitor import silences as silencing
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, PAGE_PATH, FindingKind, Severity
 from batch_monitor.models import AlertContext, AtRisk, EmailContent, Evaluation, Finding
+from batch_monitor.silences import Silence
 from batch_monitor.store import outbox
+from batch_monitor.store import silences as stored_silences
 from batch_monitor.store.repository import load_evaluation, recordset, utc
 from batch_monitor.store.schema import alert_events, alerts, evaluations
 
@@ -73,6 +76,7 @@ _UPDATE_COLUMNS = (
     "open_count",
     "email_queued",
     "condition_holds",
+    "held_mail",
     "updated_at",
 )
 _INSERT_COLUMNS = (
@@ -97,6 +101,7 @@ _INSERT_COLUMNS = (
     "open_count",
     "email_queued",
     "condition_holds",
+    "held_mail",
     "resolved_at",
     "resolved_by",
     "resolution",
@@ -210,6 +215,7 @@ class AlertRecord(BaseModel):
     incident_id: int | None = None
     reminders: int = 0
     escalated_at: dt.datetime | None = None
+    held_mail: str | None = None  # the problem mail a silence held back (mailed when it ends)
     events: list[AlertEvent] = []
 
 
@@ -334,8 +340,10 @@ class _Planner:
         now: dt.datetime,
         to: list[str],
         ev: Evaluation | None = None,
+        silences: list[Silence] | None = None,
     ) -> None:
         self.workflow = workflow
+        self.silences = silences or []
         self.business_date = business_date
         self.as_of = as_of
         self.now = now
@@ -354,6 +362,30 @@ class _Planner:
         change.mail, change.mail_tag, change.mail_details = kind, tag, details
         if kind == "alert":
             change.row["email_queued"] = True
+            change.row["held_mail"] = None
+
+    def silenced(self, row: dict[str, Any]) -> Silence | None:
+        """The silence or maintenance window covering the alert as of the tick, if any."""
+        return silencing.covering(self.silences, row["step_id"], row["kind"], row.get("id"), self.as_of)
+
+    def silence_note(self, silence: Silence) -> dict[str, Any]:
+        """What an event says of a mail a silence held back: 'silenced until 11:00 by op1: ...'."""
+        return {
+            "queued": False,
+            "reason": silencing.describe(silence, self.workflow.timezone, self.as_of),
+            "silence": {"id": silence.id, "source": silence.source, "until": silence.end.isoformat()},
+        }
+
+    def hold(self, change: _Change) -> None:
+        """A problem mail a silence covers is held: recorded, not queued; :func:`remind` mails it
+        once the silence has ended, if the alert still holds."""
+        silence = self.silenced(change.row) if change.mail == "alert" else None
+        if silence is None:
+            return
+        change.mail = None
+        change.row["email_queued"] = False
+        change.row["held_mail"] = change.mail_tag
+        change.mail_details["email"] = self.silence_note(silence)
 
     def _mailed(self, severity: str) -> bool:
         return _rank(severity) >= self.workflow.email_min_severity.rank
@@ -373,6 +405,7 @@ class _Planner:
             "open_count": 1,
             "email_queued": False,
             "condition_holds": True,
+            "held_mail": None,
             "resolved_at": None,
             "resolved_by": None,
             "resolution": None,
@@ -438,6 +471,7 @@ class _Planner:
             since=f.since or self.as_of,  # this opening's start, not the first one's
             open_count=openings,
             email_queued=False,
+            held_mail=None,
             resolved_at=None,
             resolved_by=None,
             resolution=None,
@@ -457,7 +491,7 @@ class _Planner:
             # resolved by hand earlier; now the condition cleared too, so it may reopen later
             return _Change(row={**old, "condition_holds": False, "updated_at": self.now})
         self.result.resolved += 1
-        row = {**old, **self._resolved(), "condition_holds": False, "updated_at": self.now}
+        row = {**old, **self._resolved(), "condition_holds": False, "held_mail": None, "updated_at": self.now}
         change = _Change(row=row, events=[("resolved", {"resolution": "cleared"})])
         if old["email_queued"]:
             self._mail(change, "recovery", f"recovery:{old['open_count']}")
@@ -603,7 +637,8 @@ def sync_alerts(
     now = utc(now, "now")
     if not _claim_tick(conn, ev, as_of):
         return SyncResult(skipped=True, reason=f"a tick as new as {as_of.isoformat()} was already synced")
-    plan = _Planner(workflow, ev.business_date, as_of, now, _addresses(recipients), ev)
+    in_effect = stored_silences.in_effect(conn, workflow, as_of)
+    plan = _Planner(workflow, ev.business_date, as_of, now, _addresses(recipients), ev, in_effect)
     day = _load_day(conn, ev)
     # conditions the evaluator does not judge (the source being down) are raised and cleared elsewhere
     existing = {key: old for key, old in day.items() if key[1] not in OUTSIDE_EVALUATION}
@@ -663,6 +698,7 @@ def _group(plan: _Planner, day: dict[tuple[str, str], dict[str, Any]], changes: 
             cause = rows[placed[key]]
             reason = f"part of the incident of {cause['step_id']} {cause['kind']}: mailed with its cause"
             change.mail_details["email"] = {"queued": False, "reason": reason}
+        plan.hold(change)
     return _Grouping(rows, placed, changed)
 
 
@@ -709,6 +745,10 @@ def _recoveries(
         if not plan.to or not cause["email_queued"] or holding:
             continue
         teller = next(cleared[key] for key in incidents.members(placed, cause_key) if key in cleared)
+        silence = plan.silenced(cause)
+        if silence is not None:  # a silence holds back every mail of the incident, its recovery too
+            teller.events[-1][1]["email"] = plan.silence_note(silence)
+            continue
         mails.append(_Mail("recovery", cause, f"recovery:{cause['open_count']}", teller.events[-1][1], members=group))
     return mails
 
@@ -848,12 +888,20 @@ def remind(
     then the reminders) also go to ``escalate_to``. Judged from ``as_of`` (the tick), never the
     wall clock: a replayed or older tick finds nothing due, and each reminder's dedupe key
     (``alert:{id}:reminder:{opening}:{n}``) is unique, so nothing is ever mailed twice.
+
+    While a silence (or maintenance window) covers a cause, it is neither reminded nor escalated.
+    A problem mail a silence held back goes out at the first tick after the silence ends, once
+    (same dedupe key as it would have had), if the alert is still open and its condition holds.
     """
     as_of, now = utc(as_of, "as_of"), utc(now, "now")
     result = SyncResult()
     to = _addresses(recipients)
+    if not to and list(workflow.channels) == ["email"]:  # other channels need no addresses
+        return result
+    in_effect = stored_silences.in_effect(conn, workflow, as_of)
+    _release_held(conn, workflow, in_effect, as_of, now, to, page_url_base, result)
     extra = [a for a in _addresses(escalate_to) if a not in to]
-    if (not to and list(workflow.channels) == ["email"]) or (not workflow.remind_every and not extra):
+    if not workflow.remind_every and not extra:
         return result
     t = alerts
     rows = conn.execute(
@@ -871,8 +919,65 @@ def remind(
         .with_for_update()
     ).all()
     for row in rows:
-        _remind_one(conn, workflow, _utc_values(row), as_of, now, to, extra, page_url_base, result)
+        values = _utc_values(row)
+        if silencing.covering(in_effect, values["step_id"], values["kind"], values["id"], as_of) is None:
+            _remind_one(conn, workflow, values, as_of, now, to, extra, page_url_base, result)
     return result
+
+
+def _release_held(
+    conn: sa.Connection,
+    workflow: WorkflowConfig,
+    in_effect: list[Silence],
+    as_of: dt.datetime,
+    now: dt.datetime,
+    to: list[str],
+    page_url_base: str,
+    result: SyncResult,
+) -> None:
+    """Mail the problem mails silences held back, of open causes that still hold and that no
+    silence covers any more as of ``as_of``; each once (its dedupe key is the one it was held with)."""
+    t = alerts
+    rows = conn.execute(
+        sa.select(t)
+        .where(
+            t.c.workflow_id == workflow.workflow_id,
+            t.c.held_mail.is_not(None),
+            t.c.state == OPEN,
+            t.c.condition_holds.is_(True),
+            t.c.first_seen_at <= as_of,
+            sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
+        )
+        .order_by(t.c.id)
+        .with_for_update()
+    ).all()
+    for found in rows:
+        row = _utc_values(found)
+        if silencing.covering(in_effect, row["step_id"], row["kind"], row["id"], as_of) is not None:
+            continue
+        at_risk: list[AtRisk] = []
+        ev = load_evaluation(conn, row["workflow_id"], row["business_date"])
+        if ev is not None and row["kind"] in incidents.CAUSE_KINDS:
+            at_risk = incidents.at_risk(ev, incidents.dependency_graph(workflow), row["step_id"])
+        details: dict[str, Any] = {"after": "silence ended"}
+        mail = _Mail("alert", row, row["held_mail"], details, at_risk, consequences=_consequences(conn, row["id"]))
+        dedupe_key = f"alert:{row['id']}:{mail.tag}"
+        queued = outbox.enqueue(
+            conn,
+            dedupe_key=dedupe_key,
+            alert_id=row["id"],
+            kind="alert",
+            recipients=to,
+            content=_render(mail, workflow, page_url_base),
+            now=now,
+            channels=workflow.channels,
+        )
+        details["email"] = {"queued": queued, "dedupe_key": dedupe_key, "to": to}
+        conn.execute(sa.update(t).where(t.c.id == row["id"]).values(held_mail=None, email_queued=True, updated_at=now))
+        _note_mailed(conn, [mail], as_of)
+        event = {"alert_id": row["id"], "event": "released", "at": now, "as_of": as_of, "actor": MONITOR}
+        _insert_events(conn, [{**event, "details": details}])
+        result.mails_queued += int(queued)
 
 
 def _remind_one(
@@ -975,11 +1080,13 @@ def raise_condition(
     :data:`MAX_MISSED_TICKS`), so the monitor can judge them once the condition clears.
     """
     as_of, now = utc(as_of, "as_of"), utc(now, "now")
-    plan = _Planner(workflow, business_date, as_of, now, _addresses(recipients))
+    in_effect = stored_silences.in_effect(conn, workflow, as_of)
+    plan = _Planner(workflow, business_date, as_of, now, _addresses(recipients), silences=in_effect)
     for _attempt in range(2):
         old = _load_condition(conn, workflow.workflow_id, business_date, finding)
         if old is None:
             change = plan.new(_with_missed(finding, [], as_of))
+            plan.hold(change)
             _insert_new(conn, [change], on_conflict="skip")
             if "id" not in change.row:  # opened by a concurrent tick a moment ago: keep that one
                 plan.result = SyncResult()
@@ -993,6 +1100,7 @@ def raise_condition(
             kept = kept.model_copy(update={"since": min(old["since"], as_of)})  # when this outage began
         change = plan.still_there(old, kept)
         change.row["last_seen_at"] = max(old["last_seen_at"], as_of)  # a late, older tick never moves it back
+        plan.hold(change)
         _write(conn, plan, [], [change], page_url_base)
         return plan.result
     raise RuntimeError(f"alert {finding.identity} of {workflow.workflow_id} could not be opened or found")
@@ -1049,21 +1157,26 @@ def clear_condition(
         .with_for_update()
     ).all()
     result = SyncResult()
+    in_effect = stored_silences.in_effect(conn, workflow, as_of) if rows else []
     for row in rows:
         old = _utc_values(row)
-        plan = _Planner(workflow, old["business_date"], as_of, now, _addresses(recipients))
+        plan = _Planner(workflow, old["business_date"], as_of, now, _addresses(recipients), silences=in_effect)
         change = plan.gone(old)
         if change is not None:
-            _write(conn, plan, [], [change], page_url_base, _incident_recovery(conn, change))
+            _write(conn, plan, [], [change], page_url_base, _incident_recovery(conn, plan, change))
         result.resolved += plan.result.resolved
         result.mails_queued += plan.result.mails_queued
     return result
 
 
-def _incident_recovery(conn: sa.Connection, change: _Change) -> list[_Mail]:
+def _incident_recovery(conn: sa.Connection, plan: _Planner, change: _Change) -> list[_Mail]:
     """The recovery mail of a cause that cleared, if its incident's other alerts have cleared too
-    (else the tick that clears the last of them sends it)."""
+    (else the tick that clears the last of them sends it) and no silence covers it."""
     if change.mail != "recovery":
+        return []
+    silence = plan.silenced(change.row)
+    if silence is not None:
+        change.mail_details["email"] = plan.silence_note(silence)
         return []
     t = alerts
     others = [

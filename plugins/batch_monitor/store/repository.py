@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
-from batch_monitor.constants import RunStatus
+from batch_monitor.constants import MAX_SILENCE_DAYS, RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
 from batch_monitor.store.schema import (
@@ -46,6 +46,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "stuck_threshold_minutes": (60, "Default minutes without progress before a running step is stuck"),
     "refresh_interval_seconds": (1800, "How often the page refreshes itself, in seconds"),
     "business_day_start": ("05:00", "Default local time at which a business day begins"),
+    "max_silence_days": (MAX_SILENCE_DAYS, "The longest a silence may last, in days"),
 }
 
 
@@ -163,6 +164,10 @@ def save_workflow_config(conn: sa.Connection, workflow: WorkflowConfig, now: dt.
         "on_call": (list(workflow.on_call), "Addresses e-mailed about alerts"),
         "chain_finish_by": (_clock(workflow.chain_finish_by), "Local time the whole chain must finish by"),
         "email_min_severity": (workflow.email_min_severity.value, "Lowest severity that is e-mailed"),
+        "maintenance": (
+            [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in workflow.maintenance],
+            "Maintenance windows: alerts recorded, not mailed",
+        ),
     }
     _upsert_settings(conn, workflow.workflow_id, settings, now, overwrite=True)
 

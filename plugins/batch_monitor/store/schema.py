@@ -114,6 +114,8 @@ alerts = Table(
     Column("reminders", Integer, nullable=False, server_default="0"),
     Column("escalated_at", TS),  # the tick its mails began to go to escalate_to too
     Column("mailed_consequences", Json),  # [[step_id, kind], ...] holding at the latest mail
+    # migration 0006: the tag of the problem mail a silence held back (mailed once the silence ends)
+    Column("held_mail", String(64)),
     UniqueConstraint("workflow_id", "business_date", "step_id", "kind", name="uq_alerts_identity"),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_wf_date", "workflow_id", "business_date"),
@@ -133,6 +135,40 @@ alert_events = Table(
     Column("comment", Text),
     Column("details", Json, nullable=False, server_default="{}"),
     Index("ix_alert_events_alert", "alert_id"),
+)
+
+# migration 0006: silences and snoozes (a maintenance window is the same thing, from the YAML)
+silences = Table(
+    c.T_SILENCES,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("step_id", String(64)),  # NULL: the whole workflow (every step, the chain, the source)
+    Column("kinds", Json),  # NULL: every kind; else a list of FindingKind values
+    # a snooze: the one alert it covers (the alert's purge takes the snooze with it)
+    Column("alert_id", BigInteger, ForeignKey(f"{c.T_ALERTS}.id", ondelete="CASCADE")),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("ended_at", TS),  # ended early by hand (the row is kept)
+    Column("ended_by", String(256)),
+    Index("ix_silences_wf_ends", "workflow_id", "ends_at"),
+    Index("ix_silences_alert", "alert_id"),
+)
+
+silence_events = Table(
+    c.T_SILENCE_EVENTS,
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("silence_id", BigInteger, ForeignKey(f"{c.T_SILENCES}.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),  # created | ended
+    Column("at", TS, nullable=False, server_default=func.now()),
+    Column("actor", String(256), nullable=False),
+    Column("comment", Text),
+    Column("details", Json, nullable=False, server_default="{}"),
+    Index("ix_silence_events_silence", "silence_id"),
 )
 
 email_outbox = Table(

@@ -1,9 +1,14 @@
-/* The active alerts: the list, the detail dialog, acknowledge/resolve, and opt-in notifications. */
+/*
+ * The active alerts, grouped by incident (the cause first, its consequences folded under it),
+ * the detail dialog, acknowledge/resolve, silence/snooze, and opt-in notifications.
+ */
 
 import { api } from "./api.js";
 import { alertCounts, alertScope, shownAlerts } from "./cards.js";
 import { $, detailPair, h, toast } from "./dom.js";
 import { zoneLabel } from "./format.js";
+import { badges, consequenceText, groupByIncident } from "./incidents.js";
+import { silenceButtons } from "./silences.js";
 import { fmtDateTime, hooks, kindLabel, state } from "./state.js";
 
 const EVENT_LABELS = {
@@ -19,6 +24,9 @@ const EVENT_LABELS = {
   ack_repeated: "Acknowledged again",
   ack_rejected: "Acknowledge refused",
   resolved: "Resolved",
+  reminded: "Reminded",
+  escalation: "Escalated to",
+  released: "E-mailed after its silence",
 };
 
 function permissionReason(workflowId) {
@@ -100,7 +108,9 @@ function renderAlertItem(alert) {
   } else {
     actions.append(h("span", { class: "chip st-complete", text: "Acknowledged" }));
   }
+  if (allowed) actions.append(...silenceButtons(alert, item));
   const wfName = (state.workflows.find((w) => w.workflow_id === alert.workflow_id) || {}).name || alert.workflow_id;
+  const marks = badges(alert).map((b) => h("span", { class: `badge badge-${b.cls}`, text: b.text, title: b.title }));
   item.append(
     h("div", null, h("span", { class: `sev sev-${alert.severity}`, text: alert.severity })),
     h("div", null,
@@ -111,7 +121,9 @@ function renderAlertItem(alert) {
         h("span", { text: `business day ${alert.business_date}` }),
         state.workflows.length > 1 ? h("span", { text: wfName }) : null,
         h("span", { text: `since ${fmtDateTime(alert.since || alert.first_seen_at, alert.timezone)}` }),
+        ...marks,
       ),
+      alert.silenced ? h("div", { class: "silence-note", text: alert.silenced }) : null,
       ackNote(alert),
     ),
     actions,
@@ -132,7 +144,24 @@ export function renderAlerts() {
     list.replaceChildren(h("p", { class: "empty", text: "No active alerts. Everything the monitor checks is within its limits." }));
     return;
   }
-  list.replaceChildren(...alerts.map(renderAlertItem)); // the API sends them CRITICAL first, then newest
+  // the API sends them CRITICAL first, then newest: causes keep that order, consequences follow theirs
+  list.replaceChildren(...groupByIncident(alerts).map(renderIncident));
+}
+
+function renderIncident(group) {
+  const box = h("div", { class: "incident", dataset: { incident: String(group.cause.id) } }, renderAlertItem(group.cause));
+  if (group.consequences.length) {
+    const key = `consequences:${group.cause.id}`;
+    const folded = h("details", { class: "consequences", open: state.expanded.has(key) },
+      h("summary", { text: consequenceText(group.consequences.length) }),
+      ...group.consequences.map(renderAlertItem));
+    folded.addEventListener("toggle", () => {
+      if (folded.open) state.expanded.add(key);
+      else state.expanded.delete(key);
+    });
+    box.append(folded);
+  }
+  return box;
 }
 
 function eventLine(e, zone) {
@@ -142,6 +171,7 @@ function eventLine(e, zone) {
   if (e.details && e.details.from && e.details.to) extra.push(`${e.details.from} \u2192 ${e.details.to}`);
   if (e.details && e.details.resolution) extra.push(e.details.resolution === "cleared" ? "condition cleared" : "by hand");
   if (email && email.queued) extra.push("e-mail queued");
+  else if (email && email.reason) extra.push(`not mailed: ${email.reason}`);
   if (e.details && e.details.channel) extra.push(`to ${e.details.channel}`);
   // a message's outcome is timed by the channel's answer (at), not by the tick that queued it
   const mailEvent = ["emailed", "email_failed", "posted", "post_failed"].includes(e.event);
@@ -168,6 +198,10 @@ function alertFacts(a) {
     a.run_key ? detailPair("Run", a.run_key) : null,
     a.acknowledged_by ? detailPair("Acknowledged", `${a.acknowledged_by}, ${fmtDateTime(a.acknowledged_at, zone)}`) : null,
     a.resolved_at ? detailPair("Resolved", `${a.resolved_by}, ${fmtDateTime(a.resolved_at, zone)} (${a.resolution})`) : null,
+    a.caused_by ? detailPair("Caused by", `alert ${a.caused_by}`) : null,
+    a.silenced ? detailPair("Silenced", a.silenced) : null,
+    a.reminders ? detailPair("Reminders", String(a.reminders)) : null,
+    a.escalated_at ? detailPair("Escalated", fmtDateTime(a.escalated_at, zone)) : null,
   );
 }
 

@@ -4,11 +4,13 @@
  * The banner, the "Active alerts" card and the alert list count one set: the active (open or
  * acknowledged, not resolved) alerts of the selected workflow, or of every workflow with the
  * "All workflows" switch. Acknowledging moves an alert from open to acknowledged; it stays
- * counted until it resolves.
+ * counted until it resolves. The banner counts them as incidents, with the alerts in brackets:
+ * "2 active incidents (7 alerts)".
  */
 
 import { $, h } from "./dom.js";
 import { fmtInt, fmtPct, fmtRps, staleText } from "./format.js";
+import { incidentCounts, incidentText } from "./incidents.js";
 import { fmtDateTime, labels, state } from "./state.js";
 
 export function shownAlerts() {
@@ -44,7 +46,7 @@ export function renderBanner() {
   if (n.total === 0) {
     text.append(h("span", { text: "No active alerts" }));
   } else {
-    text.append(h("span", { id: "banner-count", text: `${n.total} active alert${n.total === 1 ? "" : "s"}` }));
+    text.append(h("span", { id: "banner-count", text: incidentText(incidentCounts(alerts)) }));
     const counts = {};
     for (const a of alerts) counts[a.kind] = (counts[a.kind] || 0) + 1;
     for (const [kind, label] of Object.entries(labels.kinds)) {

@@ -2,12 +2,14 @@
  * Batch Monitor page: the entry module. Plain JavaScript ES modules, no build step, no
  * third-party code. It loads the data, renders the views and keeps the page refreshed:
  *   api.js (client), format.js and layout.js (pure, unit-tested in tests/js), dom.js, state.js,
- *   theme.js, cards.js (banner and health cards), timeline.js, alerts.js, history.js.
+ *   theme.js, cards.js (banner and health cards), timeline.js, alerts.js, history.js,
+ *   incidents.js (pure: grouping, badges), silences.js (silence/snooze forms, the silences list).
  */
 
 import { API, api, query } from "./api.js";
 import { notifyNewCritical, openAlert, renderAlerts, setupNotifications } from "./alerts.js";
 import { renderBanner, renderCards, renderStale } from "./cards.js";
+import { renderSilences } from "./silences.js";
 import { $, h, showProblem } from "./dom.js";
 import { fmtClock, prettyDate, zoneLabel } from "./format.js";
 import { fillBatchCodes, loadHistory, setupHistory } from "./history.js";
@@ -47,14 +49,16 @@ async function loadDay() {
   const wf = state.workflow;
   if (!wf) return;
   const params = query({ workflow: wf.workflow_id, date: state.date });
-  const [timeline, health, active] = await Promise.all([
+  const [timeline, health, active, silences] = await Promise.all([
     api("batch-timeline" + params),
     api("batch-health" + params),
     api("active-alerts"),
+    api("silences?active=true"),
   ]);
   state.timeline = timeline;
   state.health = health;
   state.active = active;
+  state.silences = silences.silences;
 }
 
 function renderAll() {
@@ -64,6 +68,7 @@ function renderAll() {
   renderCards();
   renderTimeline();
   renderAlerts();
+  renderSilences();
   fillBatchCodes();
 }
 
@@ -177,6 +182,7 @@ function setupControls() {
     renderBanner();
     renderCards();
     renderAlerts();
+    renderSilences();
   });
 }
 

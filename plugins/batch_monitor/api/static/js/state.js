@@ -13,6 +13,7 @@ export const state = {
   date: null, // "YYYY-MM-DD"
   timeline: null,
   active: null,
+  silences: null, // in effect or yet to come (GET silences?active=true)
   health: null,
   expanded: new Set(),
   openForms: new Set(),

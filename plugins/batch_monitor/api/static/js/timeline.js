@@ -41,8 +41,18 @@ function renderAxis(range) {
   return h("div", { class: "axis-row", "aria-hidden": "true" }, h("div"), h("div"), axis);
 }
 
+/** The day's maintenance windows that cover ``stepId`` (a window without steps covers them all). */
+function maintenanceOf(tl, stepId) {
+  return (tl.maintenance || []).filter((w) => !w.steps.length || w.steps.includes(stepId));
+}
+
 function renderGantt(step, tl, range) {
   const gantt = h("div", { class: "gantt", "aria-hidden": "true" });
+  for (const w of maintenanceOf(tl, step.step_id)) {
+    const title = `Maintenance ${fmtTime(w.starts_at)} – ${fmtTime(w.ends_at)}${w.comment ? `: ${w.comment}` : ""} (alerts not mailed)`;
+    const band = bar(range, "maintenance", w.starts_at, w.ends_at, title);
+    if (band) gantt.append(band);
+  }
   for (const [from, to] of plannedWindows(step, stepConfig(step.step_id))) {
     const plan = bar(range, "plan", from, to, `Planned ${fmtTime(from)} – ${fmtTime(to)}`);
     if (plan) gantt.append(plan);
@@ -224,15 +234,18 @@ function renderStepDetail(step) {
 
 function renderLegend() {
   const legend = $("legend");
-  legend.replaceChildren(
+  const items = [
     h("span", null, h("span", { class: "swatch plan" }), "planned window"),
     h("span", null, h("span", { class: "swatch actual" }), "actual run"),
     h("span", null, h("span", { class: "swatch actual run-error" }), "failed run"),
     h("span", null, h("span", { class: "swatch predicted" }), "predicted remainder"),
     h("span", null, h("span", { class: "swatch deadline" }), "finish by"),
     h("span", null, h("span", { class: "swatch now" }), "as of"),
+    state.timeline && (state.timeline.maintenance || []).length
+      ? h("span", null, h("span", { class: "swatch maintenance" }), "maintenance window") : null,
     h("span", null, `Times in ${zoneLabel(tz(), state.timeline && (state.timeline.as_of || state.timeline.window_start))}`),
-  );
+  ];
+  legend.replaceChildren(...items.filter(Boolean));
 }
 
 function renderChainSummary(tl) {

@@ -1,7 +1,7 @@
 """The ticks that ran to their end: the dead man's switch and the tick-duration metric.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-04
 
 ``batch_monitor_ticks``: one row per workflow and tick (its data interval end, ``as_of``) that ran
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 
