@@ -145,22 +145,10 @@ def _open_alerts(conn: sa.Connection, workflow_ids: Sequence[str]) -> list[tuple
     return [(r[0], r[1], r[2], r[3], int(r[4])) for r in conn.execute(query)]
 
 
-# whether the outbox has a channel column yet (one catalog query; the channels' migration adds it)
-_HAS_CHANNEL = sa.text(
-    "SELECT EXISTS (SELECT 1 FROM pg_attribute"
-    " WHERE attrelid = to_regclass(:table) AND attname = 'channel' AND NOT attisdropped)"
-)
-
-
 def outbox_pending(conn: sa.Connection) -> dict[str, int]:
-    """Unsent messages per channel (a store whose outbox has no channel column holds e-mail only)."""
+    """Unsent messages per channel (one outbox row per message and channel); e-mail always listed."""
     o = email_outbox
-    unsent = o.c.sent_at.is_(None)
-    if not conn.execute(_HAS_CHANNEL, {"table": o.name}).scalar_one():
-        count = conn.execute(sa.select(sa.func.count()).select_from(o).where(unsent)).scalar_one()
-        return {DEFAULT_CHANNEL: int(count)}
-    channel = sa.column("channel", sa.String)
-    rows = conn.execute(sa.select(channel, sa.func.count()).select_from(o).where(unsent).group_by(channel))
+    rows = conn.execute(sa.select(o.c.channel, sa.func.count()).where(o.c.sent_at.is_(None)).group_by(o.c.channel))
     return {DEFAULT_CHANNEL: 0} | {str(r[0]): int(r[1]) for r in rows}
 
 
