@@ -26,14 +26,15 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from tests.scaleout.worker_name import ENV_VAR as WORKER_NAME_VAR
 from tests.support.mail import free_port
 from tests.support.workflows import WORKFLOWS_DIR
-from tests.scaleout.worker_name import ENV_VAR as WORKER_NAME_VAR
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ADMIN = ("admin", "admin-scaleout")
 FINISHED = ("success", "failed")
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 @dataclass
@@ -91,7 +92,9 @@ def start_redis(work: Path) -> tuple[Service, str]:
     return service, f"redis://127.0.0.1:{port}/0"
 
 
-def airflow_env(home: Path, metadata_url: str, broker_url: str, api_port: int, connections: dict[str, str]) -> dict[str, str]:
+def airflow_env(
+    home: Path, metadata_url: str, broker_url: str, api_port: int, connections: dict[str, str]
+) -> dict[str, str]:
     """The environment every Airflow process of the deployment shares."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     passwords = home / "passwords.json"
@@ -119,7 +122,7 @@ def airflow_env(home: Path, metadata_url: str, broker_url: str, api_port: int, c
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
@@ -169,7 +172,11 @@ class CeleryDeployment:
         self.services.append(start_service("scheduler", [AIRFLOW, "scheduler"], self.env, self.home))
         self.services.append(start_service("dag-processor", [AIRFLOW, "dag-processor"], self.env, self.home))
         for name in workers:
-            env = {**self.env, WORKER_NAME_VAR: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scaleout.worker_name.hostname"}
+            env = {
+                **self.env,
+                WORKER_NAME_VAR: name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scaleout.worker_name.hostname",
+            }
             argv = [AIRFLOW, "celery", "worker", "--concurrency", "1", "--celery-hostname", f"{name}@%h"]
             argv += ["--skip-serve-logs", "--without-mingle", "--without-gossip"]
             self.services.append(start_service(name, argv, env, self.home))
@@ -211,18 +218,27 @@ class CeleryDeployment:
 
     def wait_ready(self, dag_ids: list[str], workers: list[str], timeout: float = 240) -> None:
         """Until the API answers, every DAG is parsed and every worker says it is ready."""
-        self._wait("the api-server", lambda: httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).is_success, timeout)
+        self._wait(
+            "the api-server", lambda: httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).is_success, timeout
+        )
         for dag_id in dag_ids:
             self._wait(f"DAG {dag_id} parsed", lambda d=dag_id: self.api("GET", f"dags/{d}").is_success, timeout)
         for name in workers:
             log = self.home / f"{name}.log"
-            self._wait(f"worker {name}", lambda p=log: p.exists() and " ready." in p.read_text(errors="replace"), timeout)
+            self._wait(
+                f"worker {name}", lambda p=log: p.exists() and " ready." in p.read_text(errors="replace"), timeout
+            )
 
     def trigger(self, dag_id: str, as_of: Any) -> str:
         """A DAG run for the tick ``as_of`` (its logical date and data interval end), through the REST API."""
         run_id = f"scaleout__{as_of:%Y-%m-%dT%H:%M}"
         moment = as_of.isoformat()
-        body = {"dag_run_id": run_id, "logical_date": moment, "data_interval_start": moment, "data_interval_end": moment}
+        body = {
+            "dag_run_id": run_id,
+            "logical_date": moment,
+            "data_interval_start": moment,
+            "data_interval_end": moment,
+        }
         response = self.api("POST", f"dags/{dag_id}/dagRuns", json=body)
         if response.status_code != 200:
             raise RuntimeError(f"triggering {dag_id} {run_id}: {response.status_code} {response.text}")
@@ -244,7 +260,10 @@ class CeleryDeployment:
         try:
             with engine.connect() as conn:
                 rows = conn.execute(
-                    sa.text("SELECT dag_id, run_id, task_id, state, hostname, try_number FROM task_instance")
+                    sa.text(
+                        "SELECT dag_id, run_id, task_id, state, hostname, try_number, queued_dttm, start_date, end_date"
+                        " FROM task_instance"
+                    )
                 ).mappings()
                 return [dict(r) for r in rows]
         finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def _result(store_url: str, mails: MailServer) -> Result:
         events=sorted((w, s, e, a.isoformat() if a else None) for w, s, e, a in events),
         outbox=sorted(
             ({k: _stable(v) if isinstance(v, str) else v for k, v in o.items() if k not in _VOLATILE} for o in outbox),
-            key=lambda o: o["dedupe_key"],
+            key=lambda o: (o["subject"], o["dedupe_key"]),
         ),
         mails=Counter(
             (
@@ -151,6 +152,35 @@ def _reference(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         mails.stop()
 
 
+def _difference(key: str, got: Any, expected: Any) -> str:
+    if isinstance(got, str) and isinstance(expected, str):  # mail bodies: the first line that differs
+        pairs = zip(got.splitlines(), expected.splitlines(), strict=False)
+        got, expected = next(((a, b) for a, b in pairs if a != b), (got[-200:], expected[-200:]))
+    return f"{key}: {got!r} != {expected!r}"
+
+
+def _differences(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> list[str]:
+    """Readable differences between two lists of rows (row index, column, both values)."""
+    if len(got) != len(expected):
+        return [f"{len(got)} rows, expected {len(expected)}"]
+    return [
+        f"row {i} " + _difference(key, row.get(key), other.get(key))
+        for i, (row, other) in enumerate(zip(got, expected, strict=True))
+        for key in sorted(set(row) | set(other))
+        if row.get(key) != other.get(key)
+    ]
+
+
+def _timing(task_instances: list[dict[str, Any]]) -> str:
+    """Where a task's time went: queued to running (scheduler, broker, worker) and running (the task)."""
+    waits = sorted((ti["start_date"] - ti["queued_dttm"]).total_seconds() for ti in task_instances)
+    runs = sorted((ti["end_date"] - ti["start_date"]).total_seconds() for ti in task_instances)
+    return (
+        f"queued→running median {waits[len(waits) // 2]:.1f} s max {waits[-1]:.1f} s, "
+        f"running median {runs[len(runs) // 2]:.1f} s max {runs[-1]:.1f} s"
+    )
+
+
 @pytest.fixture
 def databases(pg_admin_url: str) -> Iterator[list[str]]:
     """Names of the databases the test creates, all dropped afterwards."""
@@ -186,16 +216,28 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
         "AIRFLOW_CONN_SMTP_DEFAULT": mails.connection_json(),
     }
     api_port = free_port()
-    deployment = CeleryDeployment(home, airflow_env(home, metadata_url, broker_url, api_port, connections), metadata_url, api_port)
+    deployment = CeleryDeployment(
+        home, airflow_env(home, metadata_url, broker_url, api_port, connections), metadata_url, api_port
+    )
     deployment.services.insert(0, redis)
+    began = time.monotonic()
+    stages: list[str] = []
+
+    def stage(name: str) -> None:
+        stages.append(f"{name} at {time.monotonic() - began:.0f} s")
+        print(f"scale-out test: {stages[-1]}")  # shown with -s, and with a failure's captured output
+
     try:
         migrating = deployment.migrate()
         # the reference runs while the metadata database is migrated
         reference, ref_ccb, ref_store = _reference(pg_admin_url, monkeypatch, tmp_path)
         databases += [ref_ccb, ref_store]
+        stage("reference under dag.test() done")
         deployment.wait_migrated(migrating)
+        stage("metadata database migrated")
         deployment.start(WORKERS)
         deployment.wait_ready([p.workflow.dag_id for p in PLAYED], WORKERS)
+        stage("deployment ready")
 
         for index in range(ROUNDS):
             runs = []
@@ -205,9 +247,11 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
                 runs.append((played.workflow.dag_id, deployment.trigger(played.workflow.dag_id, played.ticks[index])))
             states = deployment.wait_runs(runs)
             assert set(states.values()) == {"success"}, f"{states}\n{deployment.logs()}"
+            stage(f"round {index + 1} done")
 
         celery = _result(store_url, mails)
         task_instances = deployment.task_instances()
+        stage(f"task instances: {_timing(task_instances)}")
     finally:
         deployment.stop()
         mails.stop()
@@ -225,7 +269,8 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
     ]
     assert celery.alerts == reference.alerts
     assert celery.events == reference.events
-    assert celery.outbox == reference.outbox
+    differences = _differences(celery.outbox, reference.outbox)
+    assert differences == [], "\n".join(differences)
     assert celery.mails == reference.mails
     assert sum(celery.mails.values()) == 4  # each failure mailed once when it opened and once when it cleared
     assert len(set(celery.message_ids)) == len(celery.message_ids)
