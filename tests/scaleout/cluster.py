@@ -244,6 +244,13 @@ class CeleryDeployment:
             raise RuntimeError(f"triggering {dag_id} {run_id}: {response.status_code} {response.text}")
         return run_id
 
+    def clear(self, dag_id: str, run_id: str) -> None:
+        """Clear every task of a finished DAG run, so that the scheduler runs it again (as an operator would)."""
+        body = {"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True}
+        response = self.api("POST", f"dags/{dag_id}/clearTaskInstances", json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"clearing {dag_id} {run_id}: {response.status_code} {response.text}")
+
     def wait_runs(self, runs: list[tuple[str, str]], timeout: float = 240) -> dict[tuple[str, str], str]:
         """The final state of each (dag_id, run_id)."""
 

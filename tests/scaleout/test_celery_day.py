@@ -4,12 +4,13 @@ A Redis broker, the api-server (REST and task execution API), the scheduler, the
 two Celery workers (one task at a time each) run as real processes on a PostgreSQL metadata
 database of their own (cluster.py). CC&B is a PostgreSQL database the simulator plays: dpdc_ami's
 failure day (C1-PPBTR fails at 14:30 Dhaka, its rerun completes at 16:30) and us_east_settlement's
-(SETL-EXTR fails at 02:50 New York, its rerun completes at 03:25). At each of three rounds both
-workflows' CC&B is played to that round's tick and both DAG runs are triggered at once for it, so
-the two workers run both workflows' tasks side by side and both ``notify`` tasks claim from the one
-outbox. The same ticks run under ``dag.test()`` against a CC&B, store and SMTP server of their own
-give the reference: the store's alerts and outbox and the mails must be the same, no mail twice,
-and both workers must have run tasks.
+(SETL-EXTR fails at 02:50 New York, its rerun completes at 03:25). At each tick (the failure seen,
+then cleared) both workflows' CC&B is played to it and both DAG runs are triggered at once, so the
+two workers run both workflows' tasks side by side and both ``notify`` tasks claim from the one
+outbox. Then both failure ticks are cleared and run again, on whichever worker takes them. The
+same ticks under ``dag.test()``, against a CC&B, store and SMTP server of their own, give the
+reference: the store's alerts, their history and the outbox, and the mails must be the same (the
+replay adds nothing), no mail twice, and both workers must have run tasks.
 """
 
 from __future__ import annotations
@@ -46,24 +47,25 @@ UTC = dt.UTC
 class Played:
     workflow: WorkflowConfig
     scenario: simulator.Scenario
-    ticks: list[dt.datetime]  # one per round
+    ticks: list[dt.datetime]  # one per round; the first is replayed at the end
 
 
 PLAYED = [
-    # 12:15 C1-PPBTR running · 14:45 it has failed · 16:45 its rerun has completed (Asia/Dhaka)
+    # 14:45 C1-PPBTR has failed · 16:45 its rerun has completed (Asia/Dhaka)
     Played(
         load_test_workflow("dpdc_ami"),
         scenario("failure"),
-        [dt.datetime(2026, 11, 24, h, m, tzinfo=UTC) for h, m in ((6, 15), (8, 45), (10, 45))],
+        [dt.datetime(2026, 11, 24, h, m, tzinfo=UTC) for h, m in ((8, 45), (10, 45))],
     ),
-    # 02:45 SETL-EXTR running · 03:00 it has failed · 03:45 its rerun has completed (America/New_York)
+    # 03:00 SETL-EXTR has failed · 03:45 its rerun has completed and the posting runs (America/New_York)
     Played(
         load_test_workflow("us_east_settlement"),
         scenario("us_east_failure"),
-        [dt.datetime(2026, 11, 24, h, m, tzinfo=UTC) for h, m in ((7, 45), (8, 0), (8, 45))],
+        [dt.datetime(2026, 11, 24, h, m, tzinfo=UTC) for h, m in ((8, 0), (8, 45))],
     ),
 ]
 ROUNDS = len(PLAYED[0].ticks)
+TASKS = 7  # per DAG run
 
 # the columns that depend on which database assigned which id or on the wall clock
 _VOLATILE = {"id", "incident_id", "alert_id", "created_at", "updated_at", "claimed_at", "claimed_by", "sent_at", "at"}
@@ -124,9 +126,12 @@ def _result(store_url: str, mails: MailServer) -> Result:
     )
 
 
-def _reference(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Result, str, str]:
+def _reference(admin_url: str, monkeypatch: pytest.MonkeyPatch, databases: list[str]) -> Result:
     """The same ticks, one workflow after the other, under dag.test() (the session's SQLite Airflow)."""
-    ccb_url, store_url = create_database(admin_url, "bm_scale_ref_ccb"), create_database(admin_url, "bm_scale_ref")
+    ccb_url = create_database(admin_url, "bm_scale_ref_ccb")
+    databases.append(ccb_url)
+    store_url = create_database(admin_url, "bm_scale_ref")
+    databases.append(store_url)
     ccb = sa.create_engine(ccb_url)
     simulator.create_schema(ccb)
     mails = MailServer()
@@ -144,7 +149,7 @@ def _reference(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
                 simulator.play(ccb, played.scenario, played.workflow, DAY, as_of)
                 run = dags[played.workflow.dag_id].test(logical_date=as_of)
                 assert run.state == "success", (played.workflow.dag_id, as_of)
-        return _result(store_url, mails), ccb_url, store_url
+        return _result(store_url, mails)
     finally:
         airflow_io.store_engine.cache_clear()
         airflow_io.source_engine.cache_clear()
@@ -179,6 +184,11 @@ def _timing(task_instances: list[dict[str, Any]]) -> str:
         f"queued→running median {waits[len(waits) // 2]:.1f} s max {waits[-1]:.1f} s, "
         f"running median {runs[len(runs) // 2]:.1f} s max {runs[-1]:.1f} s"
     )
+
+
+def _succeeded(deployment: CeleryDeployment, runs: list[tuple[str, str]]) -> None:
+    states = deployment.wait_runs(runs)
+    assert set(states.values()) == {"success"}, f"{states}\n{deployment.logs()}"
 
 
 @pytest.fixture
@@ -230,8 +240,7 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
     try:
         migrating = deployment.migrate()
         # the reference runs while the metadata database is migrated
-        reference, ref_ccb, ref_store = _reference(pg_admin_url, monkeypatch, tmp_path)
-        databases += [ref_ccb, ref_store]
+        reference = _reference(pg_admin_url, monkeypatch, databases)
         stage("reference under dag.test() done")
         deployment.wait_migrated(migrating)
         stage("metadata database migrated")
@@ -239,15 +248,19 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
         deployment.wait_ready([p.workflow.dag_id for p in PLAYED], WORKERS)
         stage("deployment ready")
 
+        replays = []
         for index in range(ROUNDS):
-            runs = []
             for played in PLAYED:
                 simulator.play(ccb, played.scenario, played.workflow, DAY, played.ticks[index])
-            for played in PLAYED:
-                runs.append((played.workflow.dag_id, deployment.trigger(played.workflow.dag_id, played.ticks[index])))
-            states = deployment.wait_runs(runs)
-            assert set(states.values()) == {"success"}, f"{states}\n{deployment.logs()}"
+            runs = [(p.workflow.dag_id, deployment.trigger(p.workflow.dag_id, p.ticks[index])) for p in PLAYED]
+            _succeeded(deployment, runs)
             stage(f"round {index + 1} done")
+            replays = replays or runs
+        # the failure ticks again (an operator clearing them): whichever worker takes them, nothing changes
+        for dag_id, run_id in replays:
+            deployment.clear(dag_id, run_id)
+        _succeeded(deployment, replays)
+        stage("replay done")
 
         celery = _result(store_url, mails)
         task_instances = deployment.task_instances()
@@ -257,9 +270,11 @@ def test_two_celery_workers_play_two_failure_days_like_dag_test(
         mails.stop()
         ccb.dispose()
 
-    # both workers ran tasks, of both workflows, and every task ran once
-    assert len(task_instances) == ROUNDS * len(PLAYED) * 7
-    assert all(ti["state"] == "success" and ti["try_number"] == 1 for ti in task_instances), task_instances
+    # both workers ran tasks; every task succeeded at its first try, and the replayed runs' at their second
+    assert len(task_instances) == ROUNDS * len(PLAYED) * TASKS
+    assert all(ti["state"] == "success" for ti in task_instances), task_instances
+    tries = Counter((ti["dag_id"], ti["run_id"], ti["try_number"]) for ti in task_instances)
+    assert tries == {(d, r, 2 if (d, r) in replays else 1): TASKS for d, r, _try in tries}, tries
     hosts = Counter(ti["hostname"] for ti in task_instances)
     assert set(hosts) == set(WORKERS), hosts
     # the same alerts, alert history, outbox and mails as under dag.test()
