@@ -12,6 +12,7 @@ a Celery worker's pool child and task processes go with it), in reverse order of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -49,17 +50,21 @@ class Service:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return f"--- {self.name} ({self.log_path}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+    def terminate(self) -> None:
+        """SIGTERM to the process group (see :meth:`stop`)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 20) -> None:
+        """Terminate, wait up to ``timeout`` seconds for the process, then kill what is left of its
+        group (a Celery worker's pool and task processes)."""
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        self.process.wait(timeout=10)
 
 
 def start_service(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Service:
@@ -182,6 +187,9 @@ class CeleryDeployment:
             self.services.append(start_service(name, argv, env, self.home))
 
     def stop(self) -> None:
+        """Every process: all asked to stop at once, then each waited for (killed if it lingers)."""
+        for service in reversed(self.services):
+            service.terminate()
         for service in reversed(self.services):
             service.stop()
 
