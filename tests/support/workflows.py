@@ -7,7 +7,8 @@ test. tests/conftest.py also points ``BATCH_MONITOR_WORKFLOWS_DIR`` here, so the
 in the tests (and the api-server the API tests start) are built from the same files.
 
 Scenarios are the simulator's shipped ones (include/scenarios, also played by ``make demo``),
-plus the tests' own in tests/data/scenarios (the US-East example's night).
+plus the tests' own in tests/data/scenarios (the US-East example's nights: a normal one, and one
+whose extract fails and is rerun, played by the scale-out test).
 """
 
 from __future__ import annotations
