@@ -180,6 +180,22 @@ class StepState(_Model):
     error_text: str | None = None
     last_progress_at: dt.datetime | None = None
 
+    def rerun_span(self, as_of: dt.datetime | None) -> tuple[float, float | None] | None:
+        """For a step whose failed runs a later run made good: (the good run's duration, the whole span).
+
+        The good run is timed from the first run after the last failure to the step's end (or
+        ``as_of`` while it still runs); the whole span, failed runs and the gap included, is the
+        step's ``duration_s``. None for any other step (never failed, or failed last).
+        """
+        failed = [i for i, run in enumerate(self.runs) if run.status == RunStatus.ERROR]
+        if self.status == StepStatus.FAILED or not failed or failed[-1] == len(self.runs) - 1:
+            return None
+        good_start = self.runs[failed[-1] + 1].start
+        stop = self.end or as_of
+        if good_start is None or stop is None:
+            return None
+        return (stop - good_start).total_seconds(), self.duration_s
+
 
 class Finding(_Model):
     """A condition that holds as of the evaluation, or a breach that held earlier in the day and is

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from batch_monitor.config import WorkflowConfig, parse_workflow
-from batch_monitor.constants import StepStatus
+from batch_monitor.constants import RunStatus, StepStatus
 from batch_monitor.exceptions import WorkflowConfigError
-from batch_monitor.models import Evaluation, StepBaseline, StepState
+from batch_monitor.models import Evaluation, RunView, StepBaseline, StepState
 from batch_monitor.notify import digest
 from batch_monitor.notify.render import render_digest
 
@@ -89,7 +89,7 @@ def test_channels_and_digest_at_read_as_people_write_them() -> None:
 @pytest.mark.parametrize(
     ("line", "fragment"),
     [
-        ("channels: [email, sms]", "field 'channels.1': Input should be 'email', 'slack' or 'apprise'"),
+        ("channels: [email, sms]", "field 'channels[1]': Input should be 'email', 'slack' or 'apprise'"),
         ("channels: [slack, slack]", "field 'channels': channel(s) slack listed more than once"),
         ("channels: []", "field 'channels'"),
         ("digest_at: late", "field 'digest_at': 'late' is not a clock time"),
@@ -170,3 +170,32 @@ def test_the_rendered_digest_has_a_mail_and_a_notice_for_the_chat_channels() -> 
         "WARNING",
         "http://x/page",
     )
+
+
+def test_a_step_made_good_by_a_rerun_is_timed_by_its_good_run_like_the_page() -> None:
+    ev = evaluation(StepStatus.COMPLETE, at(23), b_end=at(10, 30))
+    runs = [
+        RunView(
+            batch_cd="A-ONE",
+            batch_nbr=1,
+            rerun_nbr=0,
+            step_id="A-ONE",
+            status=RunStatus.ERROR,
+            start=at(5),
+            end=at(5, 20),
+        ),
+        RunView(
+            batch_cd="A-ONE",
+            batch_nbr=1,
+            rerun_nbr=1,
+            step_id="A-ONE",
+            status=RunStatus.COMPLETE,
+            start=at(6),
+            end=at(6, 30),
+        ),
+    ]
+    first = ev.steps[0].model_copy(update={"runs": runs, "end": at(6, 30), "duration_s": 5400.0})
+    ev = ev.model_copy(update={"steps": [first, ev.steps[1]]})
+    row = digest.build(workflow(), ev, [], at(23)).steps[0]
+    # the good run took 30m against 30m expected, not 1h 30m (+200 %) for the whole span
+    assert (row.duration, row.versus) == ("30m (2 runs, 1h 30m in all)", "+0%")

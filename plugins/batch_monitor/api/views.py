@@ -22,7 +22,7 @@ from batch_monitor.api.schemas import (
     TimelineResponse,
     TimelineStep,
 )
-from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus, Severity, StepStatus
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, StepState
 from batch_monitor.silences import Silence
 
@@ -85,19 +85,9 @@ def _unjudged_steps(meta: WorkflowMeta) -> list[StepState]:
 
 
 def _after_rerun(state: StepState, as_of: dt.datetime | None) -> dict[str, Any]:
-    """A step whose failed runs a later run made good is judged by that later run.
-
-    Its duration is the good run's (from the first run after the last failure), and the whole
-    span, failed runs and the gap included, is ``total_duration_s``. Other steps: nothing changes.
-    """
-    failed = [i for i, run in enumerate(state.runs) if run.status == RunStatus.ERROR]
-    if state.status == StepStatus.FAILED or not failed or failed[-1] == len(state.runs) - 1:
-        return {}
-    good_start = state.runs[failed[-1] + 1].start
-    stop = state.end or as_of
-    if good_start is None or stop is None:
-        return {}
-    return {"duration_s": (stop - good_start).total_seconds(), "total_duration_s": state.duration_s}
+    """A step whose failed runs a later run made good is judged by that later run (StepState.rerun_span)."""
+    span = state.rerun_span(as_of)
+    return {} if span is None else {"duration_s": span[0], "total_duration_s": span[1]}
 
 
 def timeline(

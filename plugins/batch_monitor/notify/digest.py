@@ -116,6 +116,11 @@ def _steps(workflow: WorkflowConfig, ev: Evaluation, baselines: Mapping[str, Ste
     rows = []
     for step in sorted(ev.steps, key=lambda s: s.position):
         typical, source = _typical(step.step_id, workflow, baselines)
+        duration, shown = step.duration_s, format_duration(step.duration_s)
+        span = step.rerun_span(ev.as_of)
+        if span is not None:  # judged by the good run, like the page; the whole span beside it
+            duration = span[0]
+            shown = f"{format_duration(span[0])} ({len(step.runs)} runs, {format_duration(span[1])} in all)"
         rows.append(
             DigestStep(
                 name=step.name,
@@ -123,9 +128,9 @@ def _steps(workflow: WorkflowConfig, ev: Evaluation, baselines: Mapping[str, Ste
                 status=step.status.value,
                 start=_clock(step.start, ev.timezone, ev.business_date),
                 end=_clock(step.end, ev.timezone, ev.business_date),
-                duration=format_duration(step.duration_s),
+                duration=shown,
                 typical=f"{format_duration(typical)} ({source})" if typical is not None else "—",
-                versus=_versus(step.duration_s, typical),
+                versus=_versus(duration, typical),
                 records=f"{step.records:,}",
             )
         )
