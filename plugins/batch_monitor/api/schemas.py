@@ -28,7 +28,7 @@ class StepInfo(_Out):
     name: str
     position: int
     depends_on: list[str]
-    expected_start: str | None = Field(None, description="'HH:MM' local time or 'after_predecessor'")
+    expected_start: str | None = Field(None, description="'HH:MM' local time, 'after_predecessor' or 'learned'")
     expected_duration_s: float | None = None
     max_duration_s: float | None = None
     finish_by: str | None = Field(None, description="'HH:MM' local time")

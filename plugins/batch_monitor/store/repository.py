@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
+from batch_monitor.config import StepConfig, WorkflowConfig
 from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
@@ -104,7 +104,7 @@ def _step_row(workflow: WorkflowConfig, position: int, step: StepConfig, now: dt
         "batch_cd": step.batch_code,
         "step_name": step.name,
         "depends_on": list(step.depends_on or []),
-        "expected_start": expected_start if expected_start == AFTER_PREDECESSOR else _clock(expected_start),
+        "expected_start": _clock(expected_start) if isinstance(expected_start, dt.time) else expected_start,
         "expected_duration_s": _seconds(step.expected_duration),
         "max_duration_s": _seconds(step.max_duration),
         "finish_by": _clock(step.finish_by),

@@ -190,7 +190,7 @@ workflow_config = Table(
     Column("batch_cd", String(30), nullable=False),
     Column("step_name", Text, nullable=False),
     Column("depends_on", Json, nullable=False),
-    Column("expected_start", String(32)),  # 'HH:MM' or 'after_predecessor'
+    Column("expected_start", String(32)),  # 'HH:MM', 'after_predecessor' or 'learned'
     Column("expected_duration_s", Float),
     Column("max_duration_s", Float),
     Column("finish_by", String(5)),
