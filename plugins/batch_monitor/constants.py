@@ -115,6 +115,7 @@ T_ALERT_EVENTS = "batch_alert_events"
 T_OUTBOX = "batch_email_outbox"
 T_SNAPSHOTS = "batch_source_snapshots"
 T_EVALUATIONS = "batch_evaluations"
+T_BASELINES = "batch_step_baselines"
 
 DEFAULT_RETENTION_DAYS = 60
 DEFAULT_REFRESH_SECONDS = 30 * 60

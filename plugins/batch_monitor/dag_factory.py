@@ -207,7 +207,14 @@ def build_dag(
 
         @task
         def summarize_and_purge() -> dict[str, Any]:
-            return pipeline.housekeeping(airflow_io.store_engine(), workflow, _as_of(), _now())
+            return pipeline.housekeeping(
+                airflow_io.store_engine(),
+                workflow,
+                _as_of(),
+                _now(),
+                source=airflow_io.source_engine(),  # to bootstrap the baselines' history on the first run
+                reader=SourceReader(sql_dir()),
+            )
 
         snapshots = extract()
         # TaskFlow hands each task the XCom value behind the XComArg: the ignores below are for that

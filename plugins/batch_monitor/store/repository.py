@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from batch_monitor import business_day as bd
+from batch_monitor.baselines import HistoryRun
 from batch_monitor.config import StepConfig, WorkflowConfig
 from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import StoreError
-from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
+from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView, StepBaseline
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -31,6 +33,7 @@ from batch_monitor.store.schema import (
     monitoring_config,
     performance_summary,
     source_snapshots,
+    step_baselines,
     workflow_config,
 )
 
@@ -387,6 +390,79 @@ def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
         constraint="uq_execution_logs_run", set_=updates, where=t.c.observed_at <= stmt.excluded.observed_at
     )
     return int(conn.execute(stmt).rowcount)
+
+
+# --------------------------------------------------------------------------- baselines
+
+BASELINES_COMPUTED_FOR = "baselines_computed_for"  # workflow setting: the business date last learned for
+_BASELINE_COLUMNS = tuple(StepBaseline.model_fields)
+
+
+def has_runs_before(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> bool:
+    """Whether the store holds any run of the workflow from a business day before ``business_date``."""
+    t = execution_logs
+    query = sa.select(sa.exists().where(t.c.workflow_id == workflow_id, t.c.business_date < business_date))
+    return bool(conn.execute(query).scalar())
+
+
+def load_history(conn: sa.Connection, workflow: WorkflowConfig, before: dt.date) -> list[HistoryRun]:
+    """The workflow's runs of the ``baseline_days`` business days before ``before``, in ONE query."""
+    t = execution_logs
+    first = before - dt.timedelta(days=workflow.baseline_days)
+    rows = conn.execute(
+        sa.select(t.c.step_id, t.c.business_date, t.c.start_time, t.c.end_time, t.c.records, t.c.status).where(
+            t.c.workflow_id == workflow.workflow_id, t.c.business_date >= first, t.c.business_date < before
+        )
+    ).all()
+    day_starts: dict[dt.date, dt.datetime] = {}
+    statuses = {s.value: s for s in RunStatus}
+    history = []
+    for step_id, date, start, end, records, status in rows:
+        day_start = day_starts.get(date)
+        if day_start is None:
+            day_start = day_starts[date] = bd.window(date, workflow.timezone, workflow.business_day_start)[0]
+        history.append(
+            HistoryRun(step_id, date, start, end, records or 0, statuses.get(status, RunStatus.UNKNOWN), day_start)
+        )
+    return history
+
+
+def baselines_computed_for(conn: sa.Connection, workflow_id: str) -> dt.date | None:
+    """The business date the workflow's baselines were last learned for (None: never)."""
+    value = get_setting(conn, BASELINES_COMPUTED_FOR, scope=workflow_id)
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def replace_baselines(
+    conn: sa.Connection,
+    workflow_id: str,
+    baselines: Sequence[StepBaseline],
+    computed_for: dt.date,
+    now: dt.datetime,
+) -> int:
+    """Replace every baseline of the workflow with ``baselines`` (one delete, one insert) and note
+    the business date they were learned for. Returns how many rows were written."""
+    now = utc(now, "now")
+    t = step_baselines
+    conn.execute(sa.delete(t).where(t.c.workflow_id == workflow_id))
+    rows = [
+        {**b.model_dump(), "workflow_id": workflow_id, "computed_for": computed_for, "computed_at": now}
+        for b in baselines
+    ]
+    if rows:
+        columns = [t.c[name] for name in ("workflow_id", *_BASELINE_COLUMNS, "computed_for", "computed_at")]
+        source = recordset(rows, columns)
+        conn.execute(sa.insert(t).from_select([c.name for c in columns], sa.select(*source.c)))
+    setting = (computed_for.isoformat(), "Business date the step baselines were last learned for")
+    _upsert_settings(conn, workflow_id, {BASELINES_COMPUTED_FOR: setting}, now, overwrite=True)
+    return len(rows)
+
+
+def load_baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:
+    """Every stored baseline of the workflow (each step's segments), in one query."""
+    t = step_baselines
+    rows = conn.execute(sa.select(*(t.c[name] for name in _BASELINE_COLUMNS)).where(t.c.workflow_id == workflow_id))
+    return [StepBaseline.model_validate(dict(row._mapping)) for row in rows]
 
 
 # --------------------------------------------------------------------------- housekeeping
