@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from batch_monitor import business_day as bd
 from batch_monitor.config import parse_clock
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
-from batch_monitor.models import Evaluation
+from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.store.alerts import ACTIVE_STATES
+from batch_monitor.store.repository import load_baselines
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -30,6 +31,7 @@ from batch_monitor.store.schema import (
 
 GLOBAL_SCOPE = "global"
 DEFAULT_DAY_START = "05:00"
+DEFAULT_WEEKEND = ("sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class WorkflowMeta:
     timezone: str
     business_day_start: str
     steps: list[StepMeta] = field(default_factory=list)
+    weekend_days: list[str] = field(default_factory=lambda: list(DEFAULT_WEEKEND))
 
     @property
     def day_start(self) -> dt.time:
@@ -139,6 +142,7 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
                 timezone=str(settings.get((workflow_id, "timezone"), "UTC")),
                 business_day_start=str(settings.get((workflow_id, "business_day_start"), default_start)),
                 steps=[_step_meta(r) for r in steps],
+                weekend_days=list(settings.get((workflow_id, "weekend_days")) or DEFAULT_WEEKEND),
             )
         )
     return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))
@@ -197,6 +201,11 @@ def evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) ->
         sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
     ).scalar_one_or_none()
     return None if payload is None else Evaluation.model_validate(payload)
+
+
+def baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:
+    """The workflow's learned baselines, every step and segment (batch_step_baselines)."""
+    return load_baselines(conn, workflow_id)
 
 
 # --------------------------------------------------------------------------- alerts

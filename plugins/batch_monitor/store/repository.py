@@ -162,6 +162,7 @@ def save_workflow_config(conn: sa.Connection, workflow: WorkflowConfig, now: dt.
         "on_call": (list(workflow.on_call), "Addresses e-mailed about alerts"),
         "chain_finish_by": (_clock(workflow.chain_finish_by), "Local time the whole chain must finish by"),
         "email_min_severity": (workflow.email_min_severity.value, "Lowest severity that is e-mailed"),
+        "weekend_days": (list(workflow.weekend_days), "Days of the week whose baselines are the weekend's"),
     }
     _upsert_settings(conn, workflow.workflow_id, settings, now, overwrite=True)
 
