@@ -72,13 +72,15 @@ class HistoryRun:
 
 @dataclass(slots=True)
 class _StepDay:
-    """What one step did on one business day."""
+    """What one step did on one business day (moments as POSIX timestamps: arithmetic on them is cheap)."""
 
-    day_start: dt.datetime
-    first_start: dt.datetime | None = None
-    end: dt.datetime | None = None  # the last good run's end
+    day_start: float
+    first_start: float | None = None
+    end: float | None = None  # the last good run's end
     durations: list[float] = field(default_factory=list)
     records: list[float] = field(default_factory=list)
+    offset: float | None = None  # first start after the day's start, local wall clock
+    gap: float | None = None  # first start after the latest predecessor's end
 
 
 # --------------------------------------------------------------------------- robust statistics
@@ -88,7 +90,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values``, linearly interpolated (numpy's default)."""
     if not values:
         raise ValueError("percentile of no values")
-    ordered = sorted(values)
+    return _quantile(sorted(values), q)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted."""
     position = q * (len(ordered) - 1)
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
@@ -110,13 +116,14 @@ def without_outliers(values: Sequence[float]) -> list[float]:
     """
     if len(values) < MIN_FOR_OUTLIERS:
         return list(values)
-    middle = percentile(values, 0.5)
-    mad = median_abs_deviation(values)
-    mean_ad = sum(abs(v - middle) for v in values) / len(values)
-    scale = mad / _MAD_Z if mad > 0 else _MEAN_AD_SCALE * mean_ad
+    middle = _quantile(sorted(values), 0.5)
+    deviations = sorted(abs(v - middle) for v in values)
+    mad = _quantile(deviations, 0.5)
+    scale = mad / _MAD_Z if mad > 0 else _MEAN_AD_SCALE * sum(deviations) / len(deviations)
     if scale <= 0:
         return list(values)
-    return [v for v in values if abs(v - middle) / scale <= OUTLIER_Z]
+    limit = OUTLIER_Z * scale
+    return [v for v in values if abs(v - middle) <= limit]
 
 
 # --------------------------------------------------------------------------- segments
@@ -185,25 +192,28 @@ def typical_start(
 def compute_baselines(workflow: WorkflowConfig, history: Iterable[HistoryRun]) -> list[StepBaseline]:
     """Every step's baselines (segment 'all' and the segments kept) from its history."""
     zone = ZoneInfo(workflow.timezone)
-    steps = {s.id: s for s in workflow.steps}
-    days = _step_days(history, steps.keys())
+    days = _step_days(history, [s.id for s in workflow.steps])
+    segments: dict[dt.date, tuple[str, ...]] = {}
+    day_starts: dict[float, dt.datetime] = {}
     result: list[StepBaseline] = []
     for step in workflow.ordered_steps:
         own = {date: day for date, day in days.get(step.id, {}).items() if day.durations}
         if not own:
             continue
-        preds = [days.get(p, {}) for p in step.depends_on or []]
-        by_segment: dict[str, list[dt.date]] = {ALL: sorted(own)}
-        for date in by_segment[ALL]:
-            for segment in segments_of(date, workflow.weekend_days)[:-1]:
-                by_segment.setdefault(segment, []).append(date)
+        _place(own, [days.get(p, {}) for p in step.depends_on or []], zone, day_starts)
+        by_segment: dict[str, list[_StepDay]] = {}
+        for date in sorted(own):
+            if date not in segments:
+                segments[date] = segments_of(date, workflow.weekend_days)
+            for segment in segments[date]:
+                by_segment.setdefault(segment, []).append(own[date])
         for segment in SEGMENTS:
-            dates = by_segment.get(segment)
-            if not dates:
+            sample = by_segment.get(segment)
+            if not sample:
                 continue
-            if segment != ALL and not workflow.baseline_min_days <= len(dates) < len(own):
+            if segment != ALL and not workflow.baseline_min_days <= len(sample) < len(own):
                 continue
-            result.append(_baseline(step.id, segment, [(d, own[d]) for d in dates], preds, zone))
+            result.append(_baseline(step.id, segment, sample))
     return result
 
 
@@ -211,69 +221,83 @@ def _step_days(history: Iterable[HistoryRun], step_ids: Iterable[str]) -> dict[s
     """Each step's days: its first start, and its good runs' durations, records and last end."""
     wanted = set(step_ids)
     days: dict[str, dict[dt.date, _StepDay]] = {}
+    day_starts: dict[dt.date, float] = {}
     for run in history:
         if run.step_id not in wanted:
             continue
         of_step = days.setdefault(run.step_id, {})
         day = of_step.get(run.business_date)
         if day is None:
-            day = of_step[run.business_date] = _StepDay(day_start=run.day_start)
-        if run.start is not None and (day.first_start is None or run.start < day.first_start):
-            day.first_start = run.start
-        if run.status != RunStatus.COMPLETE or run.start is None or run.end is None or run.end < run.start:
+            if run.business_date not in day_starts:
+                day_starts[run.business_date] = run.day_start.timestamp()
+            day = of_step[run.business_date] = _StepDay(day_start=day_starts[run.business_date])
+        start = run.start.timestamp() if run.start is not None else None
+        if start is not None and (day.first_start is None or start < day.first_start):
+            day.first_start = start
+        if run.status != RunStatus.COMPLETE or start is None or run.end is None:
             continue
-        day.durations.append((run.end - run.start).total_seconds())
+        end = run.end.timestamp()
+        if end < start:
+            continue
+        day.durations.append(end - start)
         day.records.append(float(run.records))
-        if day.end is None or run.end > day.end:
-            day.end = run.end
+        if day.end is None or end > day.end:
+            day.end = end
     return days
 
 
-def _wall_offset(moment: dt.datetime, day_start: dt.datetime, zone: ZoneInfo) -> float:
-    """Seconds from the day's start to ``moment`` on the local wall clock."""
-    local = moment.astimezone(zone).replace(tzinfo=None)
-    return (local - day_start.astimezone(zone).replace(tzinfo=None)).total_seconds()
+def _local(moment: float, zone: ZoneInfo) -> dt.datetime:
+    """The naive local wall-clock time of a POSIX timestamp."""
+    return dt.datetime.fromtimestamp(moment, zone).replace(tzinfo=None)
 
 
-def _gap(date: dt.date, day: _StepDay, preds: Sequence[Mapping[dt.date, _StepDay]]) -> float | None:
-    """Seconds from the latest predecessor's end to the step's first start, that day."""
-    if not preds or day.first_start is None:
-        return None
-    ends = [p[date].end if date in p else None for p in preds]
-    if any(e is None for e in ends):
-        return None
-    return (day.first_start - max(e for e in ends if e is not None)).total_seconds()
+def _place(
+    own: Mapping[dt.date, _StepDay],
+    preds: Sequence[Mapping[dt.date, _StepDay]],
+    zone: ZoneInfo,
+    day_starts: dict[float, dt.datetime],
+) -> None:
+    """Each day's start offset (local wall clock after the day's start) and gap after the predecessors."""
+    for date, day in own.items():
+        if day.first_start is None:
+            continue
+        if day.day_start not in day_starts:
+            day_starts[day.day_start] = _local(day.day_start, zone)
+        day.offset = (_local(day.first_start, zone) - day_starts[day.day_start]).total_seconds()
+        ends = [p[date].end if date in p else None for p in preds]
+        if preds and all(e is not None for e in ends):
+            day.gap = day.first_start - max(e for e in ends if e is not None)
 
 
 def _robust(values: Sequence[float]) -> list[float]:
-    return without_outliers(values) if values else []
+    """``values`` without outliers, sorted."""
+    return sorted(without_outliers(values)) if values else []
 
 
-def _baseline(
-    step_id: str,
-    segment: str,
-    days: Sequence[tuple[dt.date, _StepDay]],
-    preds: Sequence[Mapping[dt.date, _StepDay]],
-    zone: ZoneInfo,
-) -> StepBaseline:
-    durations = _robust([x for _, day in days for x in day.durations])
-    records = _robust([x for _, day in days for x in day.records])
-    offsets = _robust(
-        [_wall_offset(day.first_start, day.day_start, zone) for _, day in days if day.first_start is not None]
-    )
-    gaps = _robust([g for date, day in days if (g := _gap(date, day, preds)) is not None])
+def _figures(ordered: Sequence[float], *quantiles: float) -> list[float | None]:
+    return [_quantile(ordered, q) if ordered else None for q in quantiles]
+
+
+def _baseline(step_id: str, segment: str, days: Sequence[_StepDay]) -> StepBaseline:
+    durations = _robust([x for day in days for x in day.durations])
+    records = _robust([x for day in days for x in day.records])
+    offsets = _robust([day.offset for day in days if day.offset is not None])
+    gaps = _robust([day.gap for day in days if day.gap is not None])
+    duration_p50, duration_p90 = _figures(durations, 0.5, 0.9)
+    records_p10, records_p50, records_p90 = _figures(records, 0.1, 0.5, 0.9)
+    offset_p50, offset_p90 = _figures(offsets, 0.5, 0.9)
     return StepBaseline(
         step_id=step_id,
         segment=segment,
         sample_days=len(days),
-        runs_per_day=percentile([float(len(day.durations)) for _, day in days], 0.5),
-        duration_p50_s=percentile(durations, 0.5) if durations else None,
-        duration_p90_s=percentile(durations, 0.9) if durations else None,
+        runs_per_day=percentile([float(len(day.durations)) for day in days], 0.5),
+        duration_p50_s=duration_p50,
+        duration_p90_s=duration_p90,
         duration_mad_s=median_abs_deviation(durations) if durations else None,
-        records_p10=percentile(records, 0.1) if records else None,
-        records_p50=percentile(records, 0.5) if records else None,
-        records_p90=percentile(records, 0.9) if records else None,
-        start_offset_p50_s=percentile(offsets, 0.5) if offsets else None,
-        gap_p50_s=percentile(gaps, 0.5) if gaps else None,
-        start_offset_p90_s=percentile(offsets, 0.9) if offsets else None,
+        records_p10=records_p10,
+        records_p50=records_p50,
+        records_p90=records_p90,
+        start_offset_p50_s=offset_p50,
+        gap_p50_s=_figures(gaps, 0.5)[0],
+        start_offset_p90_s=offset_p90,
     )
