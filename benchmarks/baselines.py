@@ -163,7 +163,8 @@ def run(smoke: bool = False) -> Section:
     )
     table.notes.append(
         f"median of {REPEATS} recomputes (max in brackets); statements on the store; the parts are timed again "
-        "one by one after each recompute; CPU time: this process's (PostgreSQL's own work not counted), which other load on the machine hardly moves"
+        "one by one after each recompute; CPU time: this process's (PostgreSQL's own work not counted), "
+        "which other load on the machine hardly moves"
     )
     per_tick = section.table(
         "What a tick adds: the stored baselines loaded (one query) and the day's segment picked",
