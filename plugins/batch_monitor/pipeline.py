@@ -24,12 +24,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
-from batch_monitor.baselines import compute_baselines, select_baselines
+from batch_monitor.baselines import compute_baselines, segments_of, select_baselines
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
-from batch_monitor.models import Evaluation, Finding
+from batch_monitor.models import Evaluation, Finding, StepBaseline
 from batch_monitor.notify.channels import EmailChannel
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.paths import sql_dir
@@ -145,11 +145,16 @@ def describe_error(exc: BaseException) -> str:
 def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
     """Judge each snapshot against the workflow (and its learned baselines) and keep the evaluation beside it."""
     summaries = []
-    with store.connect() as conn:
-        learned = repository.load_baselines(conn, workflow.workflow_id)  # one query a tick
+    learned: list[StepBaseline] = []
+    covered: set[str] = set()  # the segments loaded
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
+            if not covered.issuperset(segments_of(obs.business_date, workflow.weekend_days)):
+                # one query a tick: the segments of the day and the days beside it (yesterday is judged
+                # beside today while it is unfinished), not every step's every segment
+                covered = tick_segments(workflow, obs.business_date)
+                learned = repository.load_baselines(conn, workflow.workflow_id, covered)
             # ticks caught up after an outage each start from the progress last stored: counts read
             # as of an earlier moment are today's (they cannot be rewound), so passing them from one
             # caught-up tick to the next would make a finished run look stuck
@@ -171,6 +176,12 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
         log.info("evaluation %s", summary)
         summaries.append(summary)
     return summaries
+
+
+def tick_segments(workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
+    """The baseline segments of ``business_date`` and of the days before and after it."""
+    days = (business_date + dt.timedelta(days=n) for n in (-1, 0, 1))
+    return {segment for day in days for segment in segments_of(day, workflow.weekend_days)}
 
 
 def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -459,14 +459,18 @@ def replace_baselines(
     return len(rows)
 
 
-def load_baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:
-    """Every stored baseline of the workflow (each step's segments), in one query.
+def load_baselines(
+    conn: sa.Connection, workflow_id: str, segments: Collection[str] | None = None
+) -> list[StepBaseline]:
+    """The stored baselines of the workflow (each step's segments, or only ``segments``), in one query.
 
     The rows were validated when they were written: they are read back without validating again
     (a tick loads them all; 500 steps have up to 2,000).
     """
     t = step_baselines
     query = sa.select(*(t.c[name] for name in _BASELINE_COLUMNS)).where(t.c.workflow_id == workflow_id)
+    if segments is not None:
+        query = query.where(t.c.segment.in_(sorted(segments)))
     return [StepBaseline.model_construct(**row._mapping) for row in conn.execute(query)]
 
 
