@@ -108,22 +108,23 @@ def median_abs_deviation(values: Sequence[float]) -> float:
 
 
 def without_outliers(values: Sequence[float]) -> list[float]:
-    """``values`` without those beyond a robust z-score of :data:`OUTLIER_Z`.
+    """``values``, sorted, without those beyond a robust z-score of :data:`OUTLIER_Z`.
 
     z = 0.6745 (x - median) / MAD; where MAD is 0 (most values equal) the mean absolute
     deviation x 1.2533 scales instead, and where that is 0 too every value is kept. Fewer than
     :data:`MIN_FOR_OUTLIERS` values are kept as they are.
     """
-    if len(values) < MIN_FOR_OUTLIERS:
-        return list(values)
-    middle = _quantile(sorted(values), 0.5)
-    deviations = sorted(abs(v - middle) for v in values)
+    ordered = sorted(values)
+    if len(ordered) < MIN_FOR_OUTLIERS:
+        return ordered
+    middle = _quantile(ordered, 0.5)
+    deviations = sorted(abs(v - middle) for v in ordered)
     mad = _quantile(deviations, 0.5)
     scale = mad / _MAD_Z if mad > 0 else _MEAN_AD_SCALE * sum(deviations) / len(deviations)
     if scale <= 0:
-        return list(values)
+        return ordered
     limit = OUTLIER_Z * scale
-    return [v for v in values if abs(v - middle) <= limit]
+    return [v for v in ordered if abs(v - middle) <= limit]
 
 
 # --------------------------------------------------------------------------- segments
@@ -271,7 +272,7 @@ def _place(
 
 def _robust(values: Sequence[float]) -> list[float]:
     """``values`` without outliers, sorted."""
-    return sorted(without_outliers(values)) if values else []
+    return without_outliers(values) if values else []
 
 
 def _figures(ordered: Sequence[float], *quantiles: float) -> list[float | None]:

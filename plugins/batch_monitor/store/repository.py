@@ -415,17 +415,14 @@ def load_history(conn: sa.Connection, workflow: WorkflowConfig, before: dt.date)
             t.c.workflow_id == workflow.workflow_id, t.c.business_date >= first, t.c.business_date < before
         )
     ).all()
-    day_starts: dict[dt.date, dt.datetime] = {}
+    day_starts = {
+        date: bd.window(date, workflow.timezone, workflow.business_day_start)[0] for date in {row[1] for row in rows}
+    }
     statuses = {s.value: s for s in RunStatus}
-    history = []
-    for step_id, date, start, end, records, status in rows:
-        day_start = day_starts.get(date)
-        if day_start is None:
-            day_start = day_starts[date] = bd.window(date, workflow.timezone, workflow.business_day_start)[0]
-        history.append(
-            HistoryRun(step_id, date, start, end, records or 0, statuses.get(status, RunStatus.UNKNOWN), day_start)
-        )
-    return history
+    return [
+        HistoryRun(step_id, date, start, end, records or 0, statuses.get(status, RunStatus.UNKNOWN), day_starts[date])
+        for step_id, date, start, end, records, status in rows
+    ]
 
 
 def baselines_computed_for(conn: sa.Connection, workflow_id: str) -> dt.date | None:
