@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks import ROOT  # puts plugins/ on sys.path
 
-PARTS = ("tick", "api", "page", "store")
+PARTS = ("tick", "api", "page", "store", "baselines")
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 

@@ -38,6 +38,12 @@ from batch_monitor.text import format_duration, parse_recipients
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
 AFTER_PREDECESSOR: Literal["after_predecessor"] = "after_predecessor"
+# expected_start / expected_duration / max_duration: take the value from the step's learned baseline
+# (batch_monitor.baselines) once it has baseline_min_days days of history; an omitted value means
+# the same, an explicit one wins. Without enough history a learned value is what an omitted one was.
+LEARNED: Literal["learned"] = "learned"
+LEARNABLE_FIELDS = ("expected_start", "expected_duration", "max_duration")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ZONES = available_timezones()
 
 
@@ -92,12 +98,40 @@ def parse_percent(value: Any) -> float:
     return number / 100
 
 
+def _is_learned(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() == LEARNED
+
+
 def _parse_expected_start(value: Any) -> dt.time | str | None:
     if value is None or value == AFTER_PREDECESSOR:
         return value  # type: ignore[no-any-return]
+    if _is_learned(value):
+        return LEARNED
     if isinstance(value, str) and value.strip().replace("-", "_").replace(" ", "_") == AFTER_PREDECESSOR:
         return AFTER_PREDECESSOR
     return parse_clock(value)
+
+
+def _parse_learnable_duration(value: Any) -> dt.timedelta | None:
+    """A duration, or 'learned' (None: the baseline gives it once there is history, as when omitted)."""
+    if value is None or _is_learned(value):
+        return None
+    return parse_duration(value)
+
+
+def _parse_weekdays(value: Any) -> list[str]:
+    """['sat', 'sun'] (or 'fri, sat'): day names, three letters or whole, any case."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError(f"write a list of days such as [sat, sun] ({', '.join(WEEKDAYS)})")
+    days: list[str] = []
+    for item in items:
+        name = str(item).strip().lower()[:3]
+        if name not in WEEKDAYS or not str(item).strip().lower().startswith(name):
+            raise ValueError(f"{item!r} is not a day of the week; use {', '.join(WEEKDAYS)}")
+        if name not in days:
+            days.append(name)
+    return days
 
 
 def _parse_runbook(value: Any) -> str | dict[str, str]:
@@ -148,7 +182,9 @@ def _channel_list(value: Any) -> Any:
     return names
 
 
-ExpectedStart = Annotated[dt.time | Literal["after_predecessor"], BeforeValidator(_parse_expected_start)]
+ExpectedStart = Annotated[dt.time | Literal["after_predecessor", "learned"], BeforeValidator(_parse_expected_start)]
+LearnableDuration = Annotated[dt.timedelta | None, BeforeValidator(_parse_learnable_duration)]
+Weekdays = Annotated[list[str], BeforeValidator(_parse_weekdays)]
 Runbook = Annotated[str | dict[str, str], BeforeValidator(_parse_runbook)]
 
 
@@ -266,8 +302,8 @@ class StepDefaults(BaseModel):
 
     expected_start: ExpectedStart = AFTER_PREDECESSOR
     start_grace: Duration = dt.timedelta(minutes=15)
-    expected_duration: Duration | None = None
-    max_duration: Duration | None = None
+    expected_duration: LearnableDuration = None
+    max_duration: LearnableDuration = None
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
@@ -288,8 +324,8 @@ class StepConfig(BaseModel):
     depends_on: list[str] | None = None
     expected_start: ExpectedStart = AFTER_PREDECESSOR
     start_grace: Duration = dt.timedelta(minutes=15)
-    expected_duration: Duration | None = None
-    max_duration: Duration | None = None
+    expected_duration: LearnableDuration = None
+    max_duration: LearnableDuration = None
     finish_by: Clock | None = None
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
@@ -322,6 +358,18 @@ class StepConfig(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.batch_code} ({self.name})" if self.name != self.batch_code else self.batch_code
+
+    def learns(self, name: str) -> bool:
+        """Whether history may set ``name`` (one of LEARNABLE_FIELDS): the YAML says 'learned' or omits it.
+
+        An omitted ``expected_start`` is learned too (without history it means after_predecessor);
+        an explicit ``after_predecessor`` or clock time wins. A duration is learned when it is None.
+        """
+        if name == "expected_start":
+            return self.expected_start == LEARNED or name not in self.model_fields_set
+        if name in ("expected_duration", "max_duration"):
+            return getattr(self, name) is None
+        raise KeyError(name)
 
     def runbook_for(self, kind: FindingKind) -> str:
         """The step's runbook for alerts of ``kind`` ('' when it gives none for that kind)."""
@@ -359,7 +407,11 @@ class WorkflowConfig(BaseModel):
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
+    # learned baselines (batch_monitor.baselines): history of the last baseline_days business days;
+    # a step's (or segment's) baseline is used once it has baseline_min_days days with a good run
+    baseline_days: int = Field(default=30, ge=1, le=366)
     baseline_min_days: int = Field(default=5, ge=1, le=366)
+    weekend_days: Weekdays = Field(default_factory=lambda: ["sat", "sun"])
     # which business days a run is expected on (run_calendar.py); none: every day
     calendar: CalendarConfig | None = None
     tags: list[str] = Field(default_factory=list)
@@ -409,6 +461,11 @@ class WorkflowConfig(BaseModel):
             object.__setattr__(self, "source_timezone", self.timezone)
         if not self.name:
             object.__setattr__(self, "name", self.workflow_id)
+        if self.baseline_min_days > self.baseline_days:
+            raise ValueError(
+                f"field 'baseline_min_days': {self.baseline_min_days} is more than baseline_days "
+                f"({self.baseline_days}); a baseline cannot have more days than the history it reads"
+            )
         _check_unique(self.steps)
         _check_dependencies(self.steps)
         _check_deadlines(self.steps, self.business_day_start)

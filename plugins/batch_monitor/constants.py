@@ -121,6 +121,7 @@ T_EVALUATIONS = "batch_evaluations"
 T_TICKS = "batch_monitor_ticks"  # migration 0007: one row per finished tick (dead man's switch, metrics)
 T_SILENCES = "batch_silences"
 T_SILENCE_EVENTS = "batch_silence_events"
+T_BASELINES = "batch_step_baselines"
 
 DEFAULT_RETENTION_DAYS = 60
 DEFAULT_REFRESH_SECONDS = 30 * 60

@@ -221,7 +221,14 @@ def build_dag(
         @task
         def summarize_and_purge(began: str) -> dict[str, Any]:
             store, as_of = airflow_io.store_engine(), _as_of()
-            result = pipeline.housekeeping(store, workflow, as_of, _now())
+            result = pipeline.housekeeping(
+                store,
+                workflow,
+                as_of,
+                _now(),
+                source=airflow_io.source_engine(),  # to bootstrap the baselines' history on the first run
+                reader=SourceReader(sql_dir()),
+            )
             finished = _now()  # the tick ran to its end: the dead man's switch reads this
             duration = (finished - dt.datetime.fromisoformat(began)).total_seconds()
             pipeline.finish_tick(store, workflow, as_of, finished_at=finished, duration_s=max(duration, 0.0))

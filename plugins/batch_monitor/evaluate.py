@@ -3,6 +3,16 @@
 ``evaluate(workflow, observations, as_of, memory)`` returns every step's state and the findings
 (conditions) that hold as of ``as_of``. It reads no clock: replaying a tick with the same inputs
 gives the same answer. The store diffs the findings against open alerts (see store/alerts.py).
+
+``baselines`` (per step, the business date's segment; see batch_monitor.baselines) fill the
+values the YAML leaves to history (``learned`` or omitted ``expected_start``, ``expected_duration``,
+``max_duration``) once a step's baseline has ``baseline_min_days`` sample days; an explicit value
+wins, and without such a baseline everything is judged as the YAML says. Learned values:
+
+- expected_duration: the median good-run duration (duration_p50);
+- max_duration: the larger of p90 x 1.5 and p90 + 10 min, never below the expected duration;
+- expected_start: the median start (wall clock after the day's start), pushed later by
+  predecessors that end later, plus the step's median gap after them.
 """
 
 from __future__ import annotations
@@ -14,7 +24,8 @@ from typing import Any
 
 from batch_monitor import business_day as bd
 from batch_monitor.advice import advice
-from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
+from batch_monitor.baselines import learned_max_duration_s, typical_start, usable
+from batch_monitor.config import AFTER_PREDECESSOR, LEARNED, StepConfig, WorkflowConfig
 from batch_monitor.constants import (
     CHAIN_STEP_ID,
     SEVERITY_OF_KIND,
@@ -61,6 +72,27 @@ class _Context:
     def clock(self, clock: dt.time) -> dt.datetime:
         return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
 
+    def learned(self, step: StepConfig, name: str) -> StepBaseline | None:
+        """The step's baseline where the YAML leaves ``name`` to history and there is enough of it."""
+        if not step.learns(name):
+            return None
+        return usable(self.baselines.get(step.id), self.workflow.baseline_min_days)
+
+    def expected_duration(self, step: StepConfig) -> dt.timedelta | None:
+        """The YAML's expected_duration, or the learned median duration."""
+        baseline = self.learned(step, "expected_duration")
+        if baseline is not None and baseline.duration_p50_s is not None:
+            return dt.timedelta(seconds=baseline.duration_p50_s)
+        return step.expected_duration
+
+    def start_grace(self, step: StepConfig) -> dt.timedelta:
+        """start_grace, widened to the learned spread of starts (p90 - p50) where the start is learned."""
+        baseline = self.learned(step, "expected_start")
+        if baseline is None or baseline.start_offset_p50_s is None or baseline.start_offset_p90_s is None:
+            return step.start_grace
+        spread = dt.timedelta(seconds=baseline.start_offset_p90_s - baseline.start_offset_p50_s)
+        return max(step.start_grace, spread)
+
     def add(self, kind: FindingKind, step: StepConfig | None, title: str, **fields: Any) -> None:
         """Record a finding; its action is the advice for its kind (the step's runbook for it, if any)."""
         self.findings.append(
@@ -88,7 +120,8 @@ def evaluate(
 
     ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
     the day is over, a later reading never reopens them (a completion check read the next morning
-    may see the new day's work). ``baselines``: each step's learned baseline, by step id.
+    may see the new day's work). ``baselines``: each step's learned baseline for this business
+    date (see the module docstring); None or empty: the YAML alone.
     """
     as_of = bd.to_utc(as_of)
     ctx = _Context(
@@ -272,7 +305,17 @@ def _expected_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
     preds = [ctx.states[d] for d in step.depends_on or []]
     ends = [p.end or p.predicted_end or p.expected_end for p in preds if p.status != StepStatus.SKIPPED]
     after = max((e for e in ends if e is not None), default=None)
-    if step.expected_start == AFTER_PREDECESSOR:
+    baseline = ctx.learned(step, "expected_start")
+    typical = (
+        typical_start(baseline, ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)
+        if baseline is not None
+        else None
+    )
+    if baseline is not None and typical is not None:
+        if after is not None:
+            after = after + dt.timedelta(seconds=max(baseline.gap_p50_s or 0.0, 0.0))
+        return max(typical, after) if after else typical
+    if step.expected_start in (AFTER_PREDECESSOR, LEARNED):
         if preds:
             return after
         return bd.window(ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)[0]
@@ -299,7 +342,7 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
     records = sum(v.records for v in views)
     busy = sum(v.duration_s or 0.0 for v in views)
     run_start = last.start if last else None
-    exp = step.expected_duration
+    exp = ctx.expected_duration(step)
     basis = run_start or expected_start
     expected_end = basis + exp if exp and basis else None
     progress = _progress(ctx, status, last, exp)
@@ -427,19 +470,26 @@ def _stuck(ctx: _Context, step: StepConfig, state: StepState) -> None:
     )
 
 
-def _limit(step: StepConfig) -> dt.timedelta | None:
+def _limit(ctx: _Context, step: StepConfig) -> dt.timedelta | None:
+    """max_duration as the YAML gives it, else learned (never below the expected duration), else 2 x expected."""
     if step.max_duration is not None:
         return step.max_duration
-    return step.expected_duration * 2 if step.expected_duration else None
+    expected = ctx.expected_duration(step)
+    baseline = ctx.learned(step, "max_duration")
+    learned = learned_max_duration_s(baseline) if baseline is not None else None
+    if learned is not None:
+        return max(dt.timedelta(seconds=learned), expected or dt.timedelta(0))
+    return expected * 2 if expected else None
 
 
 def _long_running(ctx: _Context, step: StepConfig, run: RunView) -> None:
-    limit = _limit(step)
+    limit = _limit(ctx, step)
     if limit is None or run.start is None or run.duration_s is None:
         return
     if run.duration_s <= limit.total_seconds():
         return
-    expected = format_duration(step.expected_duration) if step.expected_duration else "—"
+    typical = ctx.expected_duration(step)
+    expected = format_duration(typical) if typical else "—"
     rps = f", RPS {run.rps:.1f}" if run.rps is not None else ""
     threshold = f" (threshold {step.min_rps:g})" if step.min_rps is not None and rps else ""
     ctx.add(
@@ -483,7 +533,7 @@ def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
         return
     if state.runs or state.status != StepStatus.PENDING or state.expected_start is None:
         return
-    due = state.expected_start + step.start_grace
+    due = state.expected_start + ctx.start_grace(step)
     if ctx.as_of <= due:
         return
     ctx.add(
@@ -492,14 +542,14 @@ def _late_start(ctx: _Context, step: StepConfig, state: StepState) -> None:
         f"{step.batch_code} has not started: expected at {ctx.local(state.expected_start)}, "
         f"late by {format_duration(ctx.as_of - state.expected_start)}",
         since=due,
-        expected=f"starts by {ctx.local(state.expected_start)} (+{format_duration(step.start_grace)} grace)",
+        expected=f"starts by {ctx.local(state.expected_start)} (+{format_duration(ctx.start_grace(step))} grace)",
         actual=f"no run of {step.batch_code} in this business day as of {ctx.local(ctx.as_of)}",
     )
 
 
 def _started_late(ctx: _Context, step: StepConfig, start: dt.datetime, expected: dt.datetime) -> None:
     """The step started after its expected start + grace (judged from the run, not the tick)."""
-    due = expected + step.start_grace
+    due = expected + ctx.start_grace(step)
     if start <= due:
         return
     ctx.add(
@@ -509,7 +559,7 @@ def _started_late(ctx: _Context, step: StepConfig, start: dt.datetime, expected:
         f"expected at {ctx.local(expected)}",
         since=due,
         ended_at=start,
-        expected=f"starts by {ctx.local(expected)} (+{format_duration(step.start_grace)} grace)",
+        expected=f"starts by {ctx.local(expected)} (+{format_duration(ctx.start_grace(step))} grace)",
         actual=f"first run of {step.batch_code} started at {ctx.local(start)}",
         details={"started_at": start.isoformat(), "late_s": (start - expected).total_seconds()},
     )

@@ -101,6 +101,7 @@ class StepBaseline(_Model):
     records_p90: float | None = None
     start_offset_p50_s: float | None = None
     gap_p50_s: float | None = None
+    start_offset_p90_s: float | None = None  # the spread of starts: a learned start's grace is at least p90 - p50
 
 
 class Observations(_Model):

@@ -25,11 +25,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
+from batch_monitor.baselines import compute_baselines, segments_of, select_baselines
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
-from batch_monitor.models import Evaluation, Finding
+from batch_monitor.models import Evaluation, Finding, StepBaseline
 from batch_monitor.notify import digest
 from batch_monitor.notify.render import render_digest
 from batch_monitor.notify.sender import Channels, send_pending
@@ -146,16 +147,25 @@ def describe_error(exc: BaseException) -> str:
 
 
 def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
-    """Judge each snapshot against the workflow and keep the evaluation beside it."""
+    """Judge each snapshot against the workflow (and its learned baselines) and keep the evaluation beside it."""
     summaries = []
+    learned: list[StepBaseline] = []
+    covered: set[str] = set()  # the segments loaded
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
+            if not covered.issuperset(segments_of(obs.business_date, workflow.weekend_days)):
+                # one query a tick: the segments of the day and the days beside it (yesterday is judged
+                # beside today while it is unfinished), not every step's every segment
+                covered = tick_segments(workflow, obs.business_date)
+                learned = repository.load_baselines(conn, workflow.workflow_id, covered)
             # ticks caught up after an outage each start from the progress last stored: counts read
             # as of an earlier moment are today's (they cannot be rewound), so passing them from one
             # caught-up tick to the next would make a finished run look stuck
             memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
-            ev = evaluate(workflow, obs, obs.as_of, memory, _completed_steps(conn, workflow, obs.business_date))
+            baselines = select_baselines(learned, obs.business_date, workflow.weekend_days)
+            completed = _completed_steps(conn, workflow, obs.business_date)
+            ev = evaluate(workflow, obs, obs.as_of, memory, completed, baselines=baselines)
             conn.execute(
                 sa.update(source_snapshots)
                 .where(source_snapshots.c.id == sid)
@@ -170,6 +180,12 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
         log.info("evaluation %s", summary)
         summaries.append(summary)
     return summaries
+
+
+def tick_segments(workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
+    """The baseline segments of ``business_date`` and of the days before and after it."""
+    days = (business_date + dt.timedelta(days=n) for n in (-1, 0, 1))
+    return {segment for day in days for segment in segments_of(day, workflow.weekend_days)}
 
 
 def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
@@ -387,8 +403,91 @@ def queue_digests(
     return queued
 
 
-def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    """Recompute the judged days' performance summary; purge what is older than the retention."""
+def bootstrap_history(
+    source: sa.Engine,
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    business_date: dt.date,
+    as_of: dt.datetime,
+    reader: SourceReader | None = None,
+) -> int:
+    """Fill the store's run history from CC&B's own: the ``baseline_days`` business days before
+    ``business_date``, each read once (as of ``as_of``) through the same reader and SQL as a tick,
+    and its runs written to batch_execution_logs as a tick would. Returns how many runs were written.
+
+    Raises :class:`SourceUnavailableError` when CC&B cannot be read.
+    """
+    reader = reader or SourceReader(sql_dir())
+    as_of = bd.to_utc(as_of)
+    dates = [business_date - dt.timedelta(days=n) for n in range(workflow.baseline_days, 0, -1)]
+    try:
+        with source.connect() as src:
+            days = [reader.read(src, workflow, date, as_of) for date in dates]
+    except sa.exc.DBAPIError as exc:
+        raise SourceUnavailableError(f"CC&B cannot be read: {describe_error(exc)}") from exc
+    written = 0
+    with store.begin() as conn:
+        for obs in days:
+            if obs.runs:
+                written += repository.upsert_runs(conn, workflow.workflow_id, evaluate(workflow, obs, as_of))
+    log.info(
+        "bootstrapped %s's run history from CC&B: %d run(s) of %s to %s",
+        workflow.workflow_id,
+        written,
+        dates[0].isoformat(),
+        dates[-1].isoformat(),
+    )
+    return written
+
+
+def recompute_baselines(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    business_date: dt.date,
+    as_of: dt.datetime,
+    now: dt.datetime,
+    *,
+    source: sa.Engine | None = None,
+    reader: SourceReader | None = None,
+) -> dict[str, Any]:
+    """Learn the workflow's baselines for ``business_date`` from the ``baseline_days`` days before it.
+
+    Once per business day: nothing is done when they were already learned for it. The history is
+    the store's batch_execution_logs (one query); when it holds no run from before the day and
+    ``source`` is given, it is first bootstrapped from CC&B's own history (:func:`bootstrap_history`;
+    CC&B not answering then is logged, and the store's history is used as it is).
+    """
+    with store.connect() as conn:
+        if repository.baselines_computed_for(conn, workflow.workflow_id) == business_date:
+            return {"baselines": "already learned", "for": business_date.isoformat()}
+        empty = not repository.has_runs_before(conn, workflow.workflow_id, business_date)
+    result: dict[str, Any] = {"for": business_date.isoformat()}
+    if empty and source is not None:
+        try:
+            result["bootstrapped_runs"] = bootstrap_history(source, store, workflow, business_date, as_of, reader)
+        except SourceUnavailableError as exc:
+            log.warning("baselines: CC&B's history could not be read (%s); learning from the store alone", exc)
+            result["bootstrap_error"] = str(exc)
+    with store.begin() as conn:
+        history = repository.load_history(conn, workflow, business_date)
+        learned = compute_baselines(workflow, history)
+        result["baselines"] = repository.replace_baselines(conn, workflow.workflow_id, learned, business_date, now)
+    result["history_runs"] = len(history)
+    log.info("baselines %s", result)
+    return result
+
+
+def housekeeping(
+    store: sa.Engine,
+    workflow: WorkflowConfig,
+    as_of: dt.datetime,
+    now: dt.datetime,
+    *,
+    source: sa.Engine | None = None,
+    reader: SourceReader | None = None,
+) -> dict[str, Any]:
+    """Recompute the judged days' performance summary; purge what is older than the retention;
+    learn the baselines once per business day (``source``: CC&B, to bootstrap the history from)."""
     with store.connect() as conn:
         dates = dates_to_judge(conn, workflow, as_of)
     with store.begin() as conn:
@@ -404,6 +503,7 @@ def housekeeping(store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime,
             snapshots_before=dates[0] - dt.timedelta(days=snapshot_days),
         )
     result = {"summarized": summarized, "purged_before": before.isoformat(), "purged": purged}
+    result["baselines"] = recompute_baselines(store, workflow, dates[-1], as_of, now, source=source, reader=reader)
     log.info("housekeeping %s", result)
     return result
 
@@ -458,6 +558,6 @@ def run_tick(
     result.digests = queue_digests(store, workflow, as_of, recipients=to, page_url_base=page_url_base, now=now)
     if channel is not None:
         result.sent, result.send_failures = notify(store, channel, now)
-    result.housekeeping = housekeeping(store, workflow, as_of, now)
+    result.housekeeping = housekeeping(store, workflow, as_of, now, source=source, reader=reader)
     finish_tick(store, workflow, as_of, finished_at=now, duration_s=time.perf_counter() - started)
     return result

@@ -37,6 +37,9 @@ FIGURES = [
     "Store size (bytes on disk",
     "Purge (at revision 0002)",
     "Purge statements",
+    # 5. baselines
+    "Baseline recompute (once per business day",
+    "What a tick adds",
 ]
 ENDPOINTS = ["workflows", "active-alerts", "batch-timeline", "batch-health", "batch-logs", "alerts/{id}"]
 TARGETS = [
@@ -46,6 +49,7 @@ TARGETS = [
     r"p95 ≤ GET /api/v2/dags's p95 \(same server, same run\): every endpoint",
     r"p99 < 200 ms for the DPDC data",
     r"timeline rendered ≤ 1 s after navigation",
+    r"baseline recompute, \d+ days × \d+ steps ≤ 2 s",
 ]
 
 

@@ -18,10 +18,11 @@ from batch_monitor import business_day as bd
 from batch_monitor import silences as silencing
 from batch_monitor.config import MaintenanceWindow, parse_clock
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
-from batch_monitor.models import Evaluation
+from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.silences import Silence
 from batch_monitor.store import silences as stored_silences
 from batch_monitor.store.alerts import ACTIVE_STATES
+from batch_monitor.store.repository import load_baselines
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -34,6 +35,7 @@ from batch_monitor.store.schema import (
 GLOBAL_SCOPE = "global"
 DEFAULT_DAY_START = "05:00"
 DEFAULT_SCHEDULE = "*/15 * * * *"
+DEFAULT_WEEKEND = ("sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class WorkflowMeta:
     steps: list[StepMeta] = field(default_factory=list)
     schedule: str = DEFAULT_SCHEDULE  # the monitoring DAG's cron
     maintenance: list[MaintenanceWindow] = field(default_factory=list)  # from the workflow's YAML
+    weekend_days: list[str] = field(default_factory=lambda: list(DEFAULT_WEEKEND))
 
     @property
     def day_start(self) -> dt.time:
@@ -147,6 +150,7 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
                 steps=[_step_meta(r) for r in steps],
                 schedule=str(settings.get((workflow_id, "schedule"), DEFAULT_SCHEDULE)),
                 maintenance=_windows(settings.get((workflow_id, "maintenance"))),
+                weekend_days=list(settings.get((workflow_id, "weekend_days")) or DEFAULT_WEEKEND),
             )
         )
     return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))
@@ -215,6 +219,11 @@ def evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) ->
         sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
     ).scalar_one_or_none()
     return None if payload is None else Evaluation.model_validate(payload)
+
+
+def baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:
+    """The workflow's learned baselines, every step and segment (batch_step_baselines)."""
+    return load_baselines(conn, workflow_id)
 
 
 # --------------------------------------------------------------------------- alerts

@@ -332,7 +332,8 @@ def get_batch_timeline(
     meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
     business_date = date or meta.business_date(utc_now())
     ev = queries.evaluation(conn, meta.workflow_id, business_date)
-    response = views.timeline(meta, business_date, ev, queries.day_alerts(conn, meta.workflow_id, business_date))
+    alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
+    response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
     now = utc_now()
     shown = [a for step in response.steps for a in step.alerts] + response.chain_alerts
     views.annotate_silenced(shown, queries.silences_in_effect(conn, [meta], now), now)

@@ -28,7 +28,7 @@ class StepInfo(_Out):
     name: str
     position: int
     depends_on: list[str]
-    expected_start: str | None = Field(None, description="'HH:MM' local time or 'after_predecessor'")
+    expected_start: str | None = Field(None, description="'HH:MM' local time, 'after_predecessor' or 'learned'")
     expected_duration_s: float | None = None
     max_duration_s: float | None = None
     finish_by: str | None = Field(None, description="'HH:MM' local time")
@@ -155,6 +155,22 @@ class AlertActionResponse(_Out):
     message: str
 
 
+class BaselineOut(_Out):
+    """What the step typically does on such a business day, learned from its history (batch_monitor.baselines)."""
+
+    segment: str = Field(description="the days the figures come from: all | weekday | weekend | month_end")
+    sample_days: int = Field(description="business days with a good run the figures come from")
+    runs_per_day: float
+    duration_p50_s: float | None = Field(None, description="median duration of a good run, seconds")
+    duration_p90_s: float | None = None
+    records_p10: float | None = None
+    records_p50: float | None = Field(None, description="median records of a good run")
+    records_p90: float | None = None
+    start_p50: str | None = Field(None, description="median first start, 'HH:MM' local time")
+    start_p50_at: dt.datetime | None = Field(None, description="the median first start on this business date")
+    gap_p50_s: float | None = Field(None, description="median wait after the latest predecessor's end, seconds")
+
+
 class TimelineStep(StepState):
     """A step of the business day as judged, with the day's alerts for it."""
 
@@ -165,6 +181,7 @@ class TimelineStep(StepState):
         "(duration_s is then the rerun's)",
     )
     alerts: list[AlertOut] = Field(default_factory=list)
+    baseline: BaselineOut | None = Field(None, description="learned baseline for this date; null: no history")
 
 
 class MaintenanceOut(_Out):
@@ -284,6 +301,7 @@ __all__ = [
     "AlertDetailResponse",
     "AlertEventOut",
     "AlertOut",
+    "BaselineOut",
     "BatchLogsResponse",
     "HealthResponse",
     "Labels",

@@ -16,14 +16,16 @@ from batch_monitor.api.queries import StepMeta, WorkflowMeta
 from batch_monitor.api.schemas import (
     ActiveAlertsResponse,
     AlertOut,
+    BaselineOut,
     LogOut,
     MaintenanceOut,
     StepInfo,
     TimelineResponse,
     TimelineStep,
 )
+from batch_monitor.baselines import select_baselines, typical_start
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity, StepStatus
-from batch_monitor.models import Evaluation, StepState
+from batch_monitor.models import Evaluation, StepBaseline, StepState
 from batch_monitor.silences import Silence
 
 LATE_KINDS = (FindingKind.LATE_START, FindingKind.MISSED_DEADLINE)
@@ -90,13 +92,24 @@ def _after_rerun(state: StepState, as_of: dt.datetime | None) -> dict[str, Any]:
     return {} if span is None else {"duration_s": span[0], "total_duration_s": span[1]}
 
 
+def baseline_out(meta: WorkflowMeta, business_date: dt.date, baseline: StepBaseline | None) -> BaselineOut | None:
+    """A step's learned baseline as the timeline shows it: its median start as a local time and a moment."""
+    if baseline is None:
+        return None
+    start = typical_start(baseline, business_date, meta.timezone, meta.day_start)
+    local = pendulum.instance(start).in_timezone(meta.timezone).format("HH:mm") if start is not None else None
+    return BaselineOut.model_validate({**baseline.model_dump(), "start_p50": local, "start_p50_at": start})
+
+
 def timeline(
     meta: WorkflowMeta,
     business_date: dt.date,
     ev: Evaluation | None,
     day_alerts: Iterable[Mapping[str, Any]],
+    baselines: Iterable[StepBaseline] = (),
 ) -> TimelineResponse:
-    """The business day's steps in order with their runs, times and alerts."""
+    """The business day's steps in order with their runs, times, alerts and learned baselines."""
+    typical = select_baselines(baselines, business_date, meta.weekend_days)
     metas = {meta.workflow_id: meta}
     alerts = [alert_out(r, metas) for r in day_alerts]
     states = sorted(ev.steps, key=lambda s: s.position) if ev is not None else _unjudged_steps(meta)
@@ -109,6 +122,7 @@ def timeline(
                 **_after_rerun(s, ev.as_of if ev else None),
                 "late": s.step_id in late,
                 "alerts": [a for a in alerts if a.step_id == s.step_id],
+                "baseline": baseline_out(meta, business_date, typical.get(s.step_id)),
             }
         )
         for s in states

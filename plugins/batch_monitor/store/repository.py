@@ -11,17 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
+from batch_monitor import business_day as bd
+from batch_monitor.baselines import HistoryRun
+from batch_monitor.config import StepConfig, WorkflowConfig
 from batch_monitor.constants import MAX_SILENCE_DAYS, RunStatus
 from batch_monitor.exceptions import StoreError
-from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView
+from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView, StepBaseline
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -31,6 +33,7 @@ from batch_monitor.store.schema import (
     monitoring_config,
     performance_summary,
     source_snapshots,
+    step_baselines,
     workflow_config,
 )
 
@@ -109,7 +112,7 @@ def _step_row(workflow: WorkflowConfig, position: int, step: StepConfig, now: dt
         "batch_cd": step.batch_code,
         "step_name": step.name,
         "depends_on": list(step.depends_on or []),
-        "expected_start": expected_start if expected_start == AFTER_PREDECESSOR else _clock(expected_start),
+        "expected_start": _clock(expected_start) if isinstance(expected_start, dt.time) else expected_start,
         "expected_duration_s": _seconds(step.expected_duration),
         "max_duration_s": _seconds(step.max_duration),
         "finish_by": _clock(step.finish_by),
@@ -168,6 +171,7 @@ def save_workflow_config(conn: sa.Connection, workflow: WorkflowConfig, now: dt.
             [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in workflow.maintenance],
             "Maintenance windows: alerts recorded, not mailed",
         ),
+        "weekend_days": (list(workflow.weekend_days), "Days of the week whose baselines are the weekend's"),
     }
     _upsert_settings(conn, workflow.workflow_id, settings, now, overwrite=True)
 
@@ -396,6 +400,84 @@ def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
         constraint="uq_execution_logs_run", set_=updates, where=t.c.observed_at <= stmt.excluded.observed_at
     )
     return int(conn.execute(stmt).rowcount)
+
+
+# --------------------------------------------------------------------------- baselines
+
+BASELINES_COMPUTED_FOR = "baselines_computed_for"  # workflow setting: the business date last learned for
+_BASELINE_COLUMNS = tuple(StepBaseline.model_fields)
+
+
+def has_runs_before(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> bool:
+    """Whether the store holds any run of the workflow from a business day before ``business_date``."""
+    t = execution_logs
+    query = sa.select(sa.exists().where(t.c.workflow_id == workflow_id, t.c.business_date < business_date))
+    return bool(conn.execute(query).scalar())
+
+
+def load_history(conn: sa.Connection, workflow: WorkflowConfig, before: dt.date) -> list[HistoryRun]:
+    """The workflow's runs of the ``baseline_days`` business days before ``before``, in ONE query."""
+    t = execution_logs
+    first = before - dt.timedelta(days=workflow.baseline_days)
+    rows = conn.execute(
+        sa.select(t.c.step_id, t.c.business_date, t.c.start_time, t.c.end_time, t.c.records, t.c.status).where(
+            t.c.workflow_id == workflow.workflow_id, t.c.business_date >= first, t.c.business_date < before
+        )
+    ).all()
+    day_starts = {
+        date: bd.window(date, workflow.timezone, workflow.business_day_start)[0] for date in {row[1] for row in rows}
+    }
+    statuses = {s.value: s for s in RunStatus}
+    return [
+        HistoryRun(step_id, date, start, end, records or 0, statuses.get(status, RunStatus.UNKNOWN), day_starts[date])
+        for step_id, date, start, end, records, status in rows
+    ]
+
+
+def baselines_computed_for(conn: sa.Connection, workflow_id: str) -> dt.date | None:
+    """The business date the workflow's baselines were last learned for (None: never)."""
+    value = get_setting(conn, BASELINES_COMPUTED_FOR, scope=workflow_id)
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def replace_baselines(
+    conn: sa.Connection,
+    workflow_id: str,
+    baselines: Sequence[StepBaseline],
+    computed_for: dt.date,
+    now: dt.datetime,
+) -> int:
+    """Replace every baseline of the workflow with ``baselines`` (one delete, one insert) and note
+    the business date they were learned for. Returns how many rows were written."""
+    now = utc(now, "now")
+    t = step_baselines
+    conn.execute(sa.delete(t).where(t.c.workflow_id == workflow_id))
+    rows = [
+        {**b.model_dump(), "workflow_id": workflow_id, "computed_for": computed_for, "computed_at": now}
+        for b in baselines
+    ]
+    if rows:
+        columns = [t.c[name] for name in ("workflow_id", *_BASELINE_COLUMNS, "computed_for", "computed_at")]
+        source = recordset(rows, columns)
+        conn.execute(sa.insert(t).from_select([c.name for c in columns], sa.select(*source.c)))
+    setting = (computed_for.isoformat(), "Business date the step baselines were last learned for")
+    _upsert_settings(conn, workflow_id, {BASELINES_COMPUTED_FOR: setting}, now, overwrite=True)
+    return len(rows)
+
+
+def load_baselines(
+    conn: sa.Connection, workflow_id: str, segments: Collection[str] | None = None
+) -> list[StepBaseline]:
+    """The stored baselines of the workflow (each step's segments, or only ``segments``), in one query.
+
+    The rows were validated when they were written: they are read back without validating again
+    (a tick loads them all; 500 steps have up to 2,000).
+    """
+    t = step_baselines
+    query = sa.select(*(t.c[name] for name in _BASELINE_COLUMNS)).where(t.c.workflow_id == workflow_id)
+    if segments is not None:
+        query = query.where(t.c.segment.in_(sorted(segments)))
+    return [StepBaseline.model_construct(**row._mapping) for row in conn.execute(query)]
 
 
 # --------------------------------------------------------------------------- housekeeping

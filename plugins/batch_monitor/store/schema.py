@@ -232,7 +232,7 @@ workflow_config = Table(
     Column("batch_cd", String(30), nullable=False),
     Column("step_name", Text, nullable=False),
     Column("depends_on", Json, nullable=False),
-    Column("expected_start", String(32)),  # 'HH:MM' or 'after_predecessor'
+    Column("expected_start", String(32)),  # 'HH:MM', 'after_predecessor' or 'learned'
     Column("expected_duration_s", Float),
     Column("max_duration_s", Float),
     Column("finish_by", String(5)),
@@ -292,4 +292,27 @@ ticks = Table(
     Column("finished_at", TS, nullable=False),
     Column("duration_s", Float, nullable=False),
     Index("ix_ticks_finished", "workflow_id", "finished_at"),
+)
+
+
+# migration 0005: learned per-step baselines (models.StepBaseline), replaced whole once per business day
+step_baselines = Table(
+    c.T_BASELINES,
+    metadata,
+    Column("workflow_id", String(64), primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("segment", String(16), primary_key=True),  # all | weekday | weekend | month_end
+    Column("sample_days", Integer, nullable=False),
+    Column("runs_per_day", Float, nullable=False),
+    Column("duration_p50_s", Float),
+    Column("duration_p90_s", Float),
+    Column("duration_mad_s", Float),
+    Column("records_p10", Float),
+    Column("records_p50", Float),
+    Column("records_p90", Float),
+    Column("start_offset_p50_s", Float),  # wall-clock seconds after the business day's start
+    Column("start_offset_p90_s", Float),
+    Column("gap_p50_s", Float),  # seconds after the latest predecessor's end
+    Column("computed_for", Date, nullable=False),  # learned from the business days before this one
+    Column("computed_at", TS, nullable=False, server_default=func.now()),
 )

@@ -1,7 +1,7 @@
 """Silences, snoozes and the problem mail a silence held back.
 
 Revision ID: 0006
-Revises: 0004 (on main after 0005_batch_step_baselines: set down_revision to "0005" when merging)
+Revises: 0005
 Create Date: 2026-12-04
 
 - ``batch_silences``: who silenced what (a workflow, one step, some kinds, or one alert: a snooze),
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 

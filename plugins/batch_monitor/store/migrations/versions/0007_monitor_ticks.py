@@ -10,9 +10,6 @@ to its end, with when it finished (``finished_at``, the worker's wall clock) and
 that the monitor stopped, and the durations for ``batch_monitor_tick_duration_seconds``; ticks older
 than the retention are purged with the rest of the history.
 
-Numbered 0007 because 0005 and 0006 are taken by work in flight; it revises 0004 until those land,
-then its ``down_revision`` follows the newest of them.
-
 Written by hand (explicit operations); it does not import store/schema.py.
 """
 
