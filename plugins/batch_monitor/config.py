@@ -154,6 +154,8 @@ _STEP_FIELDS_WITH_DEFAULTS = (
     "min_rps",
     "expect_records",
     "enabled",
+    "risk_margin",
+    "at_risk_severity",
 )
 
 
@@ -170,6 +172,8 @@ class StepDefaults(BaseModel):
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
     enabled: bool = True
+    risk_margin: Duration = dt.timedelta(0)
+    at_risk_severity: Severity = Severity.WARNING
 
 
 class StepConfig(BaseModel):
@@ -192,6 +196,9 @@ class StepConfig(BaseModel):
     expect_records: bool = True
     repeat: RepeatRule = RepeatRule()
     enabled: bool = True
+    # AT_RISK (see the README): raised when the predicted finish passes finish_by + risk_margin
+    risk_margin: Duration = dt.timedelta(0)
+    at_risk_severity: Severity = Severity.WARNING
     runbook: Runbook = ""  # what on-call should do: one text for every kind, or {KIND: text}
 
     @model_validator(mode="after")
@@ -241,6 +248,8 @@ class WorkflowConfig(BaseModel):
     escalate_after: Duration = dt.timedelta(hours=1)
     escalate_to: Annotated[list[str], BeforeValidator(_recipient_list)] = Field(default_factory=list)
     chain_finish_by: Clock | None = None
+    risk_margin: Duration = dt.timedelta(0)  # for the chain's AT_RISK (steps have their own)
+    at_risk_severity: Severity = Severity.WARNING
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)

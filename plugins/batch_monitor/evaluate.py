@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_monitor import at_risk
 from batch_monitor import business_day as bd
 from batch_monitor.advice import advice
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
@@ -28,6 +29,7 @@ from batch_monitor.models import (
     Finding,
     Observations,
     Progress,
+    RiskMemory,
     RunObservation,
     RunView,
     StepState,
@@ -46,6 +48,8 @@ class _Context:
     as_of: dt.datetime
     memory: Mapping[str, Progress]
     completed: Collection[str] = ()
+    risk_memory: Mapping[str, RiskMemory] = field(default_factory=dict)  # the previous tick's
+    risk: dict[str, RiskMemory] = field(default_factory=dict)  # this tick's
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -57,12 +61,14 @@ class _Context:
     def clock(self, clock: dt.time) -> dt.datetime:
         return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
 
-    def add(self, kind: FindingKind, step: StepConfig | None, title: str, **fields: Any) -> None:
+    def add(
+        self, kind: FindingKind, step: StepConfig | None, title: str, severity: Severity | None = None, **fields: Any
+    ) -> None:
         """Record a finding; its action is the advice for its kind (the step's runbook for it, if any)."""
         self.findings.append(
             Finding(
                 kind=kind,
-                severity=SEVERITY_OF_KIND[kind],
+                severity=severity or SEVERITY_OF_KIND[kind],
                 step_id=step.id if step else CHAIN_STEP_ID,
                 batch_code=step.batch_code if step else "",
                 title=title,
@@ -78,15 +84,24 @@ def evaluate(
     as_of: dt.datetime,
     memory: Mapping[str, Progress] | None = None,
     completed: Collection[str] = (),
+    risk: Mapping[str, RiskMemory] | None = None,
 ) -> Evaluation:
     """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
 
     ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
     the day is over, a later reading never reopens them (a completion check read the next morning
     may see the new day's work).
+    ``risk``: the AT_RISK memory of the day's previous tick (its ``Evaluation.risk``).
     """
     as_of = bd.to_utc(as_of)
-    ctx = _Context(workflow=workflow, obs=observations, as_of=as_of, memory=memory or {}, completed=completed)
+    ctx = _Context(
+        workflow=workflow,
+        obs=observations,
+        as_of=as_of,
+        memory=memory or {},
+        completed=completed,
+        risk_memory=risk or {},
+    )
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(workflow.ordered_steps):
         state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
@@ -114,6 +129,7 @@ def evaluate(
         steps=steps,
         findings=ctx.findings,
         progress=ctx.progress,
+        risk=ctx.risk,
         predicted_chain_end=chain_end,
         chain_finish_by=chain_finish_by,
     )
@@ -345,6 +361,7 @@ def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list
             _long_running(ctx, step, running[-1])
             _low_throughput(ctx, step, running[-1])
     _late_start(ctx, step, state)
+    _step_at_risk(ctx, step, state)
     _missed_deadline(ctx, step, state)
     _out_of_order(ctx, step, state)
     _empty_runs(ctx, step, state)
@@ -484,8 +501,120 @@ def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.da
         ended_at=end,
         expected=f"complete by {ctx.local(finish_by)}",
         actual=f"completed at {ctx.local(end)}",
-        details={"completed_at": end.isoformat(), "late_s": (end - finish_by).total_seconds()},
+        details={
+            "completed_at": end.isoformat(),
+            "late_s": (end - finish_by).total_seconds(),
+            **_preceded_by(ctx, step.id if step else CHAIN_STEP_ID),
+        },
     )
+
+
+def _preceded_by(ctx: _Context, key: str) -> dict[str, str]:
+    """A MISSED_DEADLINE's link to the AT_RISK that came before it, so both tell one story."""
+    since = at_risk.was_at_risk_since(ctx.risk.get(key))
+    return {"was_at_risk_since": since.isoformat()} if since else {}
+
+
+def _pusher(ctx: _Context, state: StepState) -> StepState:
+    """The open step on the critical path that drives ``state``'s predicted end: the step itself once
+    it has runs (or nothing holds it), else the unfinished predecessor whose predicted end sets its start."""
+    current = state
+    while not current.runs and current.status in (StepStatus.WAITING, StepStatus.PENDING):
+        preds = [ctx.states[d] for d in current.depends_on if ctx.states[d].status not in _DONE]
+        ends = [(p.predicted_end or p.expected_end, p) for p in preds]
+        timed = [(end, p) for end, p in ends if end is not None]
+        if not timed or current.expected_start is None:
+            break
+        end, latest = max(timed, key=lambda pair: pair[0])
+        if end < current.expected_start:
+            break  # its own clock start holds it, not a predecessor
+        current = latest
+    return current
+
+
+def _judge_risk(
+    ctx: _Context, key: str, predicted: dt.datetime | None, finish_by: dt.datetime, margin: dt.timedelta, done: bool
+) -> RiskMemory | None:
+    memory = at_risk.judge(
+        ctx.risk_memory.get(key), as_of=ctx.as_of, predicted=predicted, finish_by=finish_by, margin=margin, done=done
+    )
+    if memory is not None:
+        ctx.risk[key] = memory
+    return memory if at_risk.holds(memory, as_of=ctx.as_of, finish_by=finish_by) else None
+
+
+def _risk_finding(
+    ctx: _Context,
+    step: StepConfig | None,
+    memory: RiskMemory,
+    finish_by: dt.datetime,
+    margin: dt.timedelta,
+    severity: Severity,
+    drivers: list[StepState],
+) -> None:
+    """The AT_RISK text: predicted time, deadline, gap and the step(s) on the critical path behind it."""
+    predicted = memory.predicted
+    assert predicted is not None
+    who = step.batch_code if step else ctx.workflow.name
+    gap = predicted - finish_by
+    # a step: the open step that pushes it (itself or a predecessor); the chain: the step whose
+    # predicted end is the chain's, and the open step that pushes that one if another
+    driver = drivers[-1] if step else drivers[0]
+    held = f" (held up by {drivers[-1].batch_code})" if step is None and len(drivers) > 1 else ""
+    driver_text = " ← ".join(
+        f"{d.batch_code} ({d.status.value}, predicted end {ctx.local(d.predicted_end)})"
+        if d.predicted_end
+        else f"{d.batch_code} ({d.status.value})"
+        for d in drivers
+    )
+    ctx.add(
+        FindingKind.AT_RISK,
+        step,
+        f"{who} predicted to finish at {ctx.local(predicted)}, {format_duration(gap.total_seconds())} after its "
+        f"{ctx.local(finish_by)} deadline; driven by {driver.batch_code}{held}",
+        severity=severity,
+        since=memory.late_since,
+        expected=f"complete by {ctx.local(finish_by)}"
+        + (f" (at risk beyond {format_duration(margin.total_seconds())} later)" if margin else ""),
+        actual=f"predicted {ctx.local(predicted)} as of {ctx.local(ctx.as_of)}; critical path: {driver_text}",
+        details={
+            "predicted_end": predicted.isoformat(),
+            "finish_by": finish_by.isoformat(),
+            "gap_s": gap.total_seconds(),
+            "risk_margin_s": margin.total_seconds(),
+            "driver": driver.step_id,
+            "critical_path": [d.step_id for d in drivers],
+        },
+    )
+
+
+def _step_at_risk(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.finish_by is None:
+        return
+    done = state.status in _DONE
+    memory = _judge_risk(ctx, step.id, state.predicted_end, state.finish_by, step.risk_margin, done)
+    if memory is None:
+        return
+    pusher = _pusher(ctx, state)
+    drivers = [state] if pusher is state else [state, pusher]
+    _risk_finding(ctx, step, memory, state.finish_by, step.risk_margin, step.at_risk_severity, drivers)
+
+
+def _chain_at_risk(
+    ctx: _Context, states: list[StepState], status: StepStatus, predicted: dt.datetime | None, finish_by: dt.datetime
+) -> None:
+    wf = ctx.workflow
+    memory = _judge_risk(ctx, CHAIN_STEP_ID, predicted, finish_by, wf.risk_margin, status == StepStatus.COMPLETE)
+    if memory is None:
+        return
+    ends = [(s.end or s.predicted_end, s) for s in states]
+    timed = [(end, s) for end, s in ends if end is not None]
+    if not timed:
+        return
+    last = max(timed, key=lambda pair: pair[0])[1]  # the first step whose predicted end is the chain's
+    pusher = _pusher(ctx, last)
+    drivers = [last] if pusher is last else [last, pusher]
+    _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, drivers)
 
 
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
@@ -505,7 +634,7 @@ def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
         expected=f"complete by {ctx.local(state.finish_by)}",
         actual=f"{state.status.value} as of {ctx.local(ctx.as_of)}; {state.runs_done} of "
         f"{state.runs_required} run(s) complete",
-        details={"status": state.status.value},
+        details={"status": state.status.value, **_preceded_by(ctx, step.id)},
     )
 
 
@@ -573,6 +702,8 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
     ends = [s.end or s.predicted_end for s in states]
     predicted = max((e for e in ends if e is not None), default=None)
     finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
+    if finish_by:
+        _chain_at_risk(ctx, states, status, predicted, finish_by)
     if finish_by and status == StepStatus.COMPLETE and predicted and predicted > finish_by:
         _completed_late(ctx, None, ctx.workflow.name, predicted, finish_by)
     elif finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
@@ -585,7 +716,7 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             since=finish_by,
             expected=f"every step complete by {ctx.local(finish_by)}",
             actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
-            details={"open_steps": open_steps},
+            details={"open_steps": open_steps, **_preceded_by(ctx, CHAIN_STEP_ID)},
         )
     return status, predicted, finish_by
 

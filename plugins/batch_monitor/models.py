@@ -104,6 +104,19 @@ class Progress(_Model):
     seen_at: dt.datetime  # as-of time of the latest observation
 
 
+class RiskMemory(_Model):
+    """What the AT_RISK rule remembers of a step's (or the chain's) forecast from tick to tick.
+
+    Kept in the day's evaluation (``Evaluation.risk``, stored as JSONB) and handed to the next tick.
+    """
+
+    late_ticks: int = 0  # consecutive ticks whose prediction was past finish_by + risk_margin
+    late_since: dt.datetime | None = None  # as-of time of the first of those ticks
+    raised_since: dt.datetime | None = None  # the AT_RISK holds (or held, until the deadline) since then
+    predicted: dt.datetime | None = None  # the latest known prediction
+    seen_at: dt.datetime  # as-of time of the tick that wrote this
+
+
 class RunView(_Model):
     """A run as shown on the timeline and written to batch_execution_logs."""
 
@@ -197,6 +210,7 @@ class Evaluation(_Model):
     steps: list[StepState]
     findings: list[Finding]
     progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
+    risk: dict[str, RiskMemory] = Field(default_factory=dict)  # by step id (or "_chain"): AT_RISK memory
     predicted_chain_end: dt.datetime | None = None
     chain_finish_by: dt.datetime | None = None
 

@@ -28,7 +28,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
-from batch_monitor.models import Evaluation, Finding
+from batch_monitor.models import Evaluation, Finding, RiskMemory
 from batch_monitor.notify.channels import EmailChannel
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.paths import sql_dir
@@ -144,6 +144,7 @@ def describe_error(exc: BaseException) -> str:
 def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
     """Judge each snapshot against the workflow and keep the evaluation beside it."""
     summaries = []
+    risk: dict[dt.date, dict[str, RiskMemory]] = {}  # AT_RISK memory, handed from tick to tick
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
@@ -151,7 +152,19 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
             # as of an earlier moment are today's (they cannot be rewound), so passing them from one
             # caught-up tick to the next would make a finished run look stuck
             memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
-            ev = evaluate(workflow, obs, obs.as_of, memory, _completed_steps(conn, workflow, obs.business_date))
+            # the AT_RISK memory is a judgement as of a tick, not a count: each caught-up tick
+            # takes the one before it (the first, the day's latest stored evaluation)
+            if obs.business_date not in risk:
+                risk[obs.business_date] = _stored_risk(conn, workflow, obs.business_date)
+            ev = evaluate(
+                workflow,
+                obs,
+                obs.as_of,
+                memory,
+                _completed_steps(conn, workflow, obs.business_date),
+                risk=risk[obs.business_date],
+            )
+            risk[obs.business_date] = ev.risk
             conn.execute(
                 sa.update(source_snapshots)
                 .where(source_snapshots.c.id == sid)
@@ -166,6 +179,12 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
         log.info("evaluation %s", summary)
         summaries.append(summary)
     return summaries
+
+
+def _stored_risk(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> dict[str, RiskMemory]:
+    """The AT_RISK memory of the day's latest stored evaluation (empty before its first)."""
+    last = repository.load_evaluation(conn, workflow.workflow_id, business_date)
+    return dict(last.risk) if last is not None else {}
 
 
 def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:

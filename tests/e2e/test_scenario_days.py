@@ -132,8 +132,10 @@ def test_critical_alerts_mail_once_when_opened_and_once_when_cleared(played: Pla
 @pytest.mark.e2e
 @pytest.mark.parametrize("played", ["failure"], indirect=True)
 def test_the_failure_day_mails_the_ora_error_once_and_recovers_after_the_rerun(played: PlayedDay) -> None:
-    [alert] = played.alerts()
+    # the rerun's forecast (15:00 + its usual 2h45m, past 17:00) also raises an AT_RISK: a WARNING, not mailed
+    [alert, risk] = played.alerts()
     assert (alert["kind"], alert["step_id"], alert["severity"]) == ("FAILED", "C1-PPBTR", "CRITICAL")
+    assert (risk["kind"], risk["severity"], risk["state"]) == ("AT_RISK", "WARNING", "resolved")
     assert alert["resolution"] == "cleared" and alert["seen_count"] > 1
     carrying = [b for b in played.bodies() if "ORA-12545" in b]
     assert len(carrying) == 1
@@ -157,6 +159,30 @@ def test_the_failure_day_mails_the_ora_error_once_and_recovers_after_the_rerun(p
         )
     assert [(r.rerun_nbr, r.status) for r in runs] == [(0, "error"), (1, "complete")]
     assert (summary["runs"], summary["failures"], summary["success_rate"]) == (2, 1, 0.5)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("played", ["at_risk"], indirect=True)
+def test_the_at_risk_day_warns_before_the_deadline_and_the_missed_deadline_names_that_warning(
+    played: PlayedDay,
+) -> None:
+    by_kind = {a["kind"]: a for a in played.alerts() if a["step_id"] == "C1-PPBTR"}
+    risk, missed = by_kind["AT_RISK"], by_kind["MISSED_DEADLINE"]
+    local = lambda clock: bd.at_clock(DAY, clock, WORKFLOW.timezone, WORKFLOW.business_day_start)  # noqa: E731
+    # late at the 14:30 tick, raised at the 14:45 tick: 2h15m before the 17:00 deadline
+    assert risk["first_seen_at"] == local(dt.time(14, 45)) and risk["since"] == local(dt.time(14, 30))
+    assert risk["severity"] == "WARNING" and risk["resolved_at"] is not None
+    assert "predicted to finish at 17:15, 15m after its 17:00 deadline; driven by C1-PPBTR" in risk["title"]
+    assert missed["first_seen_at"] == local(dt.time(17, 15)) > risk["first_seen_at"]
+    assert missed["details"]["was_at_risk_since"] == local(dt.time(14, 30)).isoformat()
+    # the warning (WARNING) is not mailed; the breach's mail tells when the forecast warned of it
+    assert not [s for s in played.subjects() if "at risk of missing" in s]
+    [breach] = [
+        b
+        for s, b in zip(played.subjects(), played.bodies(), strict=True)
+        if s.startswith("[CRITICAL] C1-PPBTR missed its deadline")
+    ]
+    assert "Forecast: at risk of this since 2026-11-24 14:30 +06" in breach
 
 
 @pytest.mark.e2e
