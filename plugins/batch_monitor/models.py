@@ -80,6 +80,29 @@ class RunObservation(_Model):
         return max(moments) if moments else None
 
 
+class StepBaseline(_Model):
+    """What a step typically does on a business day, learned from history (baselines.py).
+
+    Robust statistics over successful runs on days the step ran; ``segment`` says which days
+    the figures come from ("all", "weekday", "weekend" or "month_end"). Durations and offsets
+    are seconds; ``start_offset_p50_s`` is from the business day's start, ``gap_p50_s`` from
+    the latest predecessor's end to this step's first start. None: no sample for that figure.
+    """
+
+    step_id: str
+    segment: str = "all"
+    sample_days: int
+    runs_per_day: float
+    duration_p50_s: float | None = None
+    duration_p90_s: float | None = None
+    duration_mad_s: float | None = None
+    records_p10: float | None = None
+    records_p50: float | None = None
+    records_p90: float | None = None
+    start_offset_p50_s: float | None = None
+    gap_p50_s: float | None = None
+
+
 class Observations(_Model):
     """Everything read from CC&B for one workflow and one business day, as of one moment."""
 
