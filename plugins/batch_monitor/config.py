@@ -190,6 +190,8 @@ class StepConfig(BaseModel):
     start_grace: Duration = dt.timedelta(minutes=15)
     expected_duration: Duration | None = None
     max_duration: Duration | None = None
+    # records one run typically processes: the forecast's progress (a learned baseline's median when omitted)
+    expected_records: int | None = Field(default=None, gt=0)
     finish_by: Clock | None = None
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)

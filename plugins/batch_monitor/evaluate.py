@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batch_monitor import at_risk
+from batch_monitor import at_risk, forecast
 from batch_monitor import business_day as bd
 from batch_monitor.advice import advice
 from batch_monitor.config import AFTER_PREDECESSOR, StepConfig, WorkflowConfig
@@ -32,11 +32,14 @@ from batch_monitor.models import (
     RiskMemory,
     RunObservation,
     RunView,
+    StepBaseline,
     StepState,
 )
 from batch_monitor.text import format_duration
 
 LOW_THROUGHPUT_MIN_ELAPSED = dt.timedelta(minutes=15)
+# a learned baseline counts once it has this many sample days (the YAML's baseline_min_days with part 1 of issue 11)
+BASELINE_MIN_DAYS = 5
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
 _DONE = (StepStatus.COMPLETE, StepStatus.SKIPPED)
 
@@ -50,6 +53,9 @@ class _Context:
     completed: Collection[str] = ()
     risk_memory: Mapping[str, RiskMemory] = field(default_factory=dict)  # the previous tick's
     risk: dict[str, RiskMemory] = field(default_factory=dict)  # this tick's
+    baselines: Mapping[str, StepBaseline] = field(default_factory=dict)
+    inputs: list[forecast.StepInput] = field(default_factory=list)  # the forecast's view of each step
+    forecasts: dict[str, forecast.StepForecast] = field(default_factory=dict)
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -85,6 +91,7 @@ def evaluate(
     memory: Mapping[str, Progress] | None = None,
     completed: Collection[str] = (),
     risk: Mapping[str, RiskMemory] | None = None,
+    baselines: Mapping[str, StepBaseline] | None = None,
 ) -> Evaluation:
     """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
 
@@ -92,6 +99,8 @@ def evaluate(
     the day is over, a later reading never reopens them (a completion check read the next morning
     may see the new day's work).
     ``risk``: the AT_RISK memory of the day's previous tick (its ``Evaluation.risk``).
+    ``baselines``: each step's learned baseline; the forecast uses one with enough sample days where
+    the YAML gives no value (see batch_monitor.forecast). None: the YAML alone.
     """
     as_of = bd.to_utc(as_of)
     ctx = _Context(
@@ -101,13 +110,17 @@ def evaluate(
         memory=memory or {},
         completed=completed,
         risk_memory=risk or {},
+        baselines=baselines or {},
     )
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(workflow.ordered_steps):
-        state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
-        ctx.states[step.id] = state
-        _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
-    chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
+        ctx.states[step.id] = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
+    outlook = forecast.critical_path(ctx.inputs, ctx.forecasts)
+    for step_id in outlook.critical_path:
+        ctx.states[step_id] = ctx.states[step_id].model_copy(update={"on_critical_path": True})
+    for step in workflow.ordered_steps:
+        _step_findings(ctx, step, ctx.states[step.id], by_code.get(step.batch_code, []))
+    chain_status, chain_finish_by = _judge_chain(ctx, outlook)
     problems = [*observations.anomalies, *ctx.doubts]
     if problems:
         ctx.add(
@@ -130,7 +143,8 @@ def evaluate(
         findings=ctx.findings,
         progress=ctx.progress,
         risk=ctx.risk,
-        predicted_chain_end=chain_end,
+        predicted_chain_end=outlook.predicted_finish,
+        critical_path=outlook.critical_path,
         chain_finish_by=chain_finish_by,
     )
 
@@ -196,6 +210,7 @@ def _view(ctx: _Context, step: StepConfig, run: RunObservation) -> RunView:
         rps=(run.records / duration) if duration and duration > 0 else None,
         threads_total=len(run.threads),
         threads_done=run.threads_done,
+        threads_failed=sum(1 for t in run.threads if t.status == RunStatus.ERROR),
         threads_running=sum(1 for t in run.threads if t.status == RunStatus.RUNNING),
         error_text=run.error_text,
         last_progress_at=last_progress,
@@ -279,7 +294,7 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
     exp = step.expected_duration
     basis = run_start or expected_start
     expected_end = basis + exp if exp and basis else None
-    progress = _progress(ctx, status, last, exp)
+    outlook = _predict(ctx, step, status, views, end)
     return StepState(
         step_id=step.id,
         batch_code=step.batch_code,
@@ -298,53 +313,55 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
         rps=(records / busy) if busy > 0 else None,
         threads_total=last.threads_total if last else 0,
         threads_done=last.threads_done if last else 0,
-        progress=progress,
+        progress=outlook.progress if status in (StepStatus.RUNNING, StepStatus.STUCK, StepStatus.COMPLETE) else None,
+        progress_basis=outlook.basis.value if outlook.basis else None,
         expected_start=expected_start,
         expected_end=expected_end,
         finish_by=ctx.clock(step.finish_by) if step.finish_by else None,
-        predicted_end=_predicted_end(ctx, status, last, expected_start, exp, progress, end),
+        predicted_start=outlook.predicted_start,
+        predicted_end=outlook.predicted_end,
         pending_count=ctx.obs.checks.get(step.id),
         error_text=next((v.error_text for v in reversed(views) if v.error_text), None),
         last_progress_at=last.last_progress_at if last else None,
     )
 
 
-def _progress(ctx: _Context, status: StepStatus, last: RunView | None, expected: dt.timedelta | None) -> float | None:
-    if status == StepStatus.COMPLETE:
-        return 1.0
-    if status not in (StepStatus.RUNNING, StepStatus.STUCK) or last is None:
-        return None
-    if last.threads_total and last.threads_done:
-        return round(last.threads_done / last.threads_total, 3)
-    if expected and last.duration_s is not None:
-        return round(min(last.duration_s / expected.total_seconds(), 0.95), 3)
+def _baseline(ctx: _Context, step: StepConfig) -> StepBaseline | None:
+    """The step's learned baseline, once it has enough sample days."""
+    baseline = ctx.baselines.get(step.id)
+    return baseline if baseline is not None and baseline.sample_days >= BASELINE_MIN_DAYS else None
+
+
+def _own_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
+    """The step's own expected start: its clock time, the day's start for a first step, else none."""
+    if isinstance(step.expected_start, dt.time):
+        return ctx.clock(step.expected_start)
+    if not step.depends_on:
+        return ctx.obs.window_start
     return None
 
 
-def _predicted_end(
-    ctx: _Context,
-    status: StepStatus,
-    last: RunView | None,
-    expected_start: dt.datetime | None,
-    expected: dt.timedelta | None,
-    progress: float | None,
-    end: dt.datetime | None,
-) -> dt.datetime | None:
-    if status in (StepStatus.COMPLETE, StepStatus.SKIPPED):
-        return end
-    if status in (StepStatus.RUNNING, StepStatus.STUCK) and last and last.start:
-        elapsed = ctx.as_of - last.start
-        candidates = [ctx.as_of]
-        if expected:
-            candidates.append(last.start + expected)
-        if progress and progress > 0 and last.threads_done:
-            candidates.append(last.start + elapsed / progress)
-        return max(candidates)
-    if status == StepStatus.FAILED:
-        return None
-    if expected_start is None or expected is None:
-        return None
-    return max(expected_start, ctx.as_of) + expected
+def _predict(
+    ctx: _Context, step: StepConfig, status: StepStatus, views: list[RunView], end: dt.datetime | None
+) -> forecast.StepForecast:
+    """The step's forecast (batch_monitor.forecast), kept for its successors and the critical path."""
+    item = forecast.StepInput(
+        step_id=step.id,
+        status=status,
+        typical=forecast.Typical.of(step, _baseline(ctx, step)),
+        depends_on=tuple(step.depends_on or ()),
+        runs=tuple(views),
+        end=end,
+        earliest_start=_own_start(ctx, step),
+        required_runs=step.repeat.required_runs,
+        until_check=step.repeat.until_sql is not None,
+        pending=ctx.obs.checks.get(step.id),
+    )
+    skipped = {sid for sid, state in ctx.states.items() if state.status == StepStatus.SKIPPED}
+    outlook = forecast.predict(item, ctx.forecasts, skipped, ctx.as_of)
+    ctx.inputs.append(item)
+    ctx.forecasts[step.id] = outlook
+    return outlook
 
 
 def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list[RunObservation]) -> None:
@@ -515,23 +532,6 @@ def _preceded_by(ctx: _Context, key: str) -> dict[str, str]:
     return {"was_at_risk_since": since.isoformat()} if since else {}
 
 
-def _pusher(ctx: _Context, state: StepState) -> StepState:
-    """The open step on the critical path that drives ``state``'s predicted end: the step itself once
-    it has runs (or nothing holds it), else the unfinished predecessor whose predicted end sets its start."""
-    current = state
-    while not current.runs and current.status in (StepStatus.WAITING, StepStatus.PENDING):
-        preds = [ctx.states[d] for d in current.depends_on if ctx.states[d].status not in _DONE]
-        ends = [(p.predicted_end or p.expected_end, p) for p in preds]
-        timed = [(end, p) for end, p in ends if end is not None]
-        if not timed or current.expected_start is None:
-            break
-        end, latest = max(timed, key=lambda pair: pair[0])
-        if end < current.expected_start:
-            break  # its own clock start holds it, not a predecessor
-        current = latest
-    return current
-
-
 def _judge_risk(
     ctx: _Context, key: str, predicted: dt.datetime | None, finish_by: dt.datetime, margin: dt.timedelta, done: bool
 ) -> RiskMemory | None:
@@ -550,40 +550,41 @@ def _risk_finding(
     finish_by: dt.datetime,
     margin: dt.timedelta,
     severity: Severity,
-    drivers: list[StepState],
+    path: list[str],
 ) -> None:
-    """The AT_RISK text: predicted time, deadline, gap and the step(s) on the critical path behind it."""
+    """The AT_RISK text: predicted time, deadline, gap and the step on the critical path that drives it.
+
+    ``path``: the critical path behind the prediction, the driving step (the earliest) first.
+    """
     predicted = memory.predicted
     assert predicted is not None
     who = step.batch_code if step else ctx.workflow.name
     gap = predicted - finish_by
-    # a step: the open step that pushes it (itself or a predecessor); the chain: the step whose
-    # predicted end is the chain's, and the open step that pushes that one if another
-    driver = drivers[-1] if step else drivers[0]
-    held = f" (held up by {drivers[-1].batch_code})" if step is None and len(drivers) > 1 else ""
-    driver_text = " ← ".join(
-        f"{d.batch_code} ({d.status.value}, predicted end {ctx.local(d.predicted_end)})"
-        if d.predicted_end
-        else f"{d.batch_code} ({d.status.value})"
-        for d in drivers
-    )
+    driver = ctx.states[path[0]]
+    how = driver.status.value
+    if driver.runs and driver.progress is not None:
+        how += f", {round(driver.progress * 100)}% done"
+    if driver.predicted_end is not None:
+        how += f", predicted end {ctx.local(driver.predicted_end)}"
+    chain = " → ".join(ctx.states[sid].batch_code for sid in path)
     ctx.add(
         FindingKind.AT_RISK,
         step,
         f"{who} predicted to finish at {ctx.local(predicted)}, {format_duration(gap.total_seconds())} after its "
-        f"{ctx.local(finish_by)} deadline; driven by {driver.batch_code}{held}",
+        f"{ctx.local(finish_by)} deadline; driven by {driver.batch_code} ({how})",
         severity=severity,
         since=memory.late_since,
         expected=f"complete by {ctx.local(finish_by)}"
         + (f" (at risk beyond {format_duration(margin.total_seconds())} later)" if margin else ""),
-        actual=f"predicted {ctx.local(predicted)} as of {ctx.local(ctx.as_of)}; critical path: {driver_text}",
+        actual=f"predicted {ctx.local(predicted)} as of {ctx.local(ctx.as_of)}; critical path: {chain}",
         details={
             "predicted_end": predicted.isoformat(),
             "finish_by": finish_by.isoformat(),
             "gap_s": gap.total_seconds(),
             "risk_margin_s": margin.total_seconds(),
             "driver": driver.step_id,
-            "critical_path": [d.step_id for d in drivers],
+            "progress_basis": driver.progress_basis,
+            "critical_path": path,
         },
     )
 
@@ -595,26 +596,17 @@ def _step_at_risk(ctx: _Context, step: StepConfig, state: StepState) -> None:
     memory = _judge_risk(ctx, step.id, state.predicted_end, state.finish_by, step.risk_margin, done)
     if memory is None:
         return
-    pusher = _pusher(ctx, state)
-    drivers = [state] if pusher is state else [state, pusher]
-    _risk_finding(ctx, step, memory, state.finish_by, step.risk_margin, step.at_risk_severity, drivers)
+    path = list(reversed(forecast.drivers(step.id, ctx.forecasts)))
+    _risk_finding(ctx, step, memory, state.finish_by, step.risk_margin, step.at_risk_severity, path)
 
 
-def _chain_at_risk(
-    ctx: _Context, states: list[StepState], status: StepStatus, predicted: dt.datetime | None, finish_by: dt.datetime
-) -> None:
+def _chain_at_risk(ctx: _Context, status: StepStatus, outlook: forecast.Forecast, finish_by: dt.datetime) -> None:
     wf = ctx.workflow
-    memory = _judge_risk(ctx, CHAIN_STEP_ID, predicted, finish_by, wf.risk_margin, status == StepStatus.COMPLETE)
-    if memory is None:
-        return
-    ends = [(s.end or s.predicted_end, s) for s in states]
-    timed = [(end, s) for end, s in ends if end is not None]
-    if not timed:
-        return
-    last = max(timed, key=lambda pair: pair[0])[1]  # the first step whose predicted end is the chain's
-    pusher = _pusher(ctx, last)
-    drivers = [last] if pusher is last else [last, pusher]
-    _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, drivers)
+    done = status == StepStatus.COMPLETE
+    memory = _judge_risk(ctx, CHAIN_STEP_ID, outlook.predicted_finish, finish_by, wf.risk_margin, done)
+    if memory is None or not outlook.critical_path:
+        return  # no path: a tick without a prediction, which keeps an AT_RISK raised before as it was
+    _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, outlook.critical_path)
 
 
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
@@ -683,7 +675,7 @@ def _empty_runs(ctx: _Context, step: StepConfig, state: StepState) -> None:
     )
 
 
-def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.datetime | None]:
+def _judge_chain(ctx: _Context, outlook: forecast.Forecast) -> tuple[StepStatus, dt.datetime | None]:
     states = [s for s in ctx.states.values() if s.status != StepStatus.SKIPPED]
     statuses = {s.status for s in states}
     if all(s.status == StepStatus.COMPLETE for s in states):
@@ -699,13 +691,12 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
         )
         if status == StepStatus.WAITING and StepStatus.PENDING in statuses:
             status = StepStatus.PENDING
-    ends = [s.end or s.predicted_end for s in states]
-    predicted = max((e for e in ends if e is not None), default=None)
     finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
     if finish_by:
-        _chain_at_risk(ctx, states, status, predicted, finish_by)
-    if finish_by and status == StepStatus.COMPLETE and predicted and predicted > finish_by:
-        _completed_late(ctx, None, ctx.workflow.name, predicted, finish_by)
+        _chain_at_risk(ctx, status, outlook, finish_by)
+    ended = max((s.end for s in states if s.end is not None), default=None)
+    if finish_by and status == StepStatus.COMPLETE and ended and ended > finish_by:
+        _completed_late(ctx, None, ctx.workflow.name, ended, finish_by)
     elif finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
         open_steps = [s.batch_code for s in states if s.status != StepStatus.COMPLETE]
         ctx.add(
@@ -718,7 +709,7 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
             details={"open_steps": open_steps, **_preceded_by(ctx, CHAIN_STEP_ID)},
         )
-    return status, predicted, finish_by
+    return status, finish_by
 
 
 def _name_data_problems(ctx: _Context, problems: list[str]) -> None:

@@ -156,7 +156,8 @@ class RunView(_Model):
     errors: int = 0
     rps: float | None = None
     threads_total: int = 0
-    threads_done: int = 0
+    threads_done: int = 0  # finished: complete or in error
+    threads_failed: int = 0  # of those, in error
     threads_running: int = 0
     error_text: str | None = None
     last_progress_at: dt.datetime | None = None
@@ -182,11 +183,14 @@ class StepState(_Model):
     rps: float | None = None
     threads_total: int = 0
     threads_done: int = 0
-    progress: float | None = None  # 0..1 for a running step
+    progress: float | None = None  # 0..1 for a running step (batch_monitor.forecast)
+    progress_basis: str | None = None  # what that progress rests on: records, threads or elapsed
     expected_start: dt.datetime | None = None
     expected_end: dt.datetime | None = None
     finish_by: dt.datetime | None = None
-    predicted_end: dt.datetime | None = None
+    predicted_start: dt.datetime | None = None  # the first run's start, or when the forecast expects it
+    predicted_end: dt.datetime | None = None  # when the forecast expects the step complete
+    on_critical_path: bool = False  # its delay moves the chain's predicted finish
     pending_count: int | None = None  # completion check result (e.g. pending IMDs)
     error_text: str | None = None
     last_progress_at: dt.datetime | None = None
@@ -234,7 +238,8 @@ class Evaluation(_Model):
     findings: list[Finding]
     progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
     risk: dict[str, RiskMemory] = Field(default_factory=dict)  # by step id (or "_chain"): AT_RISK memory
-    predicted_chain_end: dt.datetime | None = None
+    predicted_chain_end: dt.datetime | None = None  # the chain's predicted finish: its latest step's end
+    critical_path: list[str] = Field(default_factory=list)  # step ids whose delay moves it, earliest first
     chain_finish_by: dt.datetime | None = None
 
 

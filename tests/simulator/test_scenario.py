@@ -33,8 +33,7 @@ def test_every_shipped_scenario_loads_and_fits_its_workflow(path: Path) -> None:
 def test_the_dpdc_scenarios_cover_every_case_the_monitor_must_raise() -> None:
     expected = {path.stem: load_scenario(path).expected for path in SCENARIO_FILES}
     assert expected["normal"] == set()
-    # the rerun (15:00) at its usual 2h45m is predicted past 17:00: a forecast warning besides the failure
-    assert expected["failure"] == {("FAILED", "C1-PPBTR"), ("AT_RISK", "C1-PPBTR")}
+    assert expected["failure"] == {("FAILED", "C1-PPBTR")}
     assert expected["stuck"] == {("STUCK", "D1-IMD"), ("LONG_RUNNING", "D1-IMD")}
     assert expected["long_running"] == {("LONG_RUNNING", "C1-PPBTR"), ("LOW_THROUGHPUT", "C1-PPBTR")}
     assert expected["late_start"] == {("LATE_START", "CM-DMRU")}

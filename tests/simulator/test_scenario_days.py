@@ -52,10 +52,7 @@ def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> tuple[Seen
 
 # when (first and last tick, local time) some alerts must hold
 WHEN = {
-    "failure": {
-        ("FAILED", "C1-PPBTR"): ("14:30", "16:15"),  # from the failure until the rerun completes
-        ("AT_RISK", "C1-PPBTR"): ("15:15", "16:15"),  # the rerun (15:00) at its usual 2h45m ends past 17:00
-    },
+    "failure": {("FAILED", "C1-PPBTR"): ("14:30", "16:15")},  # from the failure until the rerun completes
     "stuck": {("STUCK", "D1-IMD"): ("07:15", "07:45"), ("LONG_RUNNING", "D1-IMD"): ("08:00", "08:30")},
     "late_start": {("LATE_START", "CM-DMRU"): ("05:30", "05:30")},
     "deadline": {("MISSED_DEADLINE", "CM_BSGGN"): ("20:15", "20:15")},

@@ -188,26 +188,31 @@ def test_a_crawling_step_puts_itself_its_successors_and_the_chain_at_risk_from_t
     load = raised["LOAD"]
     predicted = at("06:00") + (at("08:15") - at("06:00")) * 4  # a quarter done after 2h15m
     assert load.details["predicted_end"] == predicted.isoformat()
-    assert load.title == "LOAD predicted to finish at 15:00, 6h 00m after its 09:00 deadline; driven by LOAD"
+    assert load.title == (
+        "LOAD predicted to finish at 15:00, 6h 00m after its 09:00 deadline; "
+        "driven by LOAD (running, 25% done, predicted end 15:00)"
+    )
+    assert load.details["progress_basis"] == "threads" and load.details["critical_path"] == ["LOAD"]
     assert load.since == at("08:00") and load.severity == Severity.WARNING
     assert load.details["gap_s"] == 6 * 3600
 
 
 def test_a_waiting_step_at_risk_names_the_running_predecessor_that_pushes_it() -> None:
     bill = risks(replay([("08:00", CRAWL), ("08:15", CRAWL)])["08:15"])["BILL"]
-    assert bill.details["critical_path"] == ["BILL", "LOAD"] and bill.details["driver"] == "LOAD"
-    assert bill.title.endswith("after its 11:00 deadline; driven by LOAD")
-    assert "LOAD (running, predicted end 15:00)" in bill.actual
+    assert bill.details["critical_path"] == ["LOAD", "BILL"] and bill.details["driver"] == "LOAD"
+    assert bill.title.endswith("after its 11:00 deadline; driven by LOAD (running, 25% done, predicted end 15:00)")
+    assert bill.actual == "predicted 16:00 as of 08:15; critical path: LOAD → BILL"
     assert bill.severity == Severity.CRITICAL  # its at_risk_severity
 
 
-def test_the_chain_at_risk_names_the_step_whose_predicted_end_is_the_chains_and_what_drives_it() -> None:
+def test_the_chain_at_risk_names_its_critical_path_and_the_open_step_at_its_head_that_drives_it() -> None:
     chain = risks(replay([("08:00", CRAWL), ("08:15", CRAWL)])["08:15"])["_chain"]
-    assert chain.details["critical_path"] == ["SEND", "LOAD"] and chain.details["driver"] == "SEND"
+    assert chain.details["critical_path"] == ["LOAD", "BILL", "SEND"] and chain.details["driver"] == "LOAD"
     assert chain.title == (
-        "risk_demo predicted to finish at 17:00, 3h 00m after its 14:00 deadline; driven by SEND (held up by LOAD)"
+        "risk_demo predicted to finish at 17:00, 3h 00m after its 14:00 deadline; "
+        "driven by LOAD (running, 25% done, predicted end 15:00)"
     )
-    assert chain.actual.startswith("predicted 17:00 as of 08:15; critical path: SEND (waiting, predicted end 17:00)")
+    assert chain.actual == "predicted 17:00 as of 08:15; critical path: LOAD → BILL → SEND"
 
 
 def test_the_risk_margin_lets_a_step_run_that_much_past_its_deadline_before_it_is_at_risk() -> None:
