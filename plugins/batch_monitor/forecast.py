@@ -164,8 +164,8 @@ def run_progress(
         assert typical.duration is not None
         remaining = max(typical.duration * left - elapsed, _ZERO)
     else:  # the rest takes as long again as the share done took
-        own = max(own, PROGRESS_FLOOR)
-        remaining = elapsed * ((1 - min(own, PROGRESS_CEILING)) / own)
+        own = min(max(own, PROGRESS_FLOOR), PROGRESS_CEILING)
+        remaining = elapsed * ((1 - own) / own)
     overall = 1 - left * (1 - min(own, 1.0))
     return RunProgress(fraction=round(min(overall, PROGRESS_CEILING), 3), basis=basis, remaining=remaining)
 

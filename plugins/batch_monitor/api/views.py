@@ -96,6 +96,17 @@ def _after_rerun(state: StepState, as_of: dt.datetime | None) -> dict[str, Any]:
     return {"duration_s": (stop - good_start).total_seconds(), "total_duration_s": state.duration_s}
 
 
+def _with_warnings(alerts: list[AlertOut]) -> list[AlertOut]:
+    """Link each MISSED_DEADLINE the forecast warned of to that AT_RISK alert: one story on the page."""
+    at_risk = {a.step_id: a.id for a in alerts if a.kind == FindingKind.AT_RISK}
+    return [
+        a.model_copy(update={"warned_by": at_risk[a.step_id]})
+        if a.kind == FindingKind.MISSED_DEADLINE and a.details.get("was_at_risk_since") and a.step_id in at_risk
+        else a
+        for a in alerts
+    ]
+
+
 def timeline(
     meta: WorkflowMeta,
     business_date: dt.date,
@@ -104,7 +115,7 @@ def timeline(
 ) -> TimelineResponse:
     """The business day's steps in order with their runs, times and alerts."""
     metas = {meta.workflow_id: meta}
-    alerts = [alert_out(r, metas) for r in day_alerts]
+    alerts = _with_warnings([alert_out(r, metas) for r in day_alerts])
     states = sorted(ev.steps, key=lambda s: s.position) if ev is not None else _unjudged_steps(meta)
     step_ids = {s.step_id for s in states}
     late = {f.step_id for f in (ev.findings if ev else []) if f.kind in LATE_KINDS}
@@ -131,6 +142,8 @@ def timeline(
         as_of=ev.as_of if ev else None,
         chain_status=ev.chain_status if ev else None,
         predicted_chain_end=ev.predicted_chain_end if ev else None,
+        predicted_finish=ev.predicted_chain_end if ev else None,
+        critical_path=list(ev.critical_path) if ev else [],
         chain_finish_by=ev.chain_finish_by if ev else None,
         steps=steps,
         chain_alerts=[a for a in alerts if a.step_id == CHAIN_STEP_ID or a.step_id not in step_ids],
