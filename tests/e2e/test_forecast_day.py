@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,24 @@ from tests.support.connections import pg_connection_json
 from tests.support.mail import MailServer
 from tests.support.workflows import workflow_path
 
+from batch_monitor import airflow_io, simulator
 from batch_monitor import business_day as bd
-from batch_monitor import simulator
 from batch_monitor.config import WorkflowConfig, load_workflow
 from batch_monitor.paths import scenarios_dir
 from batch_monitor.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def fresh_airflow_engines() -> Iterator[None]:
+    """The DAG's tasks cache their engines per process; each day here has its own store and CC&B."""
+    airflow_io.source_engine.cache_clear()
+    airflow_io.store_engine.cache_clear()
+    yield
+    airflow_io.source_engine.cache_clear()
+    airflow_io.store_engine.cache_clear()
 
 
 def with_typical_records(folder: Path) -> WorkflowConfig:
