@@ -596,17 +596,37 @@ def _step_at_risk(ctx: _Context, step: StepConfig, state: StepState) -> None:
     memory = _judge_risk(ctx, step.id, state.predicted_end, state.finish_by, step.risk_margin, done)
     if memory is None:
         return
-    path = list(reversed(forecast.drivers(step.id, ctx.forecasts)))
+    if state.predicted_end is not None:
+        path = list(reversed(forecast.drivers(step.id, ctx.forecasts)))
+    else:  # no prediction this tick (a failed step): the AT_RISK raised before holds on
+        path = _unpredicted(ctx, step.id)
     _risk_finding(ctx, step, memory, state.finish_by, step.risk_margin, step.at_risk_severity, path)
+
+
+def _unpredicted(ctx: _Context, step_id: str) -> list[str]:
+    """For a step without a prediction (an AT_RISK raised before holds on): the step that took it away
+    (a failed one, itself or upstream) and the steps from it to ``step_id``."""
+    path = [step_id]
+    while True:
+        lost = [d for d in ctx.states[path[0]].depends_on if ctx.states[d].status != StepStatus.SKIPPED]
+        lost = [d for d in lost if ctx.states[d].predicted_end is None]
+        if not lost:
+            return path
+        path.insert(0, lost[0])
 
 
 def _chain_at_risk(ctx: _Context, status: StepStatus, outlook: forecast.Forecast, finish_by: dt.datetime) -> None:
     wf = ctx.workflow
     done = status == StepStatus.COMPLETE
     memory = _judge_risk(ctx, CHAIN_STEP_ID, outlook.predicted_finish, finish_by, wf.risk_margin, done)
-    if memory is None or not outlook.critical_path:
-        return  # no path: a tick without a prediction, which keeps an AT_RISK raised before as it was
-    _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, outlook.critical_path)
+    if memory is None:
+        return
+    path = outlook.critical_path
+    if not path:  # no prediction this tick (a failed step): the AT_RISK raised before holds on
+        unpredicted = [s.step_id for s in ctx.states.values() if s.status != StepStatus.SKIPPED and not s.predicted_end]
+        path = _unpredicted(ctx, unpredicted[-1]) if unpredicted else []
+    if path:
+        _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, path)
 
 
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:

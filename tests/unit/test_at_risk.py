@@ -310,3 +310,15 @@ def test_at_risk_settings_default_to_no_margin_and_warning_and_come_from_default
     with_defaults = parse_workflow(textwrap.dedent(text), Path("risk_demo.yaml"))
     assert with_defaults.step("LOAD").risk_margin == dt.timedelta(minutes=20)
     assert with_defaults.step("SEND").risk_margin == dt.timedelta(minutes=30)  # its own wins
+
+
+def test_an_at_risk_holds_on_when_a_failure_takes_the_prediction_away_and_names_the_failed_step() -> None:
+    failed = [run("LOAD", "06:00", "08:20", done=4).model_copy(update={"status": RunStatus.ERROR})]
+    found = replay([("08:00", CRAWL), ("08:15", CRAWL), ("08:30", failed)])
+    assert set(risks(found["08:15"])) == {"LOAD", "BILL", "SEND", "_chain"}
+    held = risks(found["08:30"])
+    assert set(held) == {"LOAD", "BILL", "SEND", "_chain"}  # no forecast this tick: nothing changes
+    assert held["BILL"].details["critical_path"] == ["LOAD", "BILL"] and held["BILL"].details["driver"] == "LOAD"
+    assert held["_chain"].details["critical_path"] == ["LOAD", "BILL", "SEND"]
+    assert "driven by LOAD (failed)" in held["_chain"].title
+    assert held["LOAD"].details["predicted_end"] == risks(found["08:15"])["LOAD"].details["predicted_end"]

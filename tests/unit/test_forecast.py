@@ -4,12 +4,15 @@ the chain's predicted finish and its critical path. Pure: runs and steps built b
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
+from batch_monitor.config import parse_workflow
 from batch_monitor.constants import RunStatus, StepStatus
+from batch_monitor.exceptions import WorkflowConfigError
 from batch_monitor.forecast import Basis, StepInput, Typical, drivers, forecast, run_progress
-from batch_monitor.models import RunView
+from batch_monitor.models import RunView, StepBaseline
 
 T0 = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)  # 12:00 in Dhaka; the tests count minutes from here
 H = dt.timedelta(hours=1)
@@ -280,3 +283,24 @@ def test_a_complete_chain_finishes_when_its_last_step_ended() -> None:
     result = forecast(steps, m(120))
     assert result.predicted_finish == m(90) and result.critical_path == ["B"]
     assert result.steps["A"].progress == 1.0
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_expected_records_sets_the_typical_records_and_wins_over_the_baseline() -> None:
+    text = "workflow_id: wf\nsteps:\n  - batch_code: LOAD\n    expected_records: 300000\n    expected_duration: 2h\n"
+    load = parse_workflow(text, Path("wf.yaml")).step("LOAD")
+    learned = StepBaseline(step_id="LOAD", sample_days=20, runs_per_day=1, duration_p50_s=600, records_p50=900)
+    assert Typical.of(load, learned) == Typical(duration=2 * H, records=300_000, runs=1)
+    bare = parse_workflow("workflow_id: wf\nsteps:\n  - batch_code: LOAD\n", Path("wf.yaml")).step("LOAD")
+    assert Typical.of(bare, learned) == Typical(duration=dt.timedelta(minutes=10), records=900, runs=1)
+    assert Typical.of(bare, None) == Typical()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_a_bad_expected_records_names_the_file_the_step_and_the_field(value: str) -> None:
+    text = f"workflow_id: wf\nsteps:\n  - batch_code: LOAD\n    expected_records: {value}\n"
+    with pytest.raises(WorkflowConfigError) as caught:
+        parse_workflow(text, Path("wf.yaml"))
+    assert "wf.yaml" in str(caught.value) and "step 'LOAD' (steps[0]), field 'expected_records'" in str(caught.value)
