@@ -157,7 +157,8 @@ def replay(ticks: list[tuple[str, list[RunObservation]]], workflow: WorkflowConf
     found: dict[str, list[Finding]] = {}
     start, end = bd.window(DAY, workflow.timezone, workflow.business_day_start)
     for clock, runs in ticks:
-        as_of = bd.at_clock(DAY, dt.time(*map(int, clock.split(":"))), workflow.timezone, workflow.business_day_start)
+        hour, minute = map(int, clock.split(":"))
+        as_of = bd.at_clock(DAY, dt.time(hour, minute), workflow.timezone, workflow.business_day_start)
         obs = Observations(
             workflow_id=workflow.workflow_id,
             business_date=DAY,
@@ -253,7 +254,8 @@ def test_the_dpdc_description_healthy_morning_raises_no_at_risk_tick_after_tick(
 
     def dpdc_run(code: str, start: str, end: str | None, done: int, nbr: int) -> RunObservation:
         def moment(clock: str) -> dt.datetime:
-            return bd.at_clock(DAY, dt.time(*map(int, clock.split(":"))), dpdc.timezone, dpdc.business_day_start)
+            hour, minute = map(int, clock.split(":"))
+            return bd.at_clock(DAY, dt.time(hour, minute), dpdc.timezone, dpdc.business_day_start)
 
         threads = [
             ThreadObservation(
