@@ -27,6 +27,11 @@ _STEP_ADVICE: dict[FindingKind, str] = {
         "other jobs competing for it slow it down."
     ),
     FindingKind.LATE_START: "Check the scheduler that submits {code}; submit it if it was missed.",
+    FindingKind.AT_RISK: (
+        "{code} is predicted to finish after its deadline. Look on the page at the step that drives the "
+        "prediction: if it is slow, check the batch server and the database for locks or competing jobs; "
+        "warn the owners of what depends on {code} before the deadline, not after."
+    ),
     FindingKind.MISSED_DEADLINE: (
         "Tell the owners of what depends on {code} that it is late, and see on the page what holds it "
         "(a failed, stuck or slow run, or a predecessor)."
@@ -55,6 +60,10 @@ _CLOSED_ADVICE: dict[FindingKind, str] = {
 }
 
 _CHAIN_ADVICE: dict[FindingKind, str] = {
+    FindingKind.AT_RISK: (
+        "The chain is predicted to finish after its deadline. Start with the step named as driving the "
+        "prediction (slow, stuck or waiting on a predecessor) and warn the owners of the chain's output early."
+    ),
     FindingKind.MISSED_DEADLINE: "Work through the open steps in order; the earliest open step holds the chain.",
     FindingKind.DATA_QUALITY: (
         "Check the listed rows in CC&B; the monitor judged the rest of the day without them, or from "

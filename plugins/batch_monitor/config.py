@@ -292,6 +292,8 @@ _STEP_FIELDS_WITH_DEFAULTS = (
     "volume_low",
     "volume_high",
     "enabled",
+    "risk_margin",
+    "at_risk_severity",
 )
 
 
@@ -310,6 +312,8 @@ class StepDefaults(BaseModel):
     volume_low: Percent = 0.20
     volume_high: Percent = 5.00
     enabled: bool = True
+    risk_margin: Duration = dt.timedelta(0)
+    at_risk_severity: Severity = Severity.WARNING
 
 
 class StepConfig(BaseModel):
@@ -326,6 +330,8 @@ class StepConfig(BaseModel):
     start_grace: Duration = dt.timedelta(minutes=15)
     expected_duration: LearnableDuration = None
     max_duration: LearnableDuration = None
+    # records one run typically processes: the forecast's progress (a learned baseline's median when omitted)
+    expected_records: int | None = Field(default=None, gt=0)
     finish_by: Clock | None = None
     stuck_after: Duration = dt.timedelta(minutes=60)
     min_rps: float | None = Field(default=None, ge=0)
@@ -335,6 +341,9 @@ class StepConfig(BaseModel):
     volume_high: Percent = 5.00
     repeat: RepeatRule = RepeatRule()
     enabled: bool = True
+    # AT_RISK (see the README): raised when the predicted finish passes finish_by + risk_margin
+    risk_margin: Duration = dt.timedelta(0)
+    at_risk_severity: Severity = Severity.WARNING
     runbook: Runbook = ""  # what on-call should do: one text for every kind, or {KIND: text}
 
     @model_validator(mode="after")
@@ -404,6 +413,8 @@ class WorkflowConfig(BaseModel):
     )
     # the daily digest, in the workflow's local time (or when the chain completes, if earlier); null: none
     digest_at: Clock | None = dt.time(23, 0)
+    risk_margin: Duration = dt.timedelta(0)  # for the chain's AT_RISK (steps have their own)
+    at_risk_severity: Severity = Severity.WARNING
     status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)

@@ -21,6 +21,7 @@ class FindingKind(StrEnum):
     LONG_RUNNING = "LONG_RUNNING"
     LOW_THROUGHPUT = "LOW_THROUGHPUT"
     LATE_START = "LATE_START"
+    AT_RISK = "AT_RISK"  # the predicted finish is past a deadline still ahead
     MISSED_DEADLINE = "MISSED_DEADLINE"
     OUT_OF_ORDER = "OUT_OF_ORDER"
     EMPTY_RUN = "EMPTY_RUN"
@@ -35,6 +36,7 @@ SEVERITY_OF_KIND: dict[FindingKind, Severity] = {
     FindingKind.LONG_RUNNING: Severity.WARNING,
     FindingKind.LOW_THROUGHPUT: Severity.WARNING,
     FindingKind.LATE_START: Severity.WARNING,
+    FindingKind.AT_RISK: Severity.WARNING,  # a step's or the workflow's at_risk_severity overrides it
     FindingKind.MISSED_DEADLINE: Severity.CRITICAL,
     FindingKind.OUT_OF_ORDER: Severity.WARNING,
     FindingKind.EMPTY_RUN: Severity.WARNING,
@@ -50,6 +52,7 @@ KIND_LABELS: dict[FindingKind, str] = {
     FindingKind.LONG_RUNNING: "long running",
     FindingKind.LOW_THROUGHPUT: "low throughput",
     FindingKind.LATE_START: "late start",
+    FindingKind.AT_RISK: "at risk",
     FindingKind.MISSED_DEADLINE: "missed deadline",
     FindingKind.OUT_OF_ORDER: "out of order",
     FindingKind.EMPTY_RUN: "empty run",

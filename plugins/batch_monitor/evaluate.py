@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_monitor import at_risk, forecast
 from batch_monitor import business_day as bd
 from batch_monitor.advice import advice
 from batch_monitor.baselines import learned_max_duration_s, typical_start, usable
@@ -39,6 +40,7 @@ from batch_monitor.models import (
     Finding,
     Observations,
     Progress,
+    RiskMemory,
     RunObservation,
     RunView,
     StepBaseline,
@@ -60,7 +62,11 @@ class _Context:
     as_of: dt.datetime
     memory: Mapping[str, Progress]
     completed: Collection[str] = ()
+    risk_memory: Mapping[str, RiskMemory] = field(default_factory=dict)  # the previous tick's
+    risk: dict[str, RiskMemory] = field(default_factory=dict)  # this tick's
     baselines: Mapping[str, StepBaseline] = field(default_factory=dict)
+    inputs: list[forecast.StepInput] = field(default_factory=list)  # the forecast's view of each step
+    forecasts: dict[str, forecast.StepForecast] = field(default_factory=dict)
     progress: dict[str, Progress] = field(default_factory=dict)
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -93,12 +99,14 @@ class _Context:
         spread = dt.timedelta(seconds=baseline.start_offset_p90_s - baseline.start_offset_p50_s)
         return max(step.start_grace, spread)
 
-    def add(self, kind: FindingKind, step: StepConfig | None, title: str, **fields: Any) -> None:
+    def add(
+        self, kind: FindingKind, step: StepConfig | None, title: str, severity: Severity | None = None, **fields: Any
+    ) -> None:
         """Record a finding; its action is the advice for its kind (the step's runbook for it, if any)."""
         self.findings.append(
             Finding(
                 kind=kind,
-                severity=SEVERITY_OF_KIND[kind],
+                severity=severity or SEVERITY_OF_KIND[kind],
                 step_id=step.id if step else CHAIN_STEP_ID,
                 batch_code=step.batch_code if step else "",
                 title=title,
@@ -114,14 +122,18 @@ def evaluate(
     as_of: dt.datetime,
     memory: Mapping[str, Progress] | None = None,
     completed: Collection[str] = (),
+    risk: Mapping[str, RiskMemory] | None = None,
     baselines: Mapping[str, StepBaseline] | None = None,
 ) -> Evaluation:
     """Judge ``observations`` (one business day) against ``workflow`` as of ``as_of``.
 
     ``completed``: ids of the steps an earlier judgement of this business day saw complete. Once
     the day is over, a later reading never reopens them (a completion check read the next morning
-    may see the new day's work). ``baselines``: each step's learned baseline for this business
-    date (see the module docstring); None or empty: the YAML alone.
+    may see the new day's work).
+    ``risk``: the AT_RISK memory of the day's previous tick (its ``Evaluation.risk``).
+    ``baselines``: each step's learned baseline for this business date (see the module docstring);
+    used where the YAML leaves a value to history and the baseline has ``baseline_min_days`` days
+    (the checks and the forecast alike). None or empty: the YAML alone.
     """
     as_of = bd.to_utc(as_of)
     ctx = _Context(
@@ -130,14 +142,18 @@ def evaluate(
         as_of=as_of,
         memory=memory or {},
         completed=completed,
+        risk_memory=risk or {},
         baselines=baselines or {},
     )
     by_code = _runs_by_code(ctx)
     for position, step in enumerate(workflow.ordered_steps):
-        state = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
-        ctx.states[step.id] = state
-        _step_findings(ctx, step, state, by_code.get(step.batch_code, []))
-    chain_status, chain_end, chain_finish_by = _judge_chain(ctx)
+        ctx.states[step.id] = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
+    outlook = forecast.critical_path(ctx.inputs, ctx.forecasts)
+    for step_id in outlook.critical_path:
+        ctx.states[step_id] = ctx.states[step_id].model_copy(update={"on_critical_path": True})
+    for step in workflow.ordered_steps:
+        _step_findings(ctx, step, ctx.states[step.id], by_code.get(step.batch_code, []))
+    chain_status, chain_finish_by = _judge_chain(ctx, outlook)
     day = run_day(workflow.calendar, observations.business_date)
     if not day.expected:  # nothing is due: runs that do happen are still judged (FAILED, STUCK, ...)
         ctx.findings = [f for f in ctx.findings if f.kind.value not in DUE_KINDS]
@@ -162,7 +178,9 @@ def evaluate(
         steps=steps,
         findings=ctx.findings,
         progress=ctx.progress,
-        predicted_chain_end=chain_end,
+        risk=ctx.risk,
+        predicted_chain_end=outlook.predicted_finish,
+        critical_path=outlook.critical_path,
         chain_finish_by=chain_finish_by,
         run_expected=day.expected,
         no_run_reason=day.reason,
@@ -252,6 +270,7 @@ def _view(ctx: _Context, step: StepConfig, run: RunObservation) -> RunView:
         rps=(run.records / duration) if duration and duration > 0 else None,
         threads_total=len(run.threads),
         threads_done=run.threads_done,
+        threads_failed=sum(1 for t in run.threads if t.status == RunStatus.ERROR),
         threads_running=sum(1 for t in run.threads if t.status == RunStatus.RUNNING),
         error_text=run.error_text,
         last_progress_at=last_progress,
@@ -345,7 +364,7 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
     exp = ctx.expected_duration(step)
     basis = run_start or expected_start
     expected_end = basis + exp if exp and basis else None
-    progress = _progress(ctx, status, last, exp)
+    outlook = _predict(ctx, step, status, views, end)
     return StepState(
         step_id=step.id,
         batch_code=step.batch_code,
@@ -364,53 +383,60 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
         rps=(records / busy) if busy > 0 else None,
         threads_total=last.threads_total if last else 0,
         threads_done=last.threads_done if last else 0,
-        progress=progress,
+        progress=outlook.progress if status in (StepStatus.RUNNING, StepStatus.STUCK, StepStatus.COMPLETE) else None,
+        progress_basis=outlook.basis.value if outlook.basis else None,
         expected_start=expected_start,
         expected_end=expected_end,
         finish_by=ctx.clock(step.finish_by) if step.finish_by else None,
-        predicted_end=_predicted_end(ctx, status, last, expected_start, exp, progress, end),
+        predicted_start=outlook.predicted_start,
+        predicted_end=outlook.predicted_end,
         pending_count=ctx.obs.checks.get(step.id),
         error_text=next((v.error_text for v in reversed(views) if v.error_text), None),
         last_progress_at=last.last_progress_at if last else None,
     )
 
 
-def _progress(ctx: _Context, status: StepStatus, last: RunView | None, expected: dt.timedelta | None) -> float | None:
-    if status == StepStatus.COMPLETE:
-        return 1.0
-    if status not in (StepStatus.RUNNING, StepStatus.STUCK) or last is None:
-        return None
-    if last.threads_total and last.threads_done:
-        return round(last.threads_done / last.threads_total, 3)
-    if expected and last.duration_s is not None:
-        return round(min(last.duration_s / expected.total_seconds(), 0.95), 3)
+def _baseline(ctx: _Context, step: StepConfig) -> StepBaseline | None:
+    """The step's learned baseline, once it has ``baseline_min_days`` sample days."""
+    return usable(ctx.baselines.get(step.id), ctx.workflow.baseline_min_days)
+
+
+def _own_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
+    """The step's own expected start: its clock time, its learned median start, the day's start for a
+    first step, else none (when its predecessors allow)."""
+    if isinstance(step.expected_start, dt.time):
+        return ctx.clock(step.expected_start)
+    learned = ctx.learned(step, "expected_start")
+    if learned is not None:
+        typical = typical_start(learned, ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)
+        if typical is not None:
+            return typical
+    if not step.depends_on:
+        return ctx.obs.window_start
     return None
 
 
-def _predicted_end(
-    ctx: _Context,
-    status: StepStatus,
-    last: RunView | None,
-    expected_start: dt.datetime | None,
-    expected: dt.timedelta | None,
-    progress: float | None,
-    end: dt.datetime | None,
-) -> dt.datetime | None:
-    if status in (StepStatus.COMPLETE, StepStatus.SKIPPED):
-        return end
-    if status in (StepStatus.RUNNING, StepStatus.STUCK) and last and last.start:
-        elapsed = ctx.as_of - last.start
-        candidates = [ctx.as_of]
-        if expected:
-            candidates.append(last.start + expected)
-        if progress and progress > 0 and last.threads_done:
-            candidates.append(last.start + elapsed / progress)
-        return max(candidates)
-    if status == StepStatus.FAILED:
-        return None
-    if expected_start is None or expected is None:
-        return None
-    return max(expected_start, ctx.as_of) + expected
+def _predict(
+    ctx: _Context, step: StepConfig, status: StepStatus, views: list[RunView], end: dt.datetime | None
+) -> forecast.StepForecast:
+    """The step's forecast (batch_monitor.forecast), kept for its successors and the critical path."""
+    item = forecast.StepInput(
+        step_id=step.id,
+        status=status,
+        typical=forecast.Typical.of(step, _baseline(ctx, step)),
+        depends_on=tuple(step.depends_on or ()),
+        runs=tuple(views),
+        end=end,
+        earliest_start=_own_start(ctx, step),
+        required_runs=step.repeat.required_runs,
+        until_check=step.repeat.until_sql is not None,
+        pending=ctx.obs.checks.get(step.id),
+    )
+    skipped = {sid for sid, state in ctx.states.items() if state.status == StepStatus.SKIPPED}
+    outlook = forecast.predict(item, ctx.forecasts, skipped, ctx.as_of)
+    ctx.inputs.append(item)
+    ctx.forecasts[step.id] = outlook
+    return outlook
 
 
 def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list[RunObservation]) -> None:
@@ -429,6 +455,7 @@ def _step_findings(ctx: _Context, step: StepConfig, state: StepState, runs: list
     elif running:
         _low_throughput(ctx, step, running[-1])
     _late_start(ctx, step, state)
+    _step_at_risk(ctx, step, state)
     _missed_deadline(ctx, step, state)
     _out_of_order(ctx, step, state)
     _empty_runs(ctx, step, state)
@@ -576,8 +603,115 @@ def _completed_late(ctx: _Context, step: StepConfig | None, who: str, end: dt.da
         ended_at=end,
         expected=f"complete by {ctx.local(finish_by)}",
         actual=f"completed at {ctx.local(end)}",
-        details={"completed_at": end.isoformat(), "late_s": (end - finish_by).total_seconds()},
+        details={
+            "completed_at": end.isoformat(),
+            "late_s": (end - finish_by).total_seconds(),
+            **_preceded_by(ctx, step.id if step else CHAIN_STEP_ID),
+        },
     )
+
+
+def _preceded_by(ctx: _Context, key: str) -> dict[str, str]:
+    """A MISSED_DEADLINE's link to the AT_RISK that came before it, so both tell one story."""
+    since = at_risk.was_at_risk_since(ctx.risk.get(key))
+    return {"was_at_risk_since": since.isoformat()} if since else {}
+
+
+def _judge_risk(
+    ctx: _Context, key: str, predicted: dt.datetime | None, finish_by: dt.datetime, margin: dt.timedelta, done: bool
+) -> RiskMemory | None:
+    memory = at_risk.judge(
+        ctx.risk_memory.get(key), as_of=ctx.as_of, predicted=predicted, finish_by=finish_by, margin=margin, done=done
+    )
+    if memory is not None:
+        ctx.risk[key] = memory
+    return memory if at_risk.holds(memory, as_of=ctx.as_of, finish_by=finish_by) else None
+
+
+def _risk_finding(
+    ctx: _Context,
+    step: StepConfig | None,
+    memory: RiskMemory,
+    finish_by: dt.datetime,
+    margin: dt.timedelta,
+    severity: Severity,
+    path: list[str],
+) -> None:
+    """The AT_RISK text: predicted time, deadline, gap and the step on the critical path that drives it.
+
+    ``path``: the critical path behind the prediction, the driving step (the earliest) first.
+    """
+    predicted = memory.predicted
+    assert predicted is not None
+    who = step.batch_code if step else ctx.workflow.name
+    gap = predicted - finish_by
+    driver = ctx.states[path[0]]
+    how = driver.status.value
+    if driver.runs and driver.progress is not None:
+        how += f", {round(driver.progress * 100)}% done"
+    if driver.predicted_end is not None:
+        how += f", predicted end {ctx.local(driver.predicted_end)}"
+    chain = " → ".join(ctx.states[sid].batch_code for sid in path)
+    ctx.add(
+        FindingKind.AT_RISK,
+        step,
+        f"{who} predicted to finish at {ctx.local(predicted)}, {format_duration(gap.total_seconds())} after its "
+        f"{ctx.local(finish_by)} deadline; driven by {driver.batch_code} ({how})",
+        severity=severity,
+        since=memory.late_since,
+        expected=f"complete by {ctx.local(finish_by)}"
+        + (f" (at risk beyond {format_duration(margin.total_seconds())} later)" if margin else ""),
+        actual=f"predicted {ctx.local(predicted)} as of {ctx.local(ctx.as_of)}; critical path: {chain}",
+        details={
+            "predicted_end": predicted.isoformat(),
+            "finish_by": finish_by.isoformat(),
+            "gap_s": gap.total_seconds(),
+            "risk_margin_s": margin.total_seconds(),
+            "driver": driver.step_id,
+            "progress_basis": driver.progress_basis,
+            "critical_path": path,
+        },
+    )
+
+
+def _step_at_risk(ctx: _Context, step: StepConfig, state: StepState) -> None:
+    if state.finish_by is None:
+        return
+    done = state.status in _DONE
+    memory = _judge_risk(ctx, step.id, state.predicted_end, state.finish_by, step.risk_margin, done)
+    if memory is None:
+        return
+    if state.predicted_end is not None:
+        path = list(reversed(forecast.drivers(step.id, ctx.forecasts)))
+    else:  # no prediction this tick (a failed step): the AT_RISK raised before holds on
+        path = _unpredicted(ctx, step.id)
+    _risk_finding(ctx, step, memory, state.finish_by, step.risk_margin, step.at_risk_severity, path)
+
+
+def _unpredicted(ctx: _Context, step_id: str) -> list[str]:
+    """For a step without a prediction (an AT_RISK raised before holds on): the step that took it away
+    (a failed one, itself or upstream) and the steps from it to ``step_id``."""
+    path = [step_id]
+    while True:
+        lost = [d for d in ctx.states[path[0]].depends_on if ctx.states[d].status != StepStatus.SKIPPED]
+        lost = [d for d in lost if ctx.states[d].predicted_end is None]
+        if not lost:
+            return path
+        path.insert(0, lost[0])
+
+
+def _chain_at_risk(ctx: _Context, status: StepStatus, outlook: forecast.Forecast, finish_by: dt.datetime) -> None:
+    wf = ctx.workflow
+    done = status == StepStatus.COMPLETE
+    memory = _judge_risk(ctx, CHAIN_STEP_ID, outlook.predicted_finish, finish_by, wf.risk_margin, done)
+    if memory is None:
+        return
+    path = outlook.critical_path
+    if not path:  # no prediction this tick (a failed step): the AT_RISK raised before holds on
+        unpredicted = [s.step_id for s in ctx.states.values() if s.status != StepStatus.SKIPPED and not s.predicted_end]
+        path = _unpredicted(ctx, unpredicted[-1]) if unpredicted else []
+    if path:
+        _risk_finding(ctx, None, memory, finish_by, wf.risk_margin, wf.at_risk_severity, path)
 
 
 def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
@@ -597,7 +731,7 @@ def _missed_deadline(ctx: _Context, step: StepConfig, state: StepState) -> None:
         expected=f"complete by {ctx.local(state.finish_by)}",
         actual=f"{state.status.value} as of {ctx.local(ctx.as_of)}; {state.runs_done} of "
         f"{state.runs_required} run(s) complete",
-        details={"status": state.status.value},
+        details={"status": state.status.value, **_preceded_by(ctx, step.id)},
     )
 
 
@@ -683,7 +817,7 @@ def _unusual_volume(ctx: _Context, step: StepConfig, state: StepState) -> None:
     )
 
 
-def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.datetime | None]:
+def _judge_chain(ctx: _Context, outlook: forecast.Forecast) -> tuple[StepStatus, dt.datetime | None]:
     states = [s for s in ctx.states.values() if s.status != StepStatus.SKIPPED]
     statuses = {s.status for s in states}
     if all(s.status == StepStatus.COMPLETE for s in states):
@@ -699,11 +833,12 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
         )
         if status == StepStatus.WAITING and StepStatus.PENDING in statuses:
             status = StepStatus.PENDING
-    ends = [s.end or s.predicted_end for s in states]
-    predicted = max((e for e in ends if e is not None), default=None)
     finish_by = ctx.clock(ctx.workflow.chain_finish_by) if ctx.workflow.chain_finish_by else None
-    if finish_by and status == StepStatus.COMPLETE and predicted and predicted > finish_by:
-        _completed_late(ctx, None, ctx.workflow.name, predicted, finish_by)
+    if finish_by:
+        _chain_at_risk(ctx, status, outlook, finish_by)
+    ended = max((s.end for s in states if s.end is not None), default=None)
+    if finish_by and status == StepStatus.COMPLETE and ended and ended > finish_by:
+        _completed_late(ctx, None, ctx.workflow.name, ended, finish_by)
     elif finish_by and status != StepStatus.COMPLETE and ctx.as_of > finish_by:
         open_steps = [s.batch_code for s in states if s.status != StepStatus.COMPLETE]
         ctx.add(
@@ -714,9 +849,9 @@ def _judge_chain(ctx: _Context) -> tuple[StepStatus, dt.datetime | None, dt.date
             since=finish_by,
             expected=f"every step complete by {ctx.local(finish_by)}",
             actual=f"open as of {ctx.local(ctx.as_of)}: {', '.join(open_steps)}",
-            details={"open_steps": open_steps},
+            details={"open_steps": open_steps, **_preceded_by(ctx, CHAIN_STEP_ID)},
         )
-    return status, predicted, finish_by
+    return status, finish_by
 
 
 def _name_data_problems(ctx: _Context, problems: list[str]) -> None:

@@ -25,8 +25,10 @@ from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, StepStatus
 from batch_monitor.models import AtRisk, Evaluation
 
 CAUSE_KINDS = frozenset({FindingKind.FAILED.value, FindingKind.STUCK.value, FindingKind.SOURCE_UNAVAILABLE.value})
-# AT_RISK: the forecast's finding, once the evaluator raises it; grouped like the other two
-CONSEQUENCE_KINDS = frozenset({FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value, "AT_RISK"})
+# AT_RISK: the forecast's finding (evaluate.py); grouped like the other two
+CONSEQUENCE_KINDS = frozenset(
+    {FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value, FindingKind.AT_RISK.value}
+)
 
 Identity = tuple[str, str]  # (step_id, kind), unique among one workflow's alerts of one day
 Graph = Mapping[str, Iterable[str]]  # step id -> the step ids it depends on

@@ -130,6 +130,19 @@ class Progress(_Model):
     seen_at: dt.datetime  # as-of time of the latest observation
 
 
+class RiskMemory(_Model):
+    """What the AT_RISK rule remembers of a step's (or the chain's) forecast from tick to tick.
+
+    Kept in the day's evaluation (``Evaluation.risk``, stored as JSONB) and handed to the next tick.
+    """
+
+    late_ticks: int = 0  # consecutive ticks whose prediction was past finish_by + risk_margin
+    late_since: dt.datetime | None = None  # as-of time of the first of those ticks
+    raised_since: dt.datetime | None = None  # the AT_RISK holds (or held, until the deadline) since then
+    predicted: dt.datetime | None = None  # the latest known prediction
+    seen_at: dt.datetime  # as-of time of the tick that wrote this
+
+
 class RunView(_Model):
     """A run as shown on the timeline and written to batch_execution_logs."""
 
@@ -146,7 +159,8 @@ class RunView(_Model):
     errors: int = 0
     rps: float | None = None
     threads_total: int = 0
-    threads_done: int = 0
+    threads_done: int = 0  # finished: complete or in error
+    threads_failed: int = 0  # of those, in error
     threads_running: int = 0
     error_text: str | None = None
     last_progress_at: dt.datetime | None = None
@@ -172,11 +186,14 @@ class StepState(_Model):
     rps: float | None = None
     threads_total: int = 0
     threads_done: int = 0
-    progress: float | None = None  # 0..1 for a running step
+    progress: float | None = None  # 0..1 for a running step (batch_monitor.forecast)
+    progress_basis: str | None = None  # what that progress rests on: records, threads or elapsed
     expected_start: dt.datetime | None = None
     expected_end: dt.datetime | None = None
     finish_by: dt.datetime | None = None
-    predicted_end: dt.datetime | None = None
+    predicted_start: dt.datetime | None = None  # the first run's start, or when the forecast expects it
+    predicted_end: dt.datetime | None = None  # when the forecast expects the step complete
+    on_critical_path: bool = False  # its delay moves the chain's predicted finish
     pending_count: int | None = None  # completion check result (e.g. pending IMDs)
     error_text: str | None = None
     last_progress_at: dt.datetime | None = None
@@ -239,7 +256,9 @@ class Evaluation(_Model):
     steps: list[StepState]
     findings: list[Finding]
     progress: dict[str, Progress] = Field(default_factory=dict)  # by RunKey.token()
-    predicted_chain_end: dt.datetime | None = None
+    risk: dict[str, RiskMemory] = Field(default_factory=dict)  # by step id (or "_chain"): AT_RISK memory
+    predicted_chain_end: dt.datetime | None = None  # the chain's predicted finish: its latest step's end
+    critical_path: list[str] = Field(default_factory=list)  # step ids whose delay moves it, earliest first
     chain_finish_by: dt.datetime | None = None
     # the workflow's calendar: false on a business day with no run expected (a weekend day off, a
     # holiday it skips), with the reason ("Saturday is not a run day", "holiday: Victory Day")

@@ -30,7 +30,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
-from batch_monitor.models import Evaluation, Finding, StepBaseline
+from batch_monitor.models import Evaluation, Finding, RiskMemory, StepBaseline
 from batch_monitor.notify import digest
 from batch_monitor.notify.render import render_digest
 from batch_monitor.notify.sender import Channels, send_pending
@@ -151,6 +151,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
     summaries = []
     learned: list[StepBaseline] = []
     covered: set[str] = set()  # the segments loaded
+    risk: dict[dt.date, dict[str, RiskMemory]] = {}  # AT_RISK memory, handed from tick to tick
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
@@ -164,8 +165,20 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
             # caught-up tick to the next would make a finished run look stuck
             memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
             baselines = select_baselines(learned, obs.business_date, workflow.weekend_days)
-            completed = _completed_steps(conn, workflow, obs.business_date)
-            ev = evaluate(workflow, obs, obs.as_of, memory, completed, baselines=baselines)
+            # the AT_RISK memory is a judgement as of a tick, not a count: each caught-up tick
+            # takes the one before it (the first, the day's latest stored evaluation)
+            if obs.business_date not in risk:
+                risk[obs.business_date] = _stored_risk(conn, workflow, obs.business_date)
+            ev = evaluate(
+                workflow,
+                obs,
+                obs.as_of,
+                memory,
+                _completed_steps(conn, workflow, obs.business_date),
+                risk=risk[obs.business_date],
+                baselines=baselines,
+            )
+            risk[obs.business_date] = ev.risk
             conn.execute(
                 sa.update(source_snapshots)
                 .where(source_snapshots.c.id == sid)
@@ -186,6 +199,12 @@ def tick_segments(workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
     """The baseline segments of ``business_date`` and of the days before and after it."""
     days = (business_date + dt.timedelta(days=n) for n in (-1, 0, 1))
     return {segment for day in days for segment in segments_of(day, workflow.weekend_days)}
+
+
+def _stored_risk(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> dict[str, RiskMemory]:
+    """The AT_RISK memory of the day's latest stored evaluation (empty before its first)."""
+    last = repository.load_evaluation(conn, workflow.workflow_id, business_date)
+    return dict(last.risk) if last is not None else {}
 
 
 def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:

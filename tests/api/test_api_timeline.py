@@ -110,6 +110,22 @@ def test_a_running_step_shows_its_progress_and_predicted_end(viewer: httpx.Clien
     assert posting["rps"] > 0
 
 
+def test_the_day_carries_the_forecast_predicted_times_the_chains_finish_and_its_critical_path(
+    viewer: httpx.Client,
+) -> None:
+    day = timeline(viewer, workflow="us_east_settlement", date="2024-03-12")
+    extract, posting = day["steps"]
+    assert posting["predicted_start"] == posting["start"] and posting["progress_basis"] in {"threads", "elapsed"}
+    assert day["predicted_finish"] == day["predicted_chain_end"] == posting["predicted_end"]
+    assert day["critical_path"] == ["SETL-POST"]  # it has started: nothing before it moves the finish
+    assert posting["on_critical_path"] and not extract["on_critical_path"]
+    # a failed step has no prediction, nor has what waits for it, nor the chain
+    failed_day = timeline(viewer, workflow="dpdc_ami", date="2024-03-12")
+    waiting = next(s for s in failed_day["steps"] if s["step_id"] == "F1-FLUSH")
+    assert waiting["predicted_end"] is None
+    assert (failed_day["predicted_finish"], failed_day["critical_path"]) == (None, [])
+
+
 def test_a_past_day_shows_its_rerun_and_its_resolved_alert(viewer: httpx.Client) -> None:
     day = timeline(viewer, workflow="dpdc_ami", date="2024-03-11")
     assert {s["status"] for s in day["steps"]} == {"complete"}

@@ -160,6 +160,30 @@ def test_the_failure_day_mails_the_ora_error_once_and_recovers_after_the_rerun(p
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("played", ["at_risk"], indirect=True)
+def test_the_at_risk_day_warns_before_the_deadline_and_the_missed_deadline_names_that_warning(
+    played: PlayedDay,
+) -> None:
+    by_kind = {a["kind"]: a for a in played.alerts() if a["step_id"] == "C1-PPBTR"}
+    risk, missed = by_kind["AT_RISK"], by_kind["MISSED_DEADLINE"]
+    local = lambda clock: bd.at_clock(DAY, clock, WORKFLOW.timezone, WORKFLOW.business_day_start)  # noqa: E731
+    # late at the 14:30 tick, raised at the 14:45 tick: 2h15m before the 17:00 deadline
+    assert risk["first_seen_at"] == local(dt.time(14, 45)) and risk["since"] == local(dt.time(14, 30))
+    assert risk["severity"] == "WARNING" and risk["resolved_at"] is not None
+    assert "predicted to finish at 17:15, 15m after its 17:00 deadline; driven by C1-PPBTR" in risk["title"]
+    assert missed["first_seen_at"] == local(dt.time(17, 15)) > risk["first_seen_at"]
+    assert missed["details"]["was_at_risk_since"] == local(dt.time(14, 30)).isoformat()
+    # the warning (WARNING) is not mailed; the breach's mail tells when the forecast warned of it
+    assert not [s for s in played.subjects() if "at risk of missing" in s]
+    [breach] = [
+        b
+        for s, b in zip(played.subjects(), played.bodies(), strict=True)
+        if s.startswith("[CRITICAL] C1-PPBTR missed its deadline")
+    ]
+    assert "Forecast: at risk of this since 2026-11-24 14:30 +06" in breach
+
+
+@pytest.mark.e2e
 def test_an_smtp_outage_mid_day_loses_no_mail_and_sends_none_twice(
     store: sa.Engine, mail_server: MailServer, tmp_path: Path
 ) -> None:

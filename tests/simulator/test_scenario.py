@@ -38,6 +38,11 @@ def test_the_dpdc_scenarios_cover_every_case_the_monitor_must_raise() -> None:
     assert expected["long_running"] == {("LONG_RUNNING", "C1-PPBTR"), ("LOW_THROUGHPUT", "C1-PPBTR")}
     assert expected["late_start"] == {("LATE_START", "CM-DMRU")}
     assert expected["deadline"] == {("MISSED_DEADLINE", "CM_BSGGN")}
+    assert expected["at_risk"] == {
+        ("LATE_START", "C1-PPBTR"),
+        ("AT_RISK", "C1-PPBTR"),
+        ("MISSED_DEADLINE", "C1-PPBTR"),
+    }
     assert expected["midnight"] == {
         ("LATE_START", "BILLRESTSMS"),
         ("MISSED_DEADLINE", "BILLRESTSMS"),

@@ -11,14 +11,17 @@ import sqlalchemy as sa
 from tests.simulator.ccb import DAY, WORKFLOWS, scenario, ticks
 
 from batch_monitor.evaluate import evaluate
-from batch_monitor.models import Progress
+from batch_monitor.models import Progress, RiskMemory
 from batch_monitor.paths import sql_dir
 from batch_monitor.simulator import Scenario, create_schema, play
 from batch_monitor.source import SourceReader
 
 # us_east_settlement also on its DST days: spring forward (23-hour day starting 03:30 EDT),
 # the 25-hour day before fall back, and the fall-back Sunday itself
-DAYS = [(name, DAY) for name in ("normal", "failure", "stuck", "long_running", "late_start", "deadline", "midnight")]
+DAYS = [
+    (name, DAY)
+    for name in ("normal", "failure", "stuck", "long_running", "late_start", "deadline", "midnight", "at_risk")
+]
 DAYS += [("us_east_normal", d) for d in (dt.date(2024, 3, 10), dt.date(2024, 11, 2), dt.date(2024, 11, 3), DAY)]
 
 
@@ -31,6 +34,7 @@ def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> tuple[Seen
     workflow = WORKFLOWS[loaded.workflow]
     reader = SourceReader(sql_dir())
     memory: dict[str, Progress] = {}
+    risk: dict[str, RiskMemory] = {}
     seen: Seen = {}
     closed: Seen = {}
     for as_of in ticks(date, workflow):
@@ -38,8 +42,8 @@ def replay_day(engine: sa.Engine, loaded: Scenario, date: dt.date) -> tuple[Seen
         with engine.connect() as conn:
             observations = reader.read(conn, workflow, date, as_of)
         assert observations.anomalies == []
-        evaluation = evaluate(workflow, observations, as_of, memory)
-        memory = evaluation.progress
+        evaluation = evaluate(workflow, observations, as_of, memory, risk=risk)
+        memory, risk = evaluation.progress, evaluation.risk
         for finding in evaluation.findings:
             local = as_of.in_timezone(workflow.timezone).format("HH:mm")
             (closed if finding.closed else seen).setdefault((finding.kind.value, finding.step_id), []).append(local)
@@ -52,6 +56,13 @@ WHEN = {
     "stuck": {("STUCK", "D1-IMD"): ("07:15", "07:45"), ("LONG_RUNNING", "D1-IMD"): ("08:00", "08:30")},
     "late_start": {("LATE_START", "CM-DMRU"): ("05:30", "05:30")},
     "deadline": {("MISSED_DEADLINE", "CM_BSGGN"): ("20:15", "20:15")},
+    # late at 14:30 (start 14:30 + 2h45m > 17:00), raised at the 2nd late tick, held while the
+    # deadline is ahead; MISSED_DEADLINE from the first tick after it
+    "at_risk": {
+        ("LATE_START", "C1-PPBTR"): ("12:30", "14:15"),
+        ("AT_RISK", "C1-PPBTR"): ("14:45", "16:45"),
+        ("MISSED_DEADLINE", "C1-PPBTR"): ("17:15", "17:15"),
+    },
     "midnight": {
         ("LATE_START", "BILLRESTSMS"): ("17:00", "23:15"),
         ("MISSED_DEADLINE", "BILLRESTSMS"): ("21:45", "00:30"),
@@ -62,6 +73,7 @@ WHEN = {
 OVER_FROM = {
     "late_start": {("LATE_START", "CM-DMRU"): "05:45"},  # started at 05:40
     "deadline": {("MISSED_DEADLINE", "CM_BSGGN"): "20:30"},  # completed at 20:18
+    "at_risk": {("LATE_START", "C1-PPBTR"): "14:30", ("MISSED_DEADLINE", "C1-PPBTR"): "17:30"},  # 14:30-17:20
     "midnight": {
         ("LATE_START", "BILLRESTSMS"): "23:30",
         ("MISSED_DEADLINE", "BILLRESTSMS"): "00:45",

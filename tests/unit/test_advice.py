@@ -71,7 +71,7 @@ def test_a_breach_already_over_gets_advice_for_afterwards() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", [FindingKind.MISSED_DEADLINE, FindingKind.DATA_QUALITY, FindingKind.SOURCE_UNAVAILABLE]
+    "kind", [FindingKind.AT_RISK, FindingKind.MISSED_DEADLINE, FindingKind.DATA_QUALITY, FindingKind.SOURCE_UNAVAILABLE]
 )
 def test_alerts_about_the_whole_chain_have_advice_too(kind: FindingKind) -> None:
     assert advice(kind, None)

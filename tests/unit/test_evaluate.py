@@ -417,8 +417,10 @@ def test_evaluation_is_deterministic_for_the_same_inputs() -> None:
 def test_a_running_step_has_a_predicted_end_and_progress() -> None:
     ev = judge("12:30", [*NORMAL_MORNING, run("C1-PPBTR", "12:00", records=50_000, threads=4, done=2)], {"D1-IMD": 0})
     state = next(s for s in ev.steps if s.step_id == "C1-PPBTR")
-    assert state.progress == 0.5
-    assert state.predicted_end == at("14:45")  # expected 2h45m is later than 2 × elapsed
+    assert state.progress == 0.5 and state.progress_basis == "threads"
+    # half its threads done in 30 minutes: the other half takes as long again (the forecast's threads
+    # rule); the typical 2h45m no longer overrides the run's own evidence
+    assert state.predicted_start == at("12:00") and state.predicted_end == at("13:00")
     assert state.expected_start == at("12:00") and state.finish_by == at("17:00")
 
 

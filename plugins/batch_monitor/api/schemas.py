@@ -101,6 +101,11 @@ class AlertOut(_Out):
     caused_by: int | None = Field(
         default=None, description="the cause's alert id when this alert is a consequence of it; null for a cause"
     )
+    warned_by: int | None = Field(
+        default=None,
+        description="batch-timeline: for a MISSED_DEADLINE, the id of the AT_RISK alert that forecast it "
+        "(same step and day; details.was_at_risk_since says since when)",
+    )
     reminders: int = Field(default=0, description="reminders mailed in this opening (an unacknowledged CRITICAL cause)")
     escalated_at: dt.datetime | None = Field(
         default=None, description="when its mails began to go to escalate_to as well; null if not escalated"
@@ -204,6 +209,12 @@ class TimelineResponse(_Out):
     as_of: dt.datetime | None = None
     chain_status: StepStatus | None = None
     predicted_chain_end: dt.datetime | None = None
+    predicted_finish: dt.datetime | None = Field(
+        None, description="the chain's predicted finish: its latest step's predicted end (null: a step has none)"
+    )
+    critical_path: list[str] = Field(
+        default_factory=list, description="step ids whose delay moves the chain's predicted finish, earliest first"
+    )
     chain_finish_by: dt.datetime | None = None
     run_expected: bool = Field(
         True, description="false on a business day the workflow's calendar expects no run (nothing is due)"

@@ -101,6 +101,17 @@ def baseline_out(meta: WorkflowMeta, business_date: dt.date, baseline: StepBasel
     return BaselineOut.model_validate({**baseline.model_dump(), "start_p50": local, "start_p50_at": start})
 
 
+def _with_warnings(alerts: list[AlertOut]) -> list[AlertOut]:
+    """Link each MISSED_DEADLINE the forecast warned of to that AT_RISK alert: one story on the page."""
+    at_risk = {a.step_id: a.id for a in alerts if a.kind == FindingKind.AT_RISK}
+    return [
+        a.model_copy(update={"warned_by": at_risk[a.step_id]})
+        if a.kind == FindingKind.MISSED_DEADLINE and a.details.get("was_at_risk_since") and a.step_id in at_risk
+        else a
+        for a in alerts
+    ]
+
+
 def timeline(
     meta: WorkflowMeta,
     business_date: dt.date,
@@ -111,7 +122,7 @@ def timeline(
     """The business day's steps in order with their runs, times, alerts and learned baselines."""
     typical = select_baselines(baselines, business_date, meta.weekend_days)
     metas = {meta.workflow_id: meta}
-    alerts = [alert_out(r, metas) for r in day_alerts]
+    alerts = _with_warnings([alert_out(r, metas) for r in day_alerts])
     states = sorted(ev.steps, key=lambda s: s.position) if ev is not None else _unjudged_steps(meta)
     step_ids = {s.step_id for s in states}
     late = {f.step_id for f in (ev.findings if ev else []) if f.kind in LATE_KINDS}
@@ -139,6 +150,8 @@ def timeline(
         as_of=ev.as_of if ev else None,
         chain_status=ev.chain_status if ev else None,
         predicted_chain_end=ev.predicted_chain_end if ev else None,
+        predicted_finish=ev.predicted_chain_end if ev else None,
+        critical_path=list(ev.critical_path) if ev else [],
         chain_finish_by=ev.chain_finish_by if ev else None,
         run_expected=ev.run_expected if ev else True,
         no_run_reason=ev.no_run_reason if ev else None,

@@ -33,6 +33,7 @@ KIND_PHRASES: dict[FindingKind, str] = {
     FindingKind.LONG_RUNNING: "is running long",
     FindingKind.LOW_THROUGHPUT: "is running slowly",
     FindingKind.LATE_START: "has not started",
+    FindingKind.AT_RISK: "is at risk of missing its deadline",
     FindingKind.MISSED_DEADLINE: "missed its deadline",
     FindingKind.OUT_OF_ORDER: "ran out of order",
     FindingKind.EMPTY_RUN: "processed no records",
@@ -137,8 +138,20 @@ def _alert_values(ctx: AlertContext) -> dict[str, Any]:
         "last_seen_local": format_local(ctx.last_seen_at, ctx.timezone),
         "business_date": ctx.business_date.isoformat(),
         "at_risk": [_risk_line(item, ctx.timezone) for item in ctx.at_risk],
+        # a missed deadline the forecast warned of: when that AT_RISK began (one story, not two)
+        "was_at_risk_local": _was_at_risk(ctx),
         "note": "",  # a reminder's or escalation's opening line
     }
+
+
+def _was_at_risk(ctx: AlertContext) -> str:
+    since = ctx.details.get("was_at_risk_since")
+    if not isinstance(since, str):
+        return ""
+    try:
+        return format_local(dt.datetime.fromisoformat(since), ctx.timezone)
+    except ValueError:
+        return ""
 
 
 def _risk_line(item: AtRisk, timezone: str) -> str:
