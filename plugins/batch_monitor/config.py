@@ -36,6 +36,9 @@ from batch_monitor.text import format_duration, parse_recipients
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
 AFTER_PREDECESSOR: Literal["after_predecessor"] = "after_predecessor"
+DEFAULT_WATCH_INTERVAL = dt.timedelta(seconds=30)
+MIN_WATCH_INTERVAL = dt.timedelta(seconds=5)  # one small query per interval is what CC&B is promised
+MAX_WATCH_INTERVAL = dt.timedelta(minutes=15)
 _ZONES = available_timezones()
 
 
@@ -245,6 +248,10 @@ class WorkflowConfig(BaseModel):
     error_message_sql: str = "error_messages.sql"
     clock_skew_tolerance: Duration = dt.timedelta(minutes=5)
     tags: list[str] = Field(default_factory=list)
+    # the fast path: a trigger in Airflow's triggerer polls CC&B every watch_interval and starts a
+    # tick at once when the workflow's runs change (the cron schedule keeps the time-based checks)
+    watch: bool = False
+    watch_interval: Duration = DEFAULT_WATCH_INTERVAL
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)
     source_file: str = ""
@@ -263,6 +270,16 @@ class WorkflowConfig(BaseModel):
             raise ValueError(
                 f"{value!r} is not a cron expression; use five fields such as '*/15 * * * *' "
                 "(minute hour day-of-month month day-of-week) or a preset such as '@hourly'"
+            )
+        return value
+
+    @field_validator("watch_interval")
+    @classmethod
+    def _watch_interval(cls, value: dt.timedelta) -> dt.timedelta:
+        if not MIN_WATCH_INTERVAL <= value <= MAX_WATCH_INTERVAL:
+            raise ValueError(
+                f"{format_duration(value)} is out of range; poll CC&B every {format_duration(MIN_WATCH_INTERVAL)} "
+                f"to {format_duration(MAX_WATCH_INTERVAL)}, e.g. '30s'"
             )
         return value
 
