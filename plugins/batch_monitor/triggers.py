@@ -167,7 +167,10 @@ class BatchSourceChangeTrigger(BaseEventTrigger):
                 await asyncio.sleep(delay)
                 continue
             if failures:
-                self.log.info("batch_monitor %s: CC&B answers again after %d failed polls", self.workflow_id, failures)
+                # at the level of the failures it ends, so that a log showing those shows this too
+                self.log.warning(
+                    "batch_monitor %s: CC&B answers again after %d failed polls", self.workflow_id, failures
+                )
                 failures = 0
             change = change_between(previous, current)
             if previous is None or previous.business_date != current.business_date:
