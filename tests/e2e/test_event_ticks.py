@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from tests.simulator.ccb import DAY, DPDC, at, scenario
 from tests.support.mail import MailServer
 
-from batch_monitor import pipeline
 from batch_monitor import business_day as bd
+from batch_monitor import pipeline
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.simulator import create_schema, play
 from batch_monitor.store import schema
@@ -44,7 +44,9 @@ def failed_mails(mail_server: MailServer) -> list[str]:
     return [str(m.message["Subject"]) for m in mail_server.received if "C1-PPBTR" in str(m.message["Subject"])]
 
 
-@pytest.mark.parametrize("order", [(EVENT, CRON), (at("14:30", DAY), EVENT)], ids=["event-then-cron", "cron-then-event"])
+@pytest.mark.parametrize(
+    "order", [(EVENT, CRON), (at("14:30", DAY), EVENT)], ids=["event-then-cron", "cron-then-event"]
+)
 def test_an_event_tick_and_a_cron_tick_judging_one_failure_send_one_mail(
     store: sa.Engine, ccb: sa.Engine, mail_server: MailServer, order: tuple[dt.datetime, dt.datetime]
 ) -> None:
