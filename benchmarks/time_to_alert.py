@@ -40,8 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: make the repository and plugins/ importable
+    sys.path[:0] = [
+        str(Path(__file__).resolve().parent.parent),
+        str(Path(__file__).resolve().parent.parent / "plugins"),
+    ]
 
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP, Envelope, Session
