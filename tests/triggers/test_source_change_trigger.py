@@ -205,7 +205,7 @@ def test_the_trigger_serializes_to_its_classpath_and_kwargs_without_secrets(conn
     assert kwargs["conn_id"] == conn_id and kwargs["batch_codes"] == sorted(kwargs["batch_codes"])
 
 
-def test_the_watched_window_is_todays_business_day_from_the_wall_clock(conn_id: str) -> None:
+def test_the_watched_window_is_the_business_day_of_the_moment_from_a_day_before_to_a_margin_after(conn_id: str) -> None:
     moment = pendulum.datetime(2026, 11, 24, 23, 30, tz="UTC")  # 05:30 on the 25th in Dhaka
     date, start, end = trigger(conn_id).window(moment)
     assert date == dt.date(2026, 11, 25)
