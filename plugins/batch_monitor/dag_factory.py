@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 SENSOR_POKE_INTERVAL = dt.timedelta(minutes=1)
 SENSOR_TIMEOUT = dt.timedelta(minutes=10)
+EVENT_CLOCK_LEAD = dt.timedelta(minutes=5)  # as the workflows' default clock_skew_tolerance
 
 
 def _as_of(context: Mapping[str, Any] | None = None) -> pendulum.DateTime:
@@ -69,11 +70,25 @@ def _event_moment(dag_run: Any) -> dt.datetime | None:
     """When the latest asset event behind an event-triggered DAG run happened (None for other runs).
 
     Airflow 3 gives such a run no data interval and no logical date; its ``run_after`` is when
-    the scheduler queued it, a little after the event.
+    the scheduler queued it, a little after the event. When the trigger saw CC&B stamp the change
+    later than the event's timestamp (CC&B's clock a little ahead of Airflow's), the event counts
+    as of that stamp, up to ``EVENT_CLOCK_LEAD``: judged earlier, the failed run would still be
+    running. A larger lead is the reader's clock-skew detection's to handle.
     """
     events = getattr(dag_run, "consumed_asset_events", None) or []
-    moments: list[dt.datetime] = [event.timestamp for event in events]
-    return max(moments, default=None)
+    return max((_moment_of(event) for event in events), default=None)
+
+
+def _moment_of(event: Any) -> dt.datetime:
+    moment: dt.datetime = event.timestamp
+    changed = (getattr(event, "extra", None) or {}).get("changed_at")
+    try:
+        stamped = pendulum.parse(changed) if isinstance(changed, str) else None
+    except ValueError:
+        stamped = None
+    if isinstance(stamped, dt.datetime) and moment < stamped <= moment + EVENT_CLOCK_LEAD:
+        return stamped
+    return moment
 
 
 def watch_asset(workflow: WorkflowConfig) -> Asset:

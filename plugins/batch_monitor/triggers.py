@@ -182,12 +182,25 @@ class BatchSourceChangeTrigger(BaseEventTrigger):
             await asyncio.sleep(self.interval)
 
     def _payload(self, current: Fingerprint, change: str) -> dict[str, Any]:
+        payload = current.as_payload()
         return {
             "workflow_id": self.workflow_id,
             "observed_at": pendulum.now("UTC").isoformat(),
             "change": change,
-            "fingerprint": current.as_payload(),
+            # the latest start or end CC&B stamped, in UTC: the tick judges as of it when CC&B's clock is
+            # a little ahead of Airflow's, so that the row that changed is not "in the future" (dag_factory)
+            "changed_at": _utc(max(payload["latest_start"], payload["latest_end"]), self.source_timezone),
+            "fingerprint": payload,
         }
+
+
+def _utc(stamp: str, source_timezone: str) -> str | None:
+    """A CC&B wall-clock stamp of the fingerprint ('2026-11-24 14:30:00') as an ISO UTC time (None if none)."""
+    try:
+        naive = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return bd.localize(naive.replace(tzinfo=None), source_timezone).isoformat()
 
 
 def _describe(exc: BaseException) -> str:

@@ -88,3 +88,20 @@ def test_an_event_tick_is_judged_as_of_its_latest_event_and_a_cron_tick_as_of_it
     assert _as_of({"dag_run": cron_run, "data_interval_end": tick, "logical_date": tick}) == tick
     manual = SimpleNamespace(consumed_asset_events=[], run_after=queued_at)
     assert _as_of({"dag_run": manual, "data_interval_end": None, "logical_date": None}) == queued_at
+
+
+def test_an_event_counts_as_of_the_change_cc_b_stamped_when_its_clock_is_a_little_ahead() -> None:
+    event_at = pendulum.datetime(2026, 11, 24, 8, 30, 5, tz="UTC")
+    ahead = event_at + dt.timedelta(seconds=8)  # CC&B stamped the failure 8 s "later" than Airflow saw it
+
+    def run(changed_at: object) -> SimpleNamespace:
+        event = SimpleNamespace(timestamp=event_at, extra={"changed_at": changed_at})
+        return SimpleNamespace(consumed_asset_events=[event], run_after=event_at + dt.timedelta(seconds=2))
+
+    def as_of(changed_at: object) -> dt.datetime:
+        return _as_of({"dag_run": run(changed_at), "data_interval_end": None, "logical_date": None})
+
+    assert as_of(ahead.isoformat()) == ahead
+    assert as_of((event_at - dt.timedelta(minutes=3)).isoformat()) == event_at  # an older stamp: the event
+    assert as_of((event_at + dt.timedelta(minutes=10)).isoformat()) == event_at  # too far ahead: skew detection's
+    assert as_of(None) == event_at and as_of("not a time") == event_at

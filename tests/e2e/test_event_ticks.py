@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import pendulum
 import pytest
 import sqlalchemy as sa
 from tests.simulator.ccb import DAY, DPDC, at, scenario
@@ -18,6 +20,7 @@ from tests.support.mail import MailServer
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline
+from batch_monitor.dag_factory import _as_of
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.simulator import create_schema, play
 from batch_monitor.store import schema
@@ -63,3 +66,22 @@ def test_an_event_tick_and_a_cron_tick_judging_one_failure_send_one_mail(
         ).all()
         outbox = conn.scalar(sa.select(sa.func.count()).select_from(schema.email_outbox))
     assert alerts == [("FAILED", 2)] and outbox == 1  # one alert, seen by both ticks, one mail
+
+
+def test_an_event_tick_sees_the_failure_when_cc_b_stamped_it_a_few_seconds_ahead_of_airflows_clock(
+    store: sa.Engine, ccb: sa.Engine, mail_server: MailServer
+) -> None:
+    failed_at = at("14:30", DAY)  # C1-PPBTR's END_DTTM, in CC&B's clock
+    event_at = failed_at - dt.timedelta(seconds=8)  # Airflow's clock is 8 s behind CC&B's
+    event = SimpleNamespace(timestamp=pendulum.instance(event_at), extra={"changed_at": failed_at.isoformat()})
+    dag_run = SimpleNamespace(consumed_asset_events=[event], run_after=event_at + dt.timedelta(seconds=1))
+    as_of = _as_of({"dag_run": dag_run, "data_interval_end": None, "logical_date": None})
+    start, _ = bd.window(DAY, DPDC.timezone, DPDC.business_day_start)
+    pipeline.prepare_store(store, DPDC, start)
+
+    judged_at_event = tick(ccb, store, event_at)  # what the event's own timestamp would see
+    judged_at_change = tick(ccb, store, as_of)
+
+    assert as_of == failed_at
+    assert judged_at_event.sent == 0  # C1-PPBTR "still running" 8 s before its END_DTTM
+    assert judged_at_change.sent == 1 and len(failed_mails(mail_server)) == 1

@@ -118,6 +118,7 @@ def test_no_event_while_nothing_changes_one_when_a_run_turns_to_error_and_none_a
     assert "status 30: 0 → 1 runs" in event["change"] and "status 20: 1 → 0 runs" in event["change"]
     assert event["fingerprint"]["runs_by_status"] == {"30": 1, "40": 4}
     assert event["fingerprint"]["business_date"] == TODAY.isoformat()
+    assert event["changed_at"] == at("14:30", TODAY).isoformat()  # the failed run's END_DTTM, in UTC
     assert after_restart == []
 
 

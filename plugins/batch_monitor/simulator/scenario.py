@@ -335,8 +335,10 @@ class _Planner:
         if self.scenario.workflow != self.workflow.workflow_id:
             raise ScenarioError(
                 self.path,
-                [f"field 'workflow': the scenario is for {self.scenario.workflow!r}, "
-                 f"not {self.workflow.workflow_id!r}"],
+                [
+                    f"field 'workflow': the scenario is for {self.scenario.workflow!r}, "
+                    f"not {self.workflow.workflow_id!r}"
+                ],
             )
         codes = {s.batch_code for s in self.workflow.steps}
         base = batch_number_base(self.date)
@@ -405,9 +407,7 @@ class _Planner:
                 # threads finish one after another over the last tenth of the work; failed ones at the end
                 finish = end if number in failing else start + (done_by - start) * (0.9 + 0.1 * number / spec.threads)
                 segments = (_Segment(start, finish, finish, share, errs),)
-            threads.append(
-                _PlannedThread(number, segments, final, spec.error if final == RunStatus.ERROR else None)
-            )
+            threads.append(_PlannedThread(number, segments, final, spec.error if final == RunStatus.ERROR else None))
         return tuple(threads)
 
     def _stalled(
