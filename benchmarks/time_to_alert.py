@@ -384,6 +384,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Failure], dict[str, Any]]:
                     print(f"  {code}: {failure.seconds:.1f} s  {_parts_text(failure.parts)}", flush=True)
         finally:
             context["load_after"] = os.getloadavg()
+            context["subjects"] = [subject for _, subject in handler.arrivals]
             context["logs"] = {p.name: p.read_text(errors="replace")[-4000:] for p in home.glob("*.log")}
             ccb.dispose()
             meta.dispose()
@@ -426,6 +427,8 @@ def summary(failures: list[Failure], args: argparse.Namespace, context: dict[str
         "max": max(seconds),
         "min": min(seconds),
         "event_ticks": sum(1 for f in failures if f.parts.get("event_tick")),
+        # an event tick and a cron tick that both judged one failure still mail it once
+        "mails_per_failure": sorted({sum(f.code in s for s in context["subjects"]) for f in failures}),
         "watch_interval": args.watch_interval,
         "median_parts": medians,
         "load": f"{context['load_before'][0]:.1f} → {context['load_after'][0]:.1f}",
