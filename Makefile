@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-clean screenshots test lint unit bench reliability-report clean
+.PHONY: venv demo demo-clean screenshots test lint unit bench time-to-alert reliability-report clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ screenshots: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+# the fast path: a CC&B failure to the mail, through a real scheduler, dag-processor and triggerer
+# (12 failures, about 20 minutes); writes the "time to alert" row of benchmarks/RESULTS.md
+time-to-alert: venv
+	$(PY) benchmarks/time_to_alert.py --failures 12 --write-results
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

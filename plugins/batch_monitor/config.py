@@ -44,6 +44,9 @@ AFTER_PREDECESSOR: Literal["after_predecessor"] = "after_predecessor"
 LEARNED: Literal["learned"] = "learned"
 LEARNABLE_FIELDS = ("expected_start", "expected_duration", "max_duration")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_WATCH_INTERVAL = dt.timedelta(seconds=30)
+MIN_WATCH_INTERVAL = dt.timedelta(seconds=5)  # one small query per interval is what CC&B is promised
+MAX_WATCH_INTERVAL = dt.timedelta(minutes=15)
 _ZONES = available_timezones()
 
 
@@ -426,6 +429,10 @@ class WorkflowConfig(BaseModel):
     # which business days a run is expected on (run_calendar.py); none: every day
     calendar: CalendarConfig | None = None
     tags: list[str] = Field(default_factory=list)
+    # the fast path: a trigger in Airflow's triggerer polls CC&B every watch_interval and starts a
+    # tick at once when the workflow's runs change (the cron schedule keeps the time-based checks)
+    watch: bool = False
+    watch_interval: Duration = DEFAULT_WATCH_INTERVAL
     defaults: StepDefaults = StepDefaults()
     steps: list[StepConfig] = Field(min_length=1)
     # planned windows in which alerts are recorded but not mailed (batch_monitor.silences)
@@ -446,6 +453,16 @@ class WorkflowConfig(BaseModel):
             raise ValueError(
                 f"{value!r} is not a cron expression; use five fields such as '*/15 * * * *' "
                 "(minute hour day-of-month month day-of-week) or a preset such as '@hourly'"
+            )
+        return value
+
+    @field_validator("watch_interval")
+    @classmethod
+    def _watch_interval(cls, value: dt.timedelta) -> dt.timedelta:
+        if not MIN_WATCH_INTERVAL <= value <= MAX_WATCH_INTERVAL:
+            raise ValueError(
+                f"{format_duration(value)} is out of range; poll CC&B every {format_duration(MIN_WATCH_INTERVAL)} "
+                f"to {format_duration(MAX_WATCH_INTERVAL)}, e.g. '30s'"
             )
         return value
 

@@ -6,8 +6,11 @@ Tasks (each may run on a different worker; only snapshot ids travel by XCom):
         → notify (queues the daily digest when due, sends the outbox on the workflow's channels)
         → summarize_and_purge
 
-Everything is judged as of the DAG run's data interval end, never the wall clock, so any run
-can be cleared and replayed. The monitor's own failures e-mail on-call through the
+Scheduled on the workflow's cron, or (``watch: true``) on the cron or an event of the workflow's
+asset, which :class:`~batch_monitor.triggers.BatchSourceChangeTrigger` emits from the triggerer
+when CC&B's runs change. Everything is judged as of the DAG run's data interval end (a cron
+tick) or the asset event's moment (an event tick), never the wall clock, so any run can be
+cleared and replayed. The monitor's own failures e-mail on-call through the
 failure callback, straight over SMTP (the store may be what is down). When CC&B cannot be
 read (the sensor gives up after ``source_wait``, or extract fails reading it), the failure
 callback of those two tasks opens a SOURCE_UNAVAILABLE alert in the store instead and mails it
@@ -23,7 +26,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, PokeReturnValue, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    PokeReturnValue,
+    get_current_context,
+    task,
+)
 
 from batch_monitor import airflow_io, pipeline
 from batch_monitor.config import WorkflowConfig
@@ -34,20 +46,78 @@ from batch_monitor.notify.failure import BatchMonitorFailureNotifier, describe_e
 from batch_monitor.paths import sql_dir
 from batch_monitor.source import SourceReader, ping
 from batch_monitor.text import format_duration
+from batch_monitor.triggers import BatchSourceChangeTrigger
 
 log = logging.getLogger(__name__)
 
 SENSOR_POKE_INTERVAL = dt.timedelta(minutes=1)
 SENSOR_TIMEOUT = dt.timedelta(minutes=10)
+EVENT_CLOCK_LEAD = dt.timedelta(minutes=5)  # as the workflows' default clock_skew_tolerance
 
 
 def _as_of(context: Mapping[str, Any] | None = None) -> pendulum.DateTime:
-    """The tick's as-of time: the DAG run's data interval end (its logical date for cron schedules)."""
+    """The tick's as-of time: for a tick a CC&B change triggered (the fast path), the moment of
+    the latest asset event it consumed; else the DAG run's data interval end (its logical date
+    for cron schedules); a manual run without either is judged as of when it was queued."""
     context = context if context is not None else get_current_context()
-    moment: dt.datetime | None = context.get("data_interval_end") or context.get("logical_date")
-    if moment is None:  # a manual run without a logical date is judged as of when it was queued
+    moment: dt.datetime | None = _event_moment(context.get("dag_run"))
+    moment = moment or context.get("data_interval_end") or context.get("logical_date")
+    if moment is None:
         moment = context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone("UTC")
+
+
+def _event_moment(dag_run: Any) -> dt.datetime | None:
+    """When the latest asset event behind an event-triggered DAG run happened (None for other runs).
+
+    Airflow 3 gives such a run no data interval and no logical date; its ``run_after`` is when
+    the scheduler queued it, a little after the event. When the trigger saw CC&B stamp the change
+    later than the event's timestamp (CC&B's clock a little ahead of Airflow's), the event counts
+    as of that stamp, up to ``EVENT_CLOCK_LEAD``: judged earlier, the failed run would still be
+    running. A larger lead is the reader's clock-skew detection's to handle.
+    """
+    events = getattr(dag_run, "consumed_asset_events", None) or []
+    return max((_moment_of(event) for event in events), default=None)
+
+
+def _moment_of(event: Any) -> dt.datetime:
+    moment: dt.datetime = event.timestamp
+    changed = (getattr(event, "extra", None) or {}).get("changed_at")
+    try:
+        stamped = pendulum.parse(changed) if isinstance(changed, str) else None
+    except ValueError:
+        stamped = None
+    if isinstance(stamped, dt.datetime) and moment < stamped <= moment + EVENT_CLOCK_LEAD:
+        return stamped
+    return moment
+
+
+def watch_asset(workflow: WorkflowConfig) -> Asset:
+    """The asset whose events are the workflow's CC&B changes, watched by :class:`BatchSourceChangeTrigger`."""
+    trigger = BatchSourceChangeTrigger(
+        workflow_id=workflow.workflow_id,
+        batch_codes=[step.batch_code for step in workflow.enabled_steps],
+        timezone=workflow.timezone,
+        source_timezone=workflow.source_timezone,
+        business_day_start=f"{workflow.business_day_start:%H:%M}",
+        conn_id=SOURCE_CONN_ID,
+        interval=workflow.watch_interval.total_seconds(),
+    )
+    return Asset(
+        name=f"batch_monitor_{workflow.workflow_id}_ccb_runs",
+        uri=f"batch-monitor://ccb/{workflow.workflow_id}",
+        group="batch-monitor",
+        watchers=[AssetWatcher(name=f"batch_monitor_{workflow.workflow_id}_watch", trigger=trigger)],
+    )
+
+
+def schedule(workflow: WorkflowConfig) -> str | AssetOrTimeSchedule:
+    """The workflow's cron, or (``watch: true``) the cron or a change in CC&B, whichever comes first."""
+    if not workflow.watch:
+        return workflow.schedule
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(workflow.schedule, timezone="UTC"), assets=[watch_asset(workflow)]
+    )
 
 
 def _waited(context: Mapping[str, Any]) -> dt.timedelta:
@@ -129,7 +199,7 @@ def build_dag(
     with DAG(
         dag_id=workflow.dag_id,
         description=f"Batch monitor for {workflow.name}",
-        schedule=workflow.schedule,
+        schedule=schedule(workflow),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

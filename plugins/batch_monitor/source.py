@@ -42,6 +42,7 @@ INSTANCES_SQL = "batch_instances.sql"
 THREADS_TRIMMED_SQL = "batch_threads_trimmed.sql"
 INSTANCES_TRIMMED_SQL = "batch_instances_trimmed.sql"
 PING_SQL = "ping.sql"
+FINGERPRINT_SQL = "batch_fingerprint.sql"
 
 LOOKBACK = dt.timedelta(days=1)  # runs ending up to a day before the window are read (then judged by start)
 BOUND_MARGIN = dt.timedelta(hours=3)  # covers clock changes between the bound and the row's wall-clock time
@@ -151,6 +152,97 @@ def ping(conn: sa.Connection, sql_dir: Path) -> None:
     SourceReader(sql_dir).query(conn, PING_SQL, {})
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the fast path compares between polls: per RUN_STATUS, how many runs and their latest
+    start and end (CC&B's wall-clock times, as text), for one business day's window."""
+
+    business_date: dt.date
+    statuses: tuple[tuple[str, int, str, str], ...]
+
+    def as_payload(self) -> dict[str, Any]:
+        """The fingerprint as JSON-able values (an asset event's extra)."""
+        return {
+            "business_date": self.business_date.isoformat(),
+            "runs_by_status": {status: count for status, count, _, _ in self.statuses},
+            "latest_start": max((start for _, _, start, _ in self.statuses), default=""),
+            "latest_end": max((end for _, _, _, end in self.statuses), default=""),
+        }
+
+
+def fingerprint_window(
+    business_date: dt.date, timezone: str, day_start: dt.time, source_timezone: str
+) -> tuple[dt.datetime, dt.datetime]:
+    """The fingerprint's START_DTTM bounds in the CC&B server's clock: from a day before the business
+    day (yesterday's chain may still be running) to a margin after its end. Fixed for the day."""
+    start, end = bd.window(business_date, timezone, day_start)
+    return bd.to_naive_local(start - LOOKBACK, source_timezone), bd.to_naive_local(end, source_timezone) + BOUND_MARGIN
+
+
+def _limit_statement_time(conn: sa.Connection, seconds: float) -> None:
+    """Have the database itself cancel a statement of this transaction that runs longer than ``seconds``.
+
+    PostgreSQL: ``statement_timeout`` for the transaction only; Oracle: python-oracledb's
+    ``call_timeout`` on the connection (reset by :func:`read_fingerprint`). SQLite (a local file) has none.
+    """
+    millis = max(int(seconds * 1000), 1)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(millis)})
+    elif conn.dialect.name == "oracle":
+        conn.connection.driver_connection.call_timeout = millis  # type: ignore[union-attr]
+
+
+def read_fingerprint(
+    conn: sa.Connection,
+    reader: SourceReader,
+    batch_codes: list[str],
+    window: tuple[dt.date, dt.datetime, dt.datetime],
+    *,
+    timeout: float,
+) -> Fingerprint:
+    """Run batch_fingerprint.sql (through ``reader``) for ``batch_codes`` in ``window`` (business date,
+    START_DTTM bounds from :func:`fingerprint_window`), each statement bounded to ``timeout`` seconds
+    by the database.
+
+    Raises SourceUnavailableError when CC&B does not answer or the statement is cancelled.
+    """
+    business_date, window_start, window_end = window
+    params = {"batch_codes": sorted(set(batch_codes)), "window_start": window_start, "window_end": window_end}
+    with conn.begin():
+        try:
+            _limit_statement_time(conn, timeout)
+            rows = reader.query(conn, FINGERPRINT_SQL, params)
+        finally:
+            if conn.dialect.name == "oracle":
+                conn.connection.driver_connection.call_timeout = 0  # type: ignore[union-attr]
+    statuses: dict[str, list[Any]] = {}
+    for row in rows:  # several chunks of codes (over 500) give one row per status and chunk
+        status = code_text(row["run_status"])
+        count, start, end = int(row["run_count"] or 0), _stamp(row["latest_start"]), _stamp(row["latest_end"])
+        seen = statuses.setdefault(status, [0, "", ""])
+        seen[0], seen[1], seen[2] = seen[0] + count, max(seen[1], start), max(seen[2], end)
+    ordered = tuple((status, int(v[0]), str(v[1]), str(v[2])) for status, v in sorted(statuses.items()))
+    return Fingerprint(business_date, ordered)
+
+
+def code_text(value: Any) -> str:
+    """A status or batch code as text (a NUMBER column's 20 or 20.0 reads '20'; CHAR padding dropped)."""
+    if value is None:
+        return ""
+    if isinstance(value, float | Decimal):
+        number = Decimal(value)
+        if number.is_finite() and number == number.to_integral_value():
+            return str(int(number))
+    return str(value).strip()
+
+
+def _stamp(value: Any) -> str:
+    """A CC&B timestamp as sortable text ('' for none): the fingerprint compares, never computes, times."""
+    if value is None:
+        return ""
+    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
+
+
 class _Decoder:
     """Turns raw column values into numbers, UTC moments and statuses; notes every anomaly."""
 
@@ -172,13 +264,7 @@ class _Decoder:
 
     def code(self, value: Any) -> str:
         """A status or batch code as text (a NUMBER column's 20 or 20.0 reads '20')."""
-        if value is None:
-            return ""
-        if isinstance(value, float | Decimal):
-            number = Decimal(value)
-            if number.is_finite() and number == number.to_integral_value():
-                return str(int(number))
-        return str(value).strip()
+        return code_text(value)
 
     def number(self, value: Any, where: Where, column: str) -> int | None:
         """An integer from an int, Decimal, float or numeric string; None (noted) otherwise."""

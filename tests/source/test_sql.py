@@ -33,6 +33,8 @@ EXPECTED = {
     "error_messages.sql": (1, {"batch_cd", "batch_nbr", "batch_rerun_nbr", "batch_thread_nbr", "message_text"}),
     "checks/d1_imd_pending_count.sql": (1, {"pending_count"}),
     "ping.sql": (1, {"row_count"}),
+    # the fast path's fingerprint, one row per RUN_STATUS: 4 runs complete, C1-PPBTR's failed run, its rerun running
+    "batch_fingerprint.sql": (3, {"run_status", "run_count", "latest_start", "latest_end"}),
 }
 
 
