@@ -59,7 +59,7 @@ function renderGantt(step, tl, range) {
   const band = typicalBand(step);
   if (band) {
     const b = step.baseline;
-    const title = `Typically ends ${fmtTime(band.from)} – ${fmtTime(band.to)} (median ${fmtDuration(b.duration_p50_s)}, p90 ${fmtDuration(b.duration_p90_s)} from its ${step.start ? "" : "predicted "}start; ${b.sample_days} days)`;
+    const title = `Typically ends ${fmtTime(band.from)} – ${fmtTime(band.to)} (median ${fmtDuration(b.duration_p50_s)}, p90 ${fmtDuration(b.duration_p90_s)} from its ${step.start ? "" : "predicted "}start; ${b.sample_days} day${b.sample_days === 1 ? "" : "s"})`;
     // a band as narrow as a minute when the median and p90 agree, so it still shows
     const el = bar(range, "typical", band.from, Math.max(band.to, band.from + 60 * 1000), title);
     if (el) gantt.append(el);
