@@ -26,7 +26,7 @@ from tests.support.workflows import load_test_workflow
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts as store_alerts
-from batch_monitor.store.schema import alerts, silences, ticks
+from batch_monitor.store.schema import alerts, evaluations, silences, source_snapshots, ticks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -184,6 +184,119 @@ def stuck_us_east_posting(monitor: MonitorEnv) -> None:
     )
     with monitor.store.begin() as conn:
         store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+
+
+def show_earlier_tick(monitor: MonitorEnv, workflow_id: str, day: str, as_of: dt.datetime) -> None:
+    """The day as the monitor judged it at an earlier tick: that tick's own evaluation (kept beside its
+    snapshot) becomes the day's latest, so the page shows the forecast of that moment (reset() puts
+    the day's last evaluation back)."""
+    with monitor.store.begin() as conn:
+        payload = conn.execute(
+            sa.select(source_snapshots.c.evaluation).where(
+                source_snapshots.c.workflow_id == workflow_id,
+                source_snapshots.c.business_date == day,
+                source_snapshots.c.as_of == as_of,
+            )
+        ).scalar_one()
+        day_row = (evaluations.c.workflow_id == workflow_id) & (evaluations.c.business_date == day)
+        conn.execute(
+            sa.update(evaluations)
+            .where(day_row)
+            .values(payload=payload, as_of=as_of, chain_status=payload["chain_status"])
+        )
+
+
+def test_the_timeline_shows_the_forecast_typical_bands_and_the_chain_s_predicted_finish_against_its_deadline(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    # 08:00 Dhaka on the operators' day: D1-IMD runs, C1-PPBTR and the three after it have not started;
+    # the baselines learned from 2024-03-11 give every step a typical duration
+    show_earlier_tick(monitor, "dpdc_ami", DAY, dt.datetime(2024, 3, 12, 2, 0, tzinfo=dt.UTC))
+    page = context.new_page()
+    log_in(page, monitor, "viewer1")
+    frame = open_page(page, monitor, f"?workflow=dpdc_ami&date={DAY}")
+    expect(frame.locator("#chain-marker")).to_have_text("predicted 17:00, deadline 22:00")
+    expect(frame.locator("#chain-marker")).not_to_have_class(re.compile(r"\bat-risk\b"))
+
+    waiting = ["C1-PPBTR", "F1-FLUSH", "CM_BSGGN", "BILLRESTSMS"]
+    predicted = frame.locator(".gantt .predicted.not-started")
+    expect(predicted).to_have_count(len(waiting))
+    for step_id in waiting:
+        row = frame.locator(f".step-row[data-step='{step_id}']")
+        expect(row.locator(".gantt .predicted.not-started")).to_have_count(1)
+        expect(row).to_have_class(re.compile(r"\bcritical-path\b"))
+        expect(row.locator(".cp-tag")).to_have_text("critical path")
+    expect(frame.locator(".step-row.critical-path")).to_have_count(len(waiting))
+    prepay_bar = frame.locator(".step-row[data-step='C1-PPBTR'] .gantt .predicted.not-started")
+    assert prepay_bar.get_attribute("title") == "Predicted 12:00 – 14:45"
+    expect(frame.locator(".gantt .typical")).to_have_count(6)  # every step has a learned duration
+    band = frame.locator(".step-row[data-step='D1-IMD'] .gantt .typical")
+    assert (band.get_attribute("title") or "").startswith(
+        "Typically ends 07:07 – 07:09 (median 35m, p90 37m from its start"
+    )
+    band_box, bar_box = (
+        band.bounding_box(),
+        frame.locator(".step-row[data-step='D1-IMD'] .gantt .actual").bounding_box(),
+    )
+    assert band_box is not None and bar_box is not None
+    assert bar_box["x"] < band_box["x"] < bar_box["x"] + bar_box["width"]  # D1-IMD runs past its typical end
+
+    imd = frame.locator(".step-row[data-step='D1-IMD']")
+    imd.click()
+    typical = imd.locator(".typical-vs-actual")
+
+    def value(label: str) -> str:
+        return typical.locator("div", has=page.locator("dt", has_text=label)).locator("dd").inner_text()
+
+    expect(typical).to_be_visible()
+    assert value("Start (actual vs typical)") == "06:32 (typical 05:52)"
+    assert re.fullmatch(r"\S.* \(typical 35m, p90 37m\)", value("Duration (actual vs typical)"))
+    assert re.fullmatch(r"[\d,]+ \(typical [\d,]+\)", value("Records (actual vs typical)"))
+    assert value("Sample days").startswith("1 (")
+    assert value("Progress basis") == "by elapsed time"
+
+
+def test_the_banner_and_the_list_name_at_risk_and_unusual_volume_alerts(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    workflow = load_test_workflow("us_east_settlement")
+    findings = [
+        Finding(
+            kind=FindingKind.AT_RISK,
+            severity=Severity.WARNING,
+            step_id="SETL-POST",
+            batch_code="SETL-POST",
+            title="SETL-POST predicted to finish at 07:40, 40m after its 07:00 deadline",
+        ),
+        Finding(
+            kind=FindingKind.UNUSUAL_VOLUME,
+            severity=Severity.WARNING,
+            step_id="SETL-EXTR",
+            batch_code="SETL-EXTR",
+            title="SETL-EXTR processed 120 records, typically 12,000",
+        ),
+    ]
+    evaluation = Evaluation(
+        workflow_id=workflow.workflow_id,
+        business_date=dt.date(2024, 3, 12),
+        as_of=US_EAST_AS_OF + dt.timedelta(minutes=15),
+        timezone=workflow.timezone,
+        chain_status=StepStatus.RUNNING,
+        steps=[],
+        findings=findings,
+    )
+    with monitor.store.begin() as conn:
+        store_alerts.sync_alerts(
+            conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=evaluation.as_of
+        )
+    page = context.new_page()
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?workflow=us_east_settlement&date={DAY}")
+    expect(frame.locator("#banner-text")).to_have_text("2 active incidents (2 alerts)|1 at risk|1 unusual volume")
+    items = frame.locator("#alert-list .alert-item")
+    expect(items).to_have_count(2)
+    expect(items.filter(has_text="SETL-POST predicted to finish").locator(".facts")).to_contain_text("at risk")
+    expect(items.filter(has_text="SETL-EXTR processed 120").locator(".facts")).to_contain_text("unusual volume")
 
 
 def test_the_banner_the_card_and_the_list_count_the_same_alerts(monitor: MonitorEnv, context: BrowserContext) -> None:

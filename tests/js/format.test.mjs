@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+  chainMarkerText, progressBasisText, typicalDurationText, typicalRecordsText, typicalStartText,
   fmtClock, fmtDateTime, fmtDuration, fmtInt, fmtPct, fmtRps, fmtTime, localDate, noRunText, prettyDate, statusText,
   staleText, stepDisplayStatus, zoneLabel,
 } from "../../plugins/batch_monitor/api/static/js/format.js";
@@ -96,4 +97,44 @@ test("the stale banner says since when the monitor has not run, in the workflow'
     staleText({ monitor_stale: true, last_tick_at: null }, "Asia/Dhaka", "2024-03-13T09:30:00Z"),
     "monitor not running: no monitoring tick has finished yet",
   );
+});
+
+const DHAKA = "Asia/Dhaka";
+
+test("the chain marker says the predicted finish against the deadline, in business time", () => {
+  const day = "2024-03-12";
+  const deadline = "2024-03-12T16:00:00Z"; // 22:00 in Dhaka
+  const late = { predicted_finish: "2024-03-12T17:10:00Z", chain_finish_by: deadline };
+  assert.equal(chainMarkerText(late, DHAKA, day), "at risk: predicted 23:10, deadline 22:00");
+  const inside = { predicted_finish: "2024-03-12T15:40:00Z", chain_finish_by: deadline };
+  assert.equal(chainMarkerText(inside, DHAKA, day), "predicted 21:40, deadline 22:00");
+  const onTheDot = { predicted_finish: deadline, chain_finish_by: deadline };
+  assert.equal(chainMarkerText(onTheDot, DHAKA, day), "predicted 22:00, deadline 22:00");
+  // past midnight: the day is named
+  const nextDay = { predicted_finish: "2024-03-12T18:30:00Z", chain_finish_by: deadline };
+  assert.equal(chainMarkerText(nextDay, DHAKA, day), "at risk: predicted Mar 13, 00:30, deadline 22:00");
+  assert.equal(chainMarkerText({ predicted_finish: "2024-03-12T15:40:00Z" }, DHAKA, day), "predicted 21:40");
+  assert.equal(chainMarkerText({ predicted_finish: null, chain_finish_by: deadline }, DHAKA, day), null);
+  assert.equal(chainMarkerText(null, DHAKA, day), null);
+});
+
+test("the progress basis reads in words", () => {
+  assert.equal(progressBasisText("records"), "by records");
+  assert.equal(progressBasisText("threads"), "by threads");
+  assert.equal(progressBasisText("elapsed"), "by elapsed time");
+  assert.equal(progressBasisText(null), "–");
+});
+
+test("typical vs actual: duration, records and start against the learned baseline", () => {
+  const b = { duration_p50_s: 2700, duration_p90_s: 3600, records_p50: 10000.4, start_p50: "05:00", start_p50_at: "2024-03-11T23:00:00Z" };
+  assert.equal(typicalDurationText(4200, b), "1h 10m (typical 45m, p90 1h)");
+  assert.equal(typicalDurationText(null, b), "– (typical 45m, p90 1h)");
+  assert.equal(typicalDurationText(4200, { ...b, duration_p90_s: null }), "1h 10m (typical 45m)");
+  assert.equal(typicalDurationText(4200, null), "1h 10m");
+  assert.equal(typicalRecordsText(12000, b), "12,000 (typical 10,000)");
+  assert.equal(typicalRecordsText(12000, { ...b, records_p50: null }), "12,000");
+  assert.equal(typicalStartText("2024-03-11T23:03:00Z", b, DHAKA, "2024-03-12"), "05:03 (typical 05:00)");
+  assert.equal(typicalStartText(null, b, DHAKA, "2024-03-12"), "not started (typical 05:00)");
+  assert.equal(typicalStartText("2024-03-11T23:03:00Z", { ...b, start_p50_at: null }, DHAKA, "2024-03-12"), "05:03 (typical 05:00)");
+  assert.equal(typicalStartText("2024-03-11T23:03:00Z", null, DHAKA, "2024-03-12"), "05:03");
 });

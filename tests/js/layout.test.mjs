@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  HOUR_MS, axisRange, axisTicks, barSpan, chainEnd, pct, plannedWindows, stepEnd,
+  HOUR_MS, axisRange, axisTicks, barSpan, chainEnd, pct, plannedWindows, predictedWindow, stepEnd, typicalBand,
 } from "../../plugins/batch_monitor/api/static/js/layout.js";
 
 const at = (hhmm, day = "2024-03-12") => `${day}T${hhmm}:00Z`;
@@ -93,4 +93,47 @@ test("only a complete chain has ended, at its last step's end", () => {
   const steps = [step({ status: "complete", end: at("09:00") }), step({ status: "complete", end: at("11:15") })];
   assert.equal(chainEnd(timeline(steps, { chain_status: "complete" })), at("11:15"));
   assert.equal(chainEnd(timeline(steps, { chain_status: "running" })), null);
+});
+
+const baseline = (fields) => ({ segment: "all", sample_days: 20, duration_p50_s: 1800, duration_p90_s: 2700, ...fields });
+
+test("the typical band runs from the start plus the median duration to the start plus the p90", () => {
+  const started = step({ start: at("06:00"), predicted_start: at("06:00"), baseline: baseline() });
+  assert.deepEqual(typicalBand(started), { from: ms(at("06:30")), to: ms(at("06:45")) });
+  // not started: from its predicted start
+  const ahead = step({ predicted_start: at("09:10"), baseline: baseline() });
+  assert.deepEqual(typicalBand(ahead), { from: ms(at("09:40")), to: ms(at("09:55")) });
+  // no p90 (or one below the median): a band of the median alone
+  const noP90 = step({ start: at("06:00"), baseline: baseline({ duration_p90_s: null }) });
+  assert.deepEqual(typicalBand(noP90), { from: ms(at("06:30")), to: ms(at("06:30")) });
+});
+
+test("a step without a learned duration or any start has no typical band", () => {
+  assert.equal(typicalBand(step({ start: at("06:00") })), null);
+  assert.equal(typicalBand(step({ start: at("06:00"), baseline: baseline({ duration_p50_s: null }) })), null);
+  assert.equal(typicalBand(step({ baseline: baseline() })), null);
+});
+
+test("only a step not started gets a predicted bar, from its predicted start to its predicted end", () => {
+  const ahead = step({ predicted_start: at("09:10"), predicted_end: at("10:00") });
+  assert.deepEqual(predictedWindow(ahead), [at("09:10"), at("10:00")]);
+  const running = step({ status: "running", start: at("08:00"), predicted_start: at("08:00"), predicted_end: at("09:00") });
+  assert.equal(predictedWindow(running), null);
+  const rerunWaiting = step({ runs: [{ start: at("07:00"), end: at("07:30"), status: "error" }], predicted_start: at("09:00"), predicted_end: at("10:00") });
+  assert.equal(predictedWindow(rerunWaiting), null);
+  assert.equal(predictedWindow(step({ predicted_start: at("09:10") })), null);
+  assert.equal(predictedWindow(step({ predicted_start: at("09:10"), predicted_end: at("09:10") })), null);
+});
+
+test("the axis reaches the predicted starts, the typical bands and the chain's predicted finish", () => {
+  const tl = timeline([
+    step({ start: at("06:10"), end: at("06:50"), runs: [{ start: at("06:10"), end: at("06:50") }], baseline: baseline({ duration_p90_s: 4 * 3600 }) }),
+    step({ predicted_start: at("11:20"), predicted_end: at("11:40") }),
+  ], { as_of: at("07:00"), predicted_finish: at("12:05") });
+  assert.deepEqual(axisRange(tl), { lo: ms(at("06:00")), hi: ms(at("13:00")) }); // the chain's predicted finish
+  tl.steps[0].baseline.duration_p90_s = 8 * 3600;
+  assert.deepEqual(axisRange(tl), { lo: ms(at("06:00")), hi: ms(at("15:00")) }); // 06:10 + p90 8h
+  tl.steps[0].baseline = null;
+  tl.predicted_finish = null;
+  assert.deepEqual(axisRange(tl), { lo: ms(at("06:00")), hi: ms(at("12:00")) }); // the predicted bar's end
 });

@@ -125,3 +125,50 @@ export function noRunText(timeline) {
   if (!timeline || timeline.run_expected !== false) return null;
   return timeline.no_run_reason ? `No run expected today (${timeline.no_run_reason})` : "No run expected today";
 }
+
+/**
+ * The chain's predicted finish against its deadline, in the zone's business time:
+ * "at risk: predicted 23:10, deadline 22:00" when the prediction is past the deadline, else
+ * "predicted 21:40, deadline 22:00" ("predicted 21:40" without a deadline); null without a
+ * prediction. businessDay ("YYYY-MM-DD") adds the day to a time that falls on another one.
+ */
+export function chainMarkerText(timeline, zone, businessDay) {
+  if (!timeline || !timeline.predicted_finish) return null;
+  const predicted = `predicted ${fmtTime(timeline.predicted_finish, zone, businessDay)}`;
+  if (!timeline.chain_finish_by) return predicted;
+  const deadline = `deadline ${fmtTime(timeline.chain_finish_by, zone, businessDay)}`;
+  const late = Date.parse(timeline.predicted_finish) > Date.parse(timeline.chain_finish_by);
+  return `${late ? "at risk: " : ""}${predicted}, ${deadline}`;
+}
+
+const PROGRESS_BASIS = { records: "by records", threads: "by threads", elapsed: "by elapsed time" };
+
+/** What a running step's progress rests on, in words ("by records"); "–" when it has none. */
+export function progressBasisText(basis) {
+  if (!basis) return "–";
+  return PROGRESS_BASIS[basis] || `by ${basis}`;
+}
+
+/** "1h 10m (typical 45m, p90 1h)": an actual duration against the learned ones. */
+export function typicalDurationText(actualSeconds, baseline) {
+  const actual = fmtDuration(actualSeconds);
+  if (!baseline || baseline.duration_p50_s === null || baseline.duration_p50_s === undefined) return actual;
+  const p90 = baseline.duration_p90_s === null || baseline.duration_p90_s === undefined
+    ? "" : `, p90 ${fmtDuration(baseline.duration_p90_s)}`;
+  return `${actual} (typical ${fmtDuration(baseline.duration_p50_s)}${p90})`;
+}
+
+/** "12,000 (typical 10,000)": records against the learned median. */
+export function typicalRecordsText(records, baseline) {
+  const actual = fmtInt(records);
+  if (!baseline || baseline.records_p50 === null || baseline.records_p50 === undefined) return actual;
+  return `${actual} (typical ${fmtInt(Math.round(baseline.records_p50))})`;
+}
+
+/** "05:03 (typical 05:00)": the first start against the learned median start, in the zone. */
+export function typicalStartText(startIso, baseline, zone, businessDay) {
+  const actual = startIso ? fmtTime(startIso, zone, businessDay) : "not started";
+  if (!baseline) return actual;
+  const typical = baseline.start_p50_at ? fmtTime(baseline.start_p50_at, zone, businessDay) : baseline.start_p50;
+  return typical ? `${actual} (typical ${typical})` : actual;
+}

@@ -9,12 +9,15 @@ export const HOUR_MS = 3600 * 1000;
 export function axisRange(tl) {
   const points = [];
   for (const s of tl.steps) {
-    for (const v of [s.expected_start, s.expected_end, s.start, s.end, s.predicted_end, s.finish_by]) {
+    for (const v of [s.expected_start, s.expected_end, s.start, s.end, s.predicted_start, s.predicted_end, s.finish_by]) {
       if (v) points.push(Date.parse(v));
     }
     for (const r of s.runs) for (const v of [r.start, r.end]) if (v) points.push(Date.parse(v));
+    const band = typicalBand(s);
+    if (band) points.push(band.to);
   }
   if (tl.as_of) points.push(Date.parse(tl.as_of));
+  if (tl.predicted_finish) points.push(Date.parse(tl.predicted_finish));
   if (tl.chain_finish_by) points.push(Date.parse(tl.chain_finish_by));
   let lo = points.length ? Math.min(...points) : Date.parse(tl.window_start);
   let hi = points.length ? Math.max(...points) : Date.parse(tl.window_end);
@@ -75,4 +78,25 @@ export function chainEnd(tl) {
   if (tl.chain_status !== "complete") return null;
   const ends = tl.steps.map(stepEnd).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b));
   return ends.length ? ends[ends.length - 1] : null;
+}
+
+/**
+ * The step's typical band: where it usually ends, from its start (actual, else predicted) plus its
+ * learned median duration to that start plus its p90 duration (the p50 when no p90 is known), as
+ * { from, to } in epoch ms; null without a learned duration or a start.
+ */
+export function typicalBand(step) {
+  const b = step.baseline;
+  if (!b || b.duration_p50_s === null || b.duration_p50_s === undefined) return null;
+  const start = step.start || step.predicted_start;
+  if (!start) return null;
+  const t0 = Date.parse(start);
+  const p90 = b.duration_p90_s === null || b.duration_p90_s === undefined ? b.duration_p50_s : b.duration_p90_s;
+  return { from: t0 + b.duration_p50_s * 1000, to: t0 + Math.max(p90, b.duration_p50_s) * 1000 };
+}
+
+/** A step not started yet, drawn from its predicted start to its predicted end: [from, to] or null. */
+export function predictedWindow(step) {
+  if (step.start || step.runs.length || !step.predicted_start || !step.predicted_end) return null;
+  return Date.parse(step.predicted_end) > Date.parse(step.predicted_start) ? [step.predicted_start, step.predicted_end] : null;
 }

@@ -3,9 +3,12 @@
 import { openAlert } from "./alerts.js";
 import { $, detailPair, h } from "./dom.js";
 import {
-  clockTime, fmtDuration, fmtInt, fmtRps, noRunText, statusText as describeStatus, stepDisplayStatus, zoneLabel,
+  chainMarkerText, clockTime, fmtDuration, fmtInt, fmtRps, noRunText, progressBasisText, statusText as describeStatus,
+  stepDisplayStatus, typicalDurationText, typicalRecordsText, typicalStartText, zoneLabel,
 } from "./format.js";
-import { axisRange, axisTicks, barSpan, chainEnd, pct, plannedWindows, stepEnd } from "./layout.js";
+import {
+  axisRange, axisTicks, barSpan, chainEnd, pct, plannedWindows, predictedWindow, stepEnd, typicalBand,
+} from "./layout.js";
 import { fmtTime, kindLabel, labels, state, tz } from "./state.js";
 
 const STATUS_ICONS = {
@@ -53,6 +56,14 @@ function renderGantt(step, tl, range) {
     const band = bar(range, "maintenance", w.starts_at, w.ends_at, title);
     if (band) gantt.append(band);
   }
+  const band = typicalBand(step);
+  if (band) {
+    const b = step.baseline;
+    const title = `Typically ends ${fmtTime(band.from)} – ${fmtTime(band.to)} (median ${fmtDuration(b.duration_p50_s)}, p90 ${fmtDuration(b.duration_p90_s)} from its ${step.start ? "" : "predicted "}start; ${b.sample_days} day${b.sample_days === 1 ? "" : "s"})`;
+    // a band as narrow as a minute when the median and p90 agree, so it still shows
+    const el = bar(range, "typical", band.from, Math.max(band.to, band.from + 60 * 1000), title);
+    if (el) gantt.append(el);
+  }
   for (const [from, to] of plannedWindows(step, stepConfig(step.step_id))) {
     const plan = bar(range, "plan", from, to, `Planned ${fmtTime(from)} – ${fmtTime(to)}`);
     if (plan) gantt.append(plan);
@@ -68,6 +79,11 @@ function renderGantt(step, tl, range) {
   const active = step.status === "running" || step.status === "stuck";
   if (active && step.predicted_end && tl.as_of && Date.parse(step.predicted_end) > Date.parse(tl.as_of)) {
     const el = bar(range, "predicted", tl.as_of, step.predicted_end, `Predicted to finish ${fmtTime(step.predicted_end)}`);
+    if (el) gantt.append(el);
+  }
+  const ahead = predictedWindow(step);
+  if (ahead) {
+    const el = bar(range, "predicted not-started", ahead[0], ahead[1], `Predicted ${fmtTime(ahead[0])} – ${fmtTime(ahead[1])}`);
     if (el) gantt.append(el);
   }
   if (step.finish_by) {
@@ -127,6 +143,8 @@ function renderStepMain(step, index, steps) {
     h("strong", { text: step.name }),
     h("span", { class: "mono muted", text: step.batch_code }),
     h("span", { class: `chip st-${shown}`, text: statusText(step) }),
+    step.on_critical_path
+      ? h("span", { class: "cp-tag", title: "Its delay moves the chain's predicted finish", text: "critical path" }) : null,
     step.alerts.filter((a) => a.state !== "resolved").map((a) =>
       h("span", { class: `sev sev-${a.severity}`, title: a.title, text: `\u26A0 ${kindLabel(a.kind)}` })),
   );
@@ -151,7 +169,7 @@ function renderStepRow(step, index, steps, tl, range) {
   if (index < steps.length - 1) rail.append(h("span", { class: "arrow" }));
 
   const row = h("div", {
-    class: `step-row st-${shown}${index === 0 ? " first" : ""}${index === steps.length - 1 ? " last" : ""}`,
+    class: `step-row st-${shown}${index === 0 ? " first" : ""}${index === steps.length - 1 ? " last" : ""}${step.on_critical_path ? " critical-path" : ""}`,
     role: "button",
     tabindex: "0",
     "aria-expanded": expanded ? "true" : "false",
@@ -216,7 +234,7 @@ function renderStepDetail(step) {
     step.pending_count !== null && step.pending_count !== undefined ? detailPair("Pending items", fmtInt(step.pending_count)) : null,
     detailPair("Depends on", (step.depends_on || []).join(", ") || "nothing (first step)"),
   );
-  const detail = h("div", { class: "step-detail" }, grid);
+  const detail = h("div", { class: "step-detail" }, grid, renderTypical(step));
   if (step.error_text) detail.append(h("pre", { class: "error-text", text: step.error_text }));
   if (step.runs.length) detail.append(renderRunsTable(step));
   if (step.alerts.length) {
@@ -232,13 +250,37 @@ function renderStepDetail(step) {
   return detail;
 }
 
+/** Typical vs actual: the learned baseline beside what the step did today. */
+function renderTypical(step) {
+  const b = step.baseline;
+  const zone = tz();
+  const day = state.timeline ? state.timeline.business_date : null;
+  const pairs = b
+    ? [
+      detailPair("Duration (actual vs typical)", typicalDurationText(step.duration_s, b)),
+      detailPair("Records (actual vs typical)", typicalRecordsText(step.start ? step.records : null, b)),
+      detailPair("Start (actual vs typical)", typicalStartText(step.start, b, zone, day)),
+      detailPair("Sample days", `${b.sample_days} (${b.segment === "all" ? "all days" : b.segment.replace("_", "-")})`),
+    ]
+    : [detailPair("Baseline", "no history learned yet")];
+  pairs.push(detailPair("Progress basis", progressBasisText(step.progress_basis)));
+  if (!step.start && step.predicted_start) {
+    pairs.push(detailPair("Predicted", `${fmtTime(step.predicted_start)} – ${fmtTime(step.predicted_end)}`));
+  }
+  pairs.push(detailPair("Critical path", step.on_critical_path ? "yes: its delay moves the chain's finish" : "no"));
+  return h("div", { class: "detail-block typical-vs-actual" }, h("h3", { text: "Typical vs actual" }),
+    h("dl", { class: "detail-grid" }, pairs));
+}
+
 function renderLegend() {
   const legend = $("legend");
   const items = [
     h("span", null, h("span", { class: "swatch plan" }), "planned window"),
     h("span", null, h("span", { class: "swatch actual" }), "actual run"),
     h("span", null, h("span", { class: "swatch actual run-error" }), "failed run"),
-    h("span", null, h("span", { class: "swatch predicted" }), "predicted remainder"),
+    h("span", null, h("span", { class: "swatch predicted" }), "predicted (remainder, or not started)"),
+    h("span", null, h("span", { class: "swatch typical" }), "typical end (p50–p90)"),
+    h("span", null, h("span", { class: "swatch critical-path" }), "critical path"),
     h("span", null, h("span", { class: "swatch deadline" }), "finish by"),
     h("span", null, h("span", { class: "swatch now" }), "as of"),
     state.timeline && (state.timeline.maintenance || []).length
@@ -258,12 +300,15 @@ function renderChainSummary(tl) {
   const ended = chainEnd(tl);
   const noRun = noRunText(tl);
   if (noRun) summary.append(h("span", { class: "no-run", text: noRun }), " \u00B7 ");
+  const marker = ended ? null : chainMarkerText(tl, tz(), tl.business_date);
+  const atRisk = marker !== null && marker.startsWith("at risk");
   summary.append(h("span", null,
     h("span", { class: `chip st-${tl.chain_status}`, text: `Chain ${labels.statuses[tl.chain_status] || tl.chain_status}` }),
     ` as of ${fmtTime(tl.as_of)}`,
-    ended ? ` \u00B7 ended ${fmtTime(ended)}`
-      : tl.predicted_chain_end ? ` \u00B7 predicted end ${fmtTime(tl.predicted_chain_end)}` : null,
-    tl.chain_finish_by ? ` \u00B7 must finish by ${fmtTime(tl.chain_finish_by)}` : null,
+    ended ? ` \u00B7 ended ${fmtTime(ended)}` : null,
+    marker ? " \u00B7 " : null,
+    marker ? h("span", { id: "chain-marker", class: `chain-marker${atRisk ? " at-risk" : ""}`, text: marker }) : null,
+    !marker && tl.chain_finish_by ? ` \u00B7 must finish by ${fmtTime(tl.chain_finish_by)}` : null,
   ));
 }
 
