@@ -19,9 +19,10 @@ from batch_monitor import pipeline
 from batch_monitor.notify import messages
 from batch_monitor.notify.channels import build_channels
 from batch_monitor.simulator import ddl
+from batch_monitor.source import MAX_ERROR_TEXT
 
 from .conftest import Case
-from .support import DPDC, PAGE, Ccb, local, outbox_rows, prepare, quarter_ticks
+from .support import DPDC, PAGE, Ccb, alert_rows, local, outbox_rows, prepare, quarter_ticks
 
 AREA = "Faults: Slack down, rate-limiting, huge error text (mail works)"
 
@@ -66,8 +67,9 @@ def test_slack_down_for_several_ticks_while_mail_works_mails_once_and_posts_once
     down, back = quarter_ticks("14:15", "14:15")[0], quarter_ticks("15:45", "15:45")[0]
     reliability.tried(
         "workflow channels [email, slack]; the Slack webhook's server stopped from 14:15 to 15:30 (FAILED "
-        "opens 14:30: 5 ticks with Slack down), started again at 15:45; the SMTP server up throughout; "
-        "ticks every 15 min to 17:00 (the rerun completes 16:30)"
+        "opens 14:30, so Slack is down for its 14:30 to 15:30 ticks), started again at 15:45; the SMTP "
+        "server up throughout; ticks every 15 min to 17:00 (the rerun completes 16:30), the 14:30 and "
+        "15:00 ticks run twice (replays)"
     )
     ccb = Ccb(tmp_path, "failure", WORKFLOW)
     prepare(store, WORKFLOW)
@@ -82,7 +84,9 @@ def test_slack_down_for_several_ticks_while_mail_works_mails_once_and_posts_once
             mails_while_down.extend(subjects(mail_server))
             slack.start()
 
-    run(ccb, store, quarter_ticks("14:15", "17:00"), before=outage)
+    replayed = quarter_ticks("14:30", "14:30") + quarter_ticks("15:00", "15:00")
+    moments = sorted(quarter_ticks("14:15", "17:00") + replayed)
+    run(ccb, store, moments, before=outage)
     ccb.dispose()
 
     rows = outbox_rows(store)
@@ -92,16 +96,18 @@ def test_slack_down_for_several_ticks_while_mail_works_mails_once_and_posts_once
     assert all(r["sent_at"] is not None for r in rows)
     assert Counter(subjects(mail_server)) == Counter({r["subject"]: 1 for r in rows if r["channel"] == "email"})
     texts = slack_texts(slack)
-    assert len(texts) == len(set(texts)) == len(slack_rows) >= 2  # the alert and its recovery, each once
-    assert sent_by_channel(store)[("email", "alert")] == sent_by_channel(store)[("slack", "alert")] == 1
+    assert [t.split(":")[0] for t in texts] == ["CRITICAL", "RESOLVED"]  # the alert and its recovery, once each
+    assert sent_by_channel(store) == Counter({(c, k): 1 for c in ("email", "slack") for k in ("alert", "recovery")})
     alert_row = next(r for r in slack_rows if r["kind"] == "alert")
-    assert local(alert_row["sent_at"]) == "15:45" and alert_row["attempts"] == len(quarter_ticks("14:30", "15:45"))
+    tries = [m for m in moments if replayed[0] <= m <= back]  # every tick from the alert's to Slack's return
+    assert local(alert_row["sent_at"]) == "15:45" and alert_row["attempts"] == len(tries)
     reliability.observed(
         f"the FAILED mail was delivered at the 14:30 tick while Slack was down; the Slack post stayed queued "
         f"through {alert_row['attempts'] - 1} failed attempts (last_error “{errors[0]}”) and was posted at "
         f"{local(alert_row['sent_at'])}, once; in all {len(mail_server.received)} mails "
         f"({', '.join(sorted(r['kind'] for r in rows if r['channel'] == 'email'))}) and {len(texts)} Slack posts "
-        f"({', '.join(sorted(r['kind'] for r in slack_rows))}), each once, no duplicate on either channel"
+        f"({', '.join(sorted(r['kind'] for r in slack_rows))}), each once: no duplicate on either channel, the "
+        "replayed ticks included"
     )
 
 
@@ -191,9 +197,13 @@ def test_a_200000_character_error_text_is_posted_within_slacks_limits_saying_it_
     assert error.startswith("*Error*\n```ORA-00600: internal error &lt;&amp;&gt; xxx")
     assert error.endswith(f"… (cut: {len(huge):,} characters in all)```")
     [mail] = mail_server.received
-    assert f"(cut: {len(huge):,} characters in all)" in mail.message.get_body(("plain",)).get_content()
+    plain = mail.message.get_body(("plain",))
+    assert plain is not None and f"(cut: {len(huge):,} characters in all)" in plain.get_content()
     size = len(slack.accepted[0].body)
+    [alert] = alert_rows(store, kind="FAILED")
+    assert len(alert["error_text"]) == MAX_ERROR_TEXT
     reliability.observed(
+        f"the reader kept {len(alert['error_text']):,} characters, ending “{alert['error_text'][-36:]}”; "
         f"one Slack post of {len(blocks)} blocks ({size:,} bytes); its error block is {len(error):,} characters "
         f"(Slack's limit {messages.SECTION_LIMIT:,}), escaped, ending “{error[-40:]}”; every block, field and "
         f"the fallback text within Slack's limits; the mail's text says the same cut ({len(mail_server.received)} mail)"
