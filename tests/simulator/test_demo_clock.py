@@ -62,14 +62,28 @@ def test_a_scenario_without_a_failure_plays_on_the_real_clock() -> None:
     assert DEMO.clock_shift("normal", STARTS[0]) == 0
 
 
-def test_the_demo_s_workflows_send_a_daily_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo copies the shipped workflows (include/workflows), which keep the default digest_at
-    (the test workflows turn it off)."""
+@pytest.mark.parametrize("minutes", [0, 741])
+def test_the_demo_s_workflow_sends_its_daily_digest_at_23_00_on_its_shifted_clock(
+    minutes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo copies the shipped workflow (include/workflows), which keeps the default digest_at
+    (the test workflows turn it off). An unshifted default 23:00 came in the middle of the shifted
+    day: every replayed day mailed "chain not finished" mid-run, and today's digest at the start."""
     monkeypatch.delenv("BATCH_MONITOR_WORKFLOWS_DIR")
-    workflows_dir, _scenarios = DEMO.write_shifted_files(0, into=tmp_path)
-    assert [(w.workflow_id, w.digest_at) for w in load_workflows(workflows_dir).workflows] == [
-        ("dpdc_ami", dt.time(23, 0))
-    ]
+    workflows_dir, _scenarios = DEMO.write_shifted_files(minutes, into=tmp_path)
+    [dpdc] = load_workflows(workflows_dir).workflows
+    moved = (23 * 60 + minutes) % (24 * 60)
+    assert (dpdc.digest_at, dpdc.business_day_start) == (
+        dt.time(moved // 60, moved % 60),
+        dt.time((5 * 60 + minutes) % (24 * 60) // 60, (5 * 60 + minutes) % 60),
+    )
+
+
+def test_a_workflow_that_sets_its_digest_keeps_it() -> None:
+    assert DEMO.with_digest_at("workflow_id: x\ndigest_at: null\n") == "workflow_id: x\ndigest_at: null\n"
+    assert DEMO.with_digest_at("workflow_id: x\n").endswith(
+        '\ndigest_at: "23:00"  # the default, written out by the demo\n'
+    )
 
 
 def test_the_history_replay_of_a_day_after_a_later_one_raises_only_what_its_scenario_expects_and_mails_its_digest(
