@@ -9,10 +9,11 @@ Whenever it starts, the DPDC workflow's clock is shifted so that today's scenari
 failure (the first run that ends in error) two minutes before the start: the page shows an open
 CRITICAL alert at once, and from then on the day goes on in real time. The shifted copies of the
 workflow and the scenarios are written to .demo/workflows and .demo/scenarios (same chain, same
-durations; every clock time moved by the same minutes). The past days are replayed at the real
-15-minute tick cadence (in the background, newest first), so the late start, the long run and the
-missed deadline they were built to show appear as the DAG would have raised them. The replay's
-log goes to .demo/logs/replay.log; the console gets a short summary.
+durations; every clock time moved by the same minutes, the daily digest's default 23:00 too). The
+past days are replayed at the real 15-minute tick cadence (in the background, newest first), so
+the late start, the long run and the missed deadline they were built to show appear as the DAG
+would have raised them, and each day's digest ([DIGEST]) is mailed. The replay's log goes to
+.demo/logs/replay.log; the console gets a short summary.
 
 Environment:
   BATCH_MONITOR_DB_URL          PostgreSQL server to use (else an embedded one from `pgserver`)
@@ -100,6 +101,15 @@ def clock_shift(scenario_name: str, now: dt.datetime) -> int:
     return (local.hour * 60 + local.minute - (failed.end.hour * 60 + failed.end.minute)) % (24 * 60)
 
 
+def with_digest_at(text: str) -> str:
+    """A workflow YAML with its digest time written out (the default when it gives none), so that
+    shifting its clock moves the daily digest with the day."""
+    if re.search(r"^digest_at:", text, re.MULTILINE):
+        return text
+    default = WorkflowConfig.model_fields["digest_at"].default
+    return text.rstrip("\n") + f'\ndigest_at: "{default:%H:%M}"  # the default, written out by the demo\n'
+
+
 def write_shifted_files(minutes: int, into: Path = DEMO) -> tuple[Path, Path]:
     """``into``/workflows and /scenarios: the shipped files, the shifted workflow's clock moved."""
     workflows, scenarios = into / "workflows", into / "scenarios"
@@ -108,7 +118,8 @@ def write_shifted_files(minutes: int, into: Path = DEMO) -> tuple[Path, Path]:
         folder.mkdir(parents=True)
     for path in sorted(workflows_dir().glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
-        (workflows / path.name).write_text(shift_clock_text(text, minutes) if path.stem == SHIFTED else text)
+        shifted = shift_clock_text(with_digest_at(text), minutes)
+        (workflows / path.name).write_text(shifted if path.stem == SHIFTED else text)
     for path in sorted(scenarios_dir().glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         shifted = re.search(rf"^workflow:\s*{SHIFTED}\s*$", text, re.MULTILINE) is not None

@@ -3,7 +3,8 @@
 The server is the machine's (``BATCH_MONITOR_TEST_PG``, default 127.0.0.1:5432, user postgres)
 or, where none answers, an embedded one from the ``pgserver`` package. Every test that asks
 for ``fresh_pg_url`` gets a database of its own, dropped afterwards, so tests (and several
-pytest processes) never see each other's rows.
+pytest processes) never see each other's rows. Also a real SMTP server (``mail_server``) and a local
+HTTP server standing in for Slack (``slack``), each with the Airflow connection pointing at it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 from tests.support.mail import MailServer
+from tests.support.slack import FakeSlack
 from tests.support.workflows import WORKFLOWS_DIR
 
 # Property tests draw new examples on every local run; under CI=true they draw the same ones each
@@ -119,6 +121,17 @@ def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
     server = MailServer()
     server.start()
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", server.connection_json())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """A local HTTP server standing in for Slack, and AIRFLOW_CONN_BATCH_MONITOR_SLACK an incoming
+    webhook to it (a test that threads points the connection at its Web API instead)."""
+    server = FakeSlack()
+    server.start()
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_SLACK", server.webhook_connection())
     yield server
     server.stop()
 

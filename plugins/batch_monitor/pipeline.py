@@ -19,7 +19,9 @@ import datetime as dt
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -345,12 +347,20 @@ def record_source_unavailable(
     return result
 
 
-def notify(store: sa.Engine, channel: Channels, now: dt.datetime, worker: str | None = None) -> tuple[int, int]:
+def notify(
+    store: sa.Engine,
+    channel: Channels,
+    now: dt.datetime,
+    worker: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> tuple[int, int]:
     """Send what the outbox holds; returns (sent, failed). Failed messages stay queued.
 
     ``channel``: an EmailChannel (mail only) or ``{"email": ..., "slack": ..., "apprise": ...}``.
+    ``clock``: when each outcome happened (a sent time, a 429's Retry-After counted from it); the
+    wall clock unless given.
     """
-    report = send_pending(store, channel, worker=worker or f"{socket.gethostname()}", now=now)
+    report = send_pending(store, channel, worker=worker or f"{socket.gethostname()}", now=now, clock=clock)
     for error in report.errors:
         log.warning("mail not sent (stays queued): %s", error)
     return report.sent, report.failed
@@ -541,6 +551,11 @@ def finish_tick(
         ticks.purge_ticks(conn, workflow.workflow_id, before=bd.to_utc(as_of) - dt.timedelta(days=days))
 
 
+def _since(now: dt.datetime, started: float) -> dt.datetime:
+    """``now`` plus the time since ``started`` (a perf_counter reading)."""
+    return now + dt.timedelta(seconds=time.perf_counter() - started)
+
+
 def run_tick(
     source: sa.Engine,
     store: sa.Engine,
@@ -576,7 +591,8 @@ def run_tick(
     )
     result.digests = queue_digests(store, workflow, as_of, recipients=to, page_url_base=page_url_base, now=now)
     if channel is not None:
-        result.sent, result.send_failures = notify(store, channel, now)
+        # outcomes on the tick's own clock: a replayed tick's Retry-After counts from its moment
+        result.sent, result.send_failures = notify(store, channel, now, clock=partial(_since, now, started))
     result.housekeeping = housekeeping(store, workflow, as_of, now, source=source, reader=reader)
     finish_tick(store, workflow, as_of, finished_at=now, duration_s=time.perf_counter() - started)
     return result

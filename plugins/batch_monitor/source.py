@@ -34,7 +34,7 @@ from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
 from batch_monitor.models import Observations, RunObservation, ThreadObservation
-from batch_monitor.text import format_duration
+from batch_monitor.text import cut, format_duration
 
 RUNS_SQL = "batch_runs.sql"
 THREADS_SQL = "batch_threads.sql"
@@ -690,7 +690,7 @@ class SourceReader:
             lines = [" ".join(text for _, text in sorted(parts)) for _, parts in sorted(messages.items())]
             joined = "; ".join(dict.fromkeys(line for line in lines if line))
             if joined:
-                texts[key] = joined[:MAX_ERROR_TEXT]
+                texts[key] = cut(joined, MAX_ERROR_TEXT)  # a longer text says it was cut
         return texts
 
     def _check(

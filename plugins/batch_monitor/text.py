@@ -4,6 +4,7 @@
 - :func:`parse_recipients`: the one way an address list is read (a Variable, ``on_call``, a task's
   ``email``): addresses separated by commas, semicolons or whitespace, duplicates dropped.
 - :func:`mask_credentials`: passwords hidden in free text (error messages that reach a mail or a page).
+- :func:`cut`: text kept within a length, saying that it was cut and how long it was.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def format_duration(delta: dt.timedelta | float | None) -> str:
     if minutes:
         return f"{minutes}m"
     return f"{secs}s"
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending with a note of how long it was in all."""
+    if len(text) <= limit:
+        return text
+    note = f"… (cut: {len(text):,} characters in all)"
+    if len(note) >= limit:
+        return text[:limit]
+    return text[: limit - len(note)] + note
 
 
 def parse_recipients(value: str | Iterable[str] | None) -> list[str]:

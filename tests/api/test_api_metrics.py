@@ -203,13 +203,13 @@ def test_the_ticks_give_the_last_tick_time_and_the_duration_histogram(monitor: M
         assert of(scraped, "batch_monitor_monitor_stale", workflow=workflow_id) == 1.0
 
 
-def test_unsent_messages_are_theoutbox_pending(monitor: MonitorEnv, scraped: Samples) -> None:
+def test_unsent_messages_are_batch_monitor_outbox_pending(monitor: MonitorEnv, scraped: Samples) -> None:
     with monitor.store.connect() as conn:
         unsent = conn.execute(
             sa.select(sa.func.count()).select_from(email_outbox).where(email_outbox.c.sent_at.is_(None))
         ).scalar_one()
     assert unsent > 0, "no mail server in the simulated days: every mail is still queued"
-    assert named(scraped, "batch_monitoroutbox_pending") == {(("channel", "email"),): float(unsent)}
+    assert named(scraped, "batch_monitor_outbox_pending") == {(("channel", "email"),): float(unsent)}
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ a migrated store, and alert contexts to render."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import airflow.providers.smtp.hooks.smtp  # noqa: F401  (Airflow sets up logging on import: before caplog)
 import pytest
 import sqlalchemy as sa
 from tests.support.mail import MailServer, Received  # noqa: F401  (re-exported for the tests)
-from tests.support.slack import FakeSlack
 
 from batch_monitor.constants import FindingKind, Severity
 from batch_monitor.models import AlertContext
@@ -72,14 +70,3 @@ def failed_alert() -> AlertContext:
         run_key="C1-PPBTR:4711:0",
         page_url="https://airflow.example/batch-monitor/?workflow=dpdc_ami&date=2026-11-24&alert=42",
     )
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    """A local HTTP server standing in for Slack, and AIRFLOW_CONN_BATCH_MONITOR_SLACK an incoming
-    webhook to it (a test that threads points the connection at its Web API instead)."""
-    server = FakeSlack()
-    server.start()
-    monkeypatch.setenv("AIRFLOW_CONN_BATCH_MONITOR_SLACK", server.webhook_connection())
-    yield server
-    server.stop()

@@ -245,26 +245,3 @@ def test_a_web_api_connection_without_a_channel_says_which_field_is_missing(
 
     assert report.failed == 1 and '{"channel": "#batch-alerts"}' in report.errors[0]
     assert slack.requests == []
-
-
-def test_a_429_storm_costs_one_request_per_attempt_and_every_message_goes_once_when_it_ends(
-    store: sa.Engine, slack: FakeSlack, failed_alert: AlertContext
-) -> None:
-    for n in range(12):
-        with store.begin() as conn:
-            alert_id = insert_alert(conn, step_id=f"step-{n}")
-        queue(store, failed_alert.model_copy(update={"alert_id": alert_id, "batch_code": f"STEP-{n}"}))
-    slack.replies += [(429, {"Retry-After": "10"}, "rate_limited")] * 5
-
-    reports = []
-    at = NOW
-    for _ in range(6):  # each call comes just after the last Retry-After
-        reports.append(send(store, at))
-        at += dt.timedelta(seconds=11)
-
-    assert [(r.sent, r.failed) for r in reports[:5]] == [(0, 12)] * 5  # one refused post, the rest kept
-    assert (reports[5].sent, reports[5].failed) == (12, 0)
-    assert len(slack.requests) == 5 + 12
-    posted = [p["text"] for p in slack.posts()[5:]]
-    assert posted == [f"CRITICAL: STEP-{n} failed" for n in range(12)]  # each once, in order
-    assert all(r.sent_at is not None for r in slack_rows(store))

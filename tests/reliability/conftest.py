@@ -151,6 +151,7 @@ SECTIONS = [
     "test_dag_faults",
     "test_store_faults",
     "test_smtp_faults",
+    "test_channel_faults",
     "test_replays",
     "test_time_edges",
     "test_bad_workflow_yaml",

@@ -20,7 +20,7 @@ from tests.support.connections import pg_connection_json
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.notify.channels import EmailChannel
+from batch_monitor.notify.sender import Channels
 from batch_monitor.store import schema
 
 __all__ = ["DAY", "DPDC", "US_EAST", "at", "pg_connection_json", "scenario"]
@@ -82,7 +82,7 @@ def play_ticks(
     ccb: Ccb,
     store: sa.Engine,
     moments: Iterable[dt.datetime],
-    channel: EmailChannel | None = None,
+    channel: Channels | None = None,
     before: Callable[[dt.datetime], None] | None = None,
 ) -> None:
     """Play the scenario and run one real tick at each moment."""

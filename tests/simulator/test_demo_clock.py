@@ -62,14 +62,40 @@ def test_a_scenario_without_a_failure_plays_on_the_real_clock() -> None:
     assert DEMO.clock_shift("normal", STARTS[0]) == 0
 
 
-def test_the_history_replay_of_a_day_after_a_later_one_raises_only_what_its_scenario_expects(
+@pytest.mark.parametrize("minutes", [0, 741])
+def test_the_demo_s_workflow_sends_its_daily_digest_at_23_00_on_its_shifted_clock(
+    minutes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo copies the shipped workflow (include/workflows), which keeps the default digest_at
+    (the test workflows turn it off). An unshifted default 23:00 came in the middle of the shifted
+    day: every replayed day mailed "chain not finished" mid-run, and today's digest at the start."""
+    monkeypatch.delenv("BATCH_MONITOR_WORKFLOWS_DIR")
+    workflows_dir, _scenarios = DEMO.write_shifted_files(minutes, into=tmp_path)
+    [dpdc] = load_workflows(workflows_dir).workflows
+    moved = (23 * 60 + minutes) % (24 * 60)
+    assert (dpdc.digest_at, dpdc.business_day_start) == (
+        dt.time(moved // 60, moved % 60),
+        dt.time((5 * 60 + minutes) % (24 * 60) // 60, (5 * 60 + minutes) % 60),
+    )
+
+
+def test_a_workflow_that_sets_its_digest_keeps_it() -> None:
+    assert DEMO.with_digest_at("workflow_id: x\ndigest_at: null\n") == "workflow_id: x\ndigest_at: null\n"
+    assert DEMO.with_digest_at("workflow_id: x\n").endswith(
+        '\ndigest_at: "23:00"  # the default, written out by the demo\n'
+    )
+
+
+def test_the_history_replay_of_a_day_after_a_later_one_raises_only_what_its_scenario_expects_and_mails_its_digest(
     store: sa.Engine, mail_server: MailServer, tmp_path: Path
 ) -> None:
     """The demo replays its past days newest first into one CC&B: reading an older day "at" its
     replayed tick took the later day's rows for a CC&B clock hours ahead (DATA_QUALITY, and
-    breaches judged from shifted times)."""
+    breaches judged from shifted times). Each replayed day's daily digest reaches the demo's mail
+    sink once (digest_at as the demo's shipped workflow has it)."""
     workflows_dir, scenarios_dir = DEMO.write_shifted_files(0, into=tmp_path)
     dpdc = next(w for w in load_workflows(workflows_dir).workflows if w.workflow_id == "dpdc_ami")
+    dpdc = dpdc.model_copy(update={"digest_at": dt.time(23, 0)})
     source = sa.create_engine(f"sqlite:///{tmp_path / 'ccb.db'}")
     simulator.create_schema(source)
     later, earlier = dt.date(2026, 11, 25), dt.date(2026, 11, 24)
@@ -80,3 +106,7 @@ def test_the_history_replay_of_a_day_after_a_later_one_raises_only_what_its_scen
     with store.connect() as conn:
         raised = conn.execute(sa.select(alerts.c.business_date, alerts.c.kind)).all()
     assert raised == []  # the normal day expects nothing, on either date
+    digests = sorted(str(m.message["Subject"]) for m in mail_server.received)
+    assert [d.split(": ")[0] for d in digests] == [
+        f"[DIGEST] dpdc_ami business day {date.isoformat()}" for date in (earlier, later)
+    ]  # the normal day mails nothing else

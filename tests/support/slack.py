@@ -36,6 +36,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[Request] = []
+        self.accepted: list[Request] = []  # the requests answered 200
         self.replies: list[tuple[int, dict[str, str], str]] = []
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -65,15 +66,22 @@ class FakeSlack:
     def _answer(self, request: Request) -> tuple[int, dict[str, str], str]:
         with self._lock:
             self.requests.append(request)
-            if self.replies:
-                return self.replies.pop(0)
-            if request.path.endswith("chat.postMessage"):
-                self._ts += 1
-                body = _decode(request)
-                channel = body.get("channel", "C0BATCH") if isinstance(body, dict) else "C0BATCH"
-                reply = {"ok": True, "channel": channel, "ts": f"1700000000.{self._ts:06d}"}
-                return 200, {"Content-Type": "application/json"}, json.dumps(reply)
-            return 200, {"Content-Type": "text/plain"}, "ok"
+            reply = self._reply(request)
+            if reply[0] == 200:
+                self.accepted.append(request)
+            return reply
+
+    def _reply(self, request: Request) -> tuple[int, dict[str, str], str]:
+        """The next scripted reply, else Slack's own answer (called under the lock)."""
+        if self.replies:
+            return self.replies.pop(0)
+        if request.path.endswith("chat.postMessage"):
+            self._ts += 1
+            body = _decode(request)
+            channel = body.get("channel", "C0BATCH") if isinstance(body, dict) else "C0BATCH"
+            answer = {"ok": True, "channel": channel, "ts": f"1700000000.{self._ts:06d}"}
+            return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+        return 200, {"Content-Type": "text/plain"}, "ok"
 
     def start(self) -> None:
         owner = self

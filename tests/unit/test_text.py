@@ -1,4 +1,4 @@
-"""The shared text helpers: one duration format, one recipient parser, credential masking."""
+"""The shared text helpers: one duration format, one recipient parser, credential masking, cutting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from batch_monitor.text import format_duration, mask_credentials, parse_recipients
+from batch_monitor.text import cut, format_duration, mask_credentials, parse_recipients
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,19 @@ def test_credentials_are_masked(raw: str, masked: str) -> None:
 def test_masking_leaves_ordinary_error_text_alone() -> None:
     text = "ORA-12545: Connect failed because target host or object does not exist (see https://docs.example/x)"
     assert mask_credentials(text) == text
+
+
+def test_a_text_within_the_limit_is_kept_as_it_is() -> None:
+    assert cut("ORA-12545 Connection timeout", 28) == "ORA-12545 Connection timeout"
+
+
+def test_a_longer_text_is_cut_to_the_limit_saying_how_long_it_was() -> None:
+    text = "ORA-00600: internal error " + "x" * 200_000
+    kept = cut(text, 2000)
+    assert len(kept) == 2000
+    assert kept.startswith("ORA-00600: internal error xxx")
+    assert kept.endswith("… (cut: 200,026 characters in all)")
+
+
+def test_a_limit_shorter_than_the_note_keeps_only_the_text() -> None:
+    assert cut("x" * 50, 10) == "x" * 10

@@ -268,7 +268,7 @@ def alert_families(data: MetricsData) -> Iterator[Metric]:
     )
     for workflow_id, severity, kind, state, count in data.open_alerts:
         open_alerts.add_metric([workflow_id, severity, kind, state], float(count))
-    pending = _gauge("batch_monitoroutbox_pending", "messages queued and not yet sent", ["channel"])
+    pending = _gauge("batch_monitor_outbox_pending", "messages queued and not yet sent", ["channel"])
     for channel, count in sorted(data.outbox_pending.items()):
         pending.add_metric([channel], float(count))
     yield from (open_alerts, pending)
