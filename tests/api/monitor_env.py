@@ -46,6 +46,7 @@ from batch_monitor.store.schema import (
     monitoring_config,
     silences,
     source_snapshots,
+    step_baselines,
     ticks,
 )
 
@@ -116,8 +117,9 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 @dataclass
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
-    evaluations with their alert-sync marks, the finished ticks, silences), and the raw snapshots a
-    tick's housekeeping purges after ``snapshot_retention_days``, to put back later."""
+    evaluations with their alert-sync marks, the finished ticks, silences), and what a tick's
+    housekeeping rewrites (the raw snapshots it purges after ``snapshot_retention_days``, the
+    baselines it learns once per business day), to put back later."""
 
     alerts: list[dict[str, Any]]
     max_event_id: int
@@ -125,6 +127,7 @@ class StoreSnapshot:
     evaluations: list[dict[str, Any]]
     snapshots: dict[int, dict[str, Any]]
     ticks: list[dict[str, Any]] = field(default_factory=list)
+    baselines: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def take(cls, engine: sa.Engine) -> StoreSnapshot:
@@ -137,6 +140,7 @@ class StoreSnapshot:
                 evaluations=[dict(r._mapping) for r in conn.execute(sa.select(evaluations))],
                 snapshots={r.id: dict(r._mapping) for r in conn.execute(sa.select(source_snapshots))},
                 ticks=[dict(r._mapping) for r in conn.execute(sa.select(ticks))],
+                baselines=[dict(r._mapping) for r in conn.execute(sa.select(step_baselines))],
             )
 
     def restore(self, engine: sa.Engine) -> None:
@@ -158,6 +162,9 @@ class StoreSnapshot:
             conn.execute(sa.delete(ticks))
             if self.ticks:
                 conn.execute(sa.insert(ticks), self.ticks)
+            conn.execute(sa.delete(step_baselines))
+            if self.baselines:
+                conn.execute(sa.insert(step_baselines), self.baselines)
 
 
 def _free_port() -> int:

@@ -76,6 +76,17 @@ def _stable(text: str) -> str:
     return _IDS.sub(r"\1<id>", text)
 
 
+def _stable_value(value: Any) -> Any:
+    """A column's value without ids: text with its ids masked, JSON (a chat notice) without its id keys."""
+    if isinstance(value, str):
+        return _stable(value)
+    if isinstance(value, dict):
+        return {k: _stable_value(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_stable_value(v) for v in value]
+    return value
+
+
 @dataclass
 class Result:
     """What one way of running the ticks left behind."""
@@ -111,7 +122,7 @@ def _result(store_url: str, mails: MailServer) -> Result:
         ),
         events=sorted((w, s, e, a.isoformat() if a else None) for w, s, e, a in events),
         outbox=sorted(
-            ({k: _stable(v) if isinstance(v, str) else v for k, v in o.items() if k not in _VOLATILE} for o in outbox),
+            ({k: _stable_value(v) for k, v in o.items() if k not in _VOLATILE} for o in outbox),
             key=lambda o: (o["subject"], o["dedupe_key"]),
         ),
         mails=Counter(

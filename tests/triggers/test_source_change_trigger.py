@@ -13,8 +13,9 @@ import importlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pendulum
 import pytest
@@ -28,6 +29,16 @@ from batch_monitor import business_day as bd
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.simulator import create_schema, play
 from batch_monitor.triggers import BatchSourceChangeTrigger
+
+T = TypeVar("T")
+
+
+def in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own, as the triggerer runs the trigger in its own loop: the
+    session's browser tests (Playwright's sync API) keep an event loop running in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 
 TODAY = bd.business_date(pendulum.now("UTC"), DPDC.timezone, DPDC.business_day_start)
 FAILURE = scenario("failure")  # C1-PPBTR runs from 12:00 and fails at 14:30
@@ -110,7 +121,7 @@ def test_no_event_while_nothing_changes_one_when_a_run_turns_to_error_and_none_a
         await restarted.stop()
         return quiet, changed, restarted.events
 
-    quiet, changed, after_restart = asyncio.run(scenario_run())
+    quiet, changed, after_restart = in_thread(scenario_run())
 
     assert quiet == []
     [event] = changed
@@ -155,7 +166,7 @@ def test_a_dead_database_is_retried_with_growing_backoff_and_the_trigger_recover
         return during, watch.events, engine
 
     try:
-        during, events, engine = asyncio.run(outage())
+        during, events, engine = in_thread(outage())
         engine.dispose()
     finally:
         drop_database(pg_admin_url, url)
@@ -174,16 +185,16 @@ def test_a_dead_database_is_retried_with_growing_backoff_and_the_trigger_recover
 def test_a_poll_is_cancelled_by_the_database_after_the_query_timeout(ccb: sa.Engine, conn_id: str) -> None:
     play(ccb, FAILURE, DPDC, TODAY, BEFORE_FAILURE)
     watched = trigger(conn_id, query_timeout=1.0)
-    baseline = asyncio.run(watched.poll())
+    baseline = in_thread(watched.poll())
     with ccb.connect() as locker:  # another session holds CI_BATCH_RUN: the fingerprint query waits
         locker.execute(sa.text("LOCK TABLE ci_batch_run IN ACCESS EXCLUSIVE MODE"))
         started = time.monotonic()
         with pytest.raises(SourceUnavailableError, match="canceling statement due to statement timeout"):
-            asyncio.run(watched.poll())
+            in_thread(watched.poll())
         waited = time.monotonic() - started
         locker.rollback()
     assert 0.9 <= waited < 3.0
-    assert asyncio.run(watched.poll()) == baseline  # the lock gone, the next poll answers
+    assert in_thread(watched.poll()) == baseline  # the lock gone, the next poll answers
 
 
 def test_the_trigger_serializes_to_its_classpath_and_kwargs_without_secrets(conn_id: str) -> None:
