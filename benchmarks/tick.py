@@ -179,9 +179,6 @@ def dpdc(plan: Plan, mail: EmailChannel, sink: history.MailSink) -> TickStats:
             pipeline.prepare_store(
                 store, workflow, bd.window(past[0], workflow.timezone, workflow.business_day_start)[0]
             )
-            for date in past:  # CC&B keeps its history too: each past day as it ended
-                end = bd.window(date, workflow.timezone, workflow.business_day_start)[1]
-                history.dpdc_player(source, workflow, "normal", date)(end)
             history.play_ticks(
                 source,
                 store,
@@ -191,6 +188,12 @@ def dpdc(plan: Plan, mail: EmailChannel, sink: history.MailSink) -> TickStats:
                 before=history.dpdc_player(source, workflow, "failure", template),
             )
             history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
+            # CC&B keeps its history too: each past day as it ended. Played only now: had CC&B held it
+            # when the template day's first tick ran, that tick would have bootstrapped the store's
+            # history from it (pipeline.bootstrap_history) and the clone above would collide with it.
+            for date in past:
+                end = bd.window(date, workflow.timezone, workflow.business_day_start)[1]
+                history.dpdc_player(source, workflow, "normal", date)(end)
             player = history.dpdc_player(source, workflow, "failure", TODAY)
             moments = history.ticks(workflow, TODAY, plan.dpdc_every)
             player(moments[-1])
@@ -214,7 +217,8 @@ def synthetic_day(plan: Plan, size: synthetic.Size, mail: EmailChannel, sink: hi
         source, store = sa.create_engine(source_url), sa.create_engine(store_url)
         try:
             simulator.create_schema(source)
-            synthetic.load_days(source, size, [*past, template, TODAY])
+            # CC&B's past days are loaded after the template day's ticks (see dpdc): the store's history is the clone
+            synthetic.load_days(source, size, [template, TODAY], first=len(past))
             pipeline.prepare_store(
                 store, workflow, bd.window(past[0], workflow.timezone, workflow.business_day_start)[0]
             )
@@ -222,6 +226,7 @@ def synthetic_day(plan: Plan, size: synthetic.Size, mail: EmailChannel, sink: hi
                 source, store, workflow, history.ticks(workflow, template, plan.template_every), mail=mail
             )
             history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
+            synthetic.load_days(source, size, past)
             runs, threads = _day_counts(source, workflow, TODAY)
             stats = TickStats(size.label, size.steps, runs, threads)
             stats.setup_s = time.perf_counter() - started
