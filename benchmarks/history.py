@@ -29,6 +29,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
+from batch_monitor.baselines import compute_baselines
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import DEFAULT_RETENTION_DAYS
 from batch_monitor.notify.channels import EmailChannel, SmtpChannel
@@ -140,6 +141,18 @@ def dpdc_player(source: sa.Engine, workflow: WorkflowConfig, scenario: str, date
         simulator.play(source, loaded, workflow, date, as_of)
 
     return play
+
+
+def learn_baselines(store: sa.Engine, workflow: WorkflowConfig, date: dt.date, now: dt.datetime) -> int:
+    """Learn the workflow's baselines for ``date`` from the store's history, as the day's first
+    tick does (pipeline.recompute_baselines); returns how many were learned.
+
+    For after :func:`clone_days`: the template day's last tick already learned them for the judged
+    day, from the one day the store then held, and a tick learns them only once a day.
+    """
+    with store.begin() as conn:
+        learned = compute_baselines(workflow, repository.load_history(conn, workflow, date))
+        return repository.replace_baselines(conn, workflow.workflow_id, learned, date, now)
 
 
 # --------------------------------------------------------------------------- cloning days

@@ -196,14 +196,17 @@ _COLUMNS = {
 }
 
 
-def load_days(engine: sa.Engine, size: Size, dates: list[dt.date]) -> tuple[int, int]:
-    """COPY the synthetic days into the OUAF tables (which must exist); returns (runs, threads)."""
+def load_days(engine: sa.Engine, size: Size, dates: list[dt.date], first: int = 0) -> tuple[int, int]:
+    """COPY the synthetic days into the OUAF tables (which must exist); returns (runs, threads).
+
+    ``first``: how many days earlier calls loaded (each day's scheduler numbers follow its position).
+    """
     runs = threads = 0
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         for n, date in enumerate(dates):
-            rows = day_rows(size, date, scheduler_base=(n + 1) * 10_000_000)
+            rows = day_rows(size, date, scheduler_base=(first + n + 1) * 10_000_000)
             runs, threads = runs + rows.runs, threads + rows.threads
             for name, (table, columns) in _COLUMNS.items():
                 buffer = getattr(rows, f"{name}_csv")

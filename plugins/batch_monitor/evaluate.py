@@ -432,7 +432,9 @@ def _predict(
         until_check=step.repeat.until_sql is not None,
         pending=ctx.obs.checks.get(step.id),
     )
-    skipped = {sid for sid, state in ctx.states.items() if state.status == StepStatus.SKIPPED}
+    # only its predecessors' skips count (forecast._not_started): a set of every judged step's, built
+    # for each step, made a tick O(steps²) (4.4 s of a 5,000-step evaluation; benchmarks/FINDINGS.md)
+    skipped = {d for d in item.depends_on if d in ctx.states and ctx.states[d].status == StepStatus.SKIPPED}
     outlook = forecast.predict(item, ctx.forecasts, skipped, ctx.as_of)
     ctx.inputs.append(item)
     ctx.forecasts[step.id] = outlook

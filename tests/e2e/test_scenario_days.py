@@ -88,7 +88,10 @@ def play_day(
     return PlayedDay(store=store, mails=mails, scenario=scenario)
 
 
-SCENARIOS = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))  # the shipped ones, all for dpdc_ami
+# low_volume's UNUSUAL_VOLUME needs a learned baseline (baseline_min_days of history), which these
+# days without history cannot have: tests/e2e/test_foresight_history.py plays it over 21 days of CC&B history
+NEEDS_HISTORY = {"low_volume"}
+SCENARIOS = sorted(p.stem for p in scenarios_dir().glob("*.yaml") if p.stem not in NEEDS_HISTORY)  # all dpdc_ami
 
 
 @pytest.fixture(scope="module", params=SCENARIOS)
