@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the repository and plugin
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import oracle
-from tests.simulator.ccb import DAY, DPDC, at, scenario
+from tests.support.ccb import DAY, DPDC, at, scenario
 
 from batch_monitor.paths import sql_dir
 from batch_monitor.simulator import create_schema, play

@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,9 @@ from hypothesis import settings
 from tests.support.mail import MailServer
 from tests.support.slack import FakeSlack
 from tests.support.workflows import WORKFLOWS_DIR
+
+if TYPE_CHECKING:
+    from tests.support.monitor_env import MonitorEnv
 
 # Property tests draw new examples on every local run; under CI=true they draw the same ones each
 # run, so that a red CI run can be replayed and a green one is not luck.
@@ -145,3 +149,36 @@ def store(fresh_pg_url: str) -> Iterator[sa.Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+# ----------------------------------------------------------------- fixtures shared by several folders
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ccb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty simulated CC&B (the OUAF tables) in a SQLite file or a fresh PostgreSQL database."""
+    sqlite = f"sqlite:///{tmp_path / 'ccb.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    from batch_monitor.simulator import create_schema  # after Airflow's home is set (above)
+
+    engine = sa.create_engine(url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def monitor_session(
+    pg_admin_url: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> MonitorEnv:
+    """The session's one api-server over the simulated store (tests/api, tests/browser, tests/reliability)."""
+    from tests.support.monitor_env import shared_monitor_env  # after Airflow's home is set (above)
+
+    return shared_monitor_env(request, pg_admin_url, tmp_path_factory)
+
+
+@pytest.fixture
+def monitor(monitor_session: MonitorEnv) -> MonitorEnv:
+    """The api-server and its store, reset to the simulated days."""
+    monitor_session.reset()
+    return monitor_session

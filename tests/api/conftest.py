@@ -10,21 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.api.monitor_env import MonitorEnv, shared_monitor_env
-
-
-@pytest.fixture(scope="session")
-def monitor_session(
-    pg_admin_url: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> MonitorEnv:
-    return shared_monitor_env(request, pg_admin_url, tmp_path_factory)
-
-
-@pytest.fixture
-def monitor(monitor_session: MonitorEnv) -> MonitorEnv:
-    """The api-server and its store, reset to the simulated days."""
-    monitor_session.reset()
-    return monitor_session
+from tests.support.monitor_env import MonitorEnv
 
 
 def _client(monitor: MonitorEnv, user: str | None) -> Iterator[httpx.Client]:

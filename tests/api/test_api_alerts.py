@@ -7,7 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import AS_OF, US_EAST_AS_OF, MonitorEnv
+from tests.support.monitor_env import AS_OF, US_EAST_AS_OF, MonitorEnv
 from tests.support.workflows import load_test_workflow
 
 from batch_monitor.constants import FindingKind, Severity, StepStatus

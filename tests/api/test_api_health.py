@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.store.schema import execution_logs
 

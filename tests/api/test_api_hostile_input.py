@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.store.schema import alert_events, alerts
 

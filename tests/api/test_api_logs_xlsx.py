@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.api.export_xlsx import MAX_CELL_CHARS, XLSX_MEDIA_TYPE, logs_xlsx
 from batch_monitor.api.schemas import LogOut

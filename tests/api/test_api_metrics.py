@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from tests.api.monitor_env import AS_OF, METRICS_TOKEN, US_EAST_AS_OF, MonitorEnv
+from tests.support.monitor_env import AS_OF, METRICS_TOKEN, US_EAST_AS_OF, MonitorEnv
 
 from batch_monitor.api import queries
 from batch_monitor.api.metrics import outbox_pending

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from tests.api.monitor_env import METRICS_TOKEN, MonitorEnv
+from tests.support.monitor_env import METRICS_TOKEN, MonitorEnv
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "docs" / "prometheus-rules.yml"

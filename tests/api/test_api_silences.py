@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.store.schema import alerts, silence_events, silences
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import httpx
 import pytest
-from tests.api.monitor_env import AS_OF, MonitorEnv
+from tests.support.monitor_env import AS_OF, MonitorEnv
 from tests.support.workflows import workflow_path
 
 from batch_monitor import business_day as bd

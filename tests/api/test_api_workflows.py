@@ -7,7 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor import business_day as bd
 from batch_monitor.constants import FindingKind, StepStatus

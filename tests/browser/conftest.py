@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
-from tests.api.monitor_env import MonitorEnv, shared_monitor_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,20 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-@pytest.fixture(scope="session")
-def monitor_session(
-    pg_admin_url: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> MonitorEnv:
-    return shared_monitor_env(request, pg_admin_url, tmp_path_factory)
-
-
-@pytest.fixture
-def monitor(monitor_session: MonitorEnv) -> MonitorEnv:
-    """The api-server and its store, reset to the simulated days."""
-    monitor_session.reset()
-    return monitor_session
 
 
 @pytest.fixture(scope="session")

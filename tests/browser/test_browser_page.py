@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
-from tests.api.monitor_env import US_EAST_AS_OF, USERS, MonitorEnv
+from tests.support.monitor_env import US_EAST_AS_OF, USERS, MonitorEnv
 from tests.support.workflows import load_test_workflow
 
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pendulum
 import pytest
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, at, scenario
+from tests.support.ccb import DAY, DPDC, at, scenario
 from tests.support.mail import MailServer
 
 from batch_monitor import business_day as bd

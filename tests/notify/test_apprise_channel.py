@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from tests.support.alerts import NOW, alert_events, insert_alert
 from tests.support.slack import FakeSlack
 
 from batch_monitor.models import AlertContext
@@ -15,8 +16,6 @@ from batch_monitor.notify.apprise_channel import AppriseChannel
 from batch_monitor.notify.render import render_alert
 from batch_monitor.notify.sender import SendReport, send_pending
 from batch_monitor.store import outbox, schema
-
-from .conftest import NOW, alert_events, insert_alert
 
 
 @pytest.fixture

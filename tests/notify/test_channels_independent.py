@@ -6,11 +6,10 @@ driven through real ticks: tests/reliability/test_channel_faults.py."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from tests.support.alerts import NOW
 
 from batch_monitor.models import EmailContent
 from batch_monitor.store import outbox, schema
-
-from .conftest import NOW
 
 
 def test_a_workflow_without_mail_recipients_still_posts_to_its_other_channels(store: sa.Engine) -> None:

@@ -10,10 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.support.mail import MailServer
 
 from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
-
-from .conftest import MailServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from tests.support.alerts import NOW, alert_events, insert_alert
+from tests.support.mail import MailServer
 
 from batch_monitor.models import EmailContent
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.store import outbox, schema
-
-from .conftest import NOW, MailServer, alert_events, insert_alert
 
 
 def queue(engine: sa.Engine, key: str, *, to: str = "oncall@example.com", alert_id: int | None = None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.alerts import NOW, alert_events, insert_alert
 from tests.support.slack import WEBHOOK_PATH, FakeSlack
 
 from batch_monitor.models import AlertContext
@@ -17,8 +18,6 @@ from batch_monitor.notify.render import render_alert, render_recovery
 from batch_monitor.notify.sender import send_pending
 from batch_monitor.notify.slack import SlackChannel
 from batch_monitor.store import outbox, schema
-
-from .conftest import NOW, alert_events, insert_alert
 
 
 def queue(engine: sa.Engine, ctx: AlertContext, *, kind: str = "alert", channels: tuple[str, ...] = ("slack",)) -> None:

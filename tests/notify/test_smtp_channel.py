@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.mail import MailServer
 
 from batch_monitor.exceptions import NotificationError
 from batch_monitor.models import EmailContent
 from batch_monitor.notify.channels import ChannelUnavailableError, SmtpChannel
-
-from .conftest import MailServer
 
 MAIL = EmailContent(
     subject="[CRITICAL] C1-PPBTR failed — dpdc_ami business day 2026-11-24",

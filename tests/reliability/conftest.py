@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import monitor, monitor_session  # noqa: F401 (tests/api's api-server fixtures)
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.store import schema
 
@@ -99,7 +98,7 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def clean_monitor(monitor: MonitorEnv) -> Iterator[MonitorEnv]:  # noqa: F811 (the imported fixture)
+def clean_monitor(monitor: MonitorEnv) -> Iterator[MonitorEnv]:
     """The shared api-server's store, put back afterwards (alerts this module adds are removed too)."""
     with monitor.store.connect() as conn:
         last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(schema.alerts.c.id), 0))).scalar_one()

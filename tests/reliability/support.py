@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, US_EAST, at, scenario
+from tests.support.ccb import DAY, DPDC, US_EAST, at, scenario
 from tests.support.connections import pg_connection_json
 
 from batch_monitor import business_day as bd

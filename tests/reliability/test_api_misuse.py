@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tests.api.monitor_env import AS_OF, MonitorEnv, workflow
+from tests.support.monitor_env import AS_OF, MonitorEnv, workflow
 
 from batch_monitor import pipeline
 from batch_monitor.store import schema

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.monitor_env import MonitorEnv
+from tests.support.monitor_env import MonitorEnv
 from tests.support.workflows import workflow_path
 
 from batch_monitor.store import schema

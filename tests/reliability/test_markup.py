@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
-from tests.api.monitor_env import AS_OF, MonitorEnv, workflow
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mail import MailServer
+from tests.support.monitor_env import AS_OF, MonitorEnv, workflow
 
 from batch_monitor import pipeline
 from batch_monitor.notify.channels import SmtpChannel

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, US_EAST, at
+from tests.support.ccb import DAY, DPDC, US_EAST, at
 from tests.support.workflows import scenario_path, workflow_path
 
 from batch_monitor.paths import PROJECT_ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, at, dump, scenario
+from tests.support.ccb import DAY, DPDC, at, dump, scenario
 
 from batch_monitor.simulator import play
 from batch_monitor.simulator.ddl import ci_batch_inst, ci_batch_run, ci_msg_log, ci_msg_logparm, d1_init_msrmt_data
@@ -85,8 +85,12 @@ def test_playing_a_day_leaves_other_days_and_foreign_rows_alone(ccb: sa.Engine) 
     with ccb.begin() as conn:
         conn.execute(
             sa.insert(ci_batch_run).values(
-                batch_cd="CM-DMRU", batch_nbr=17, batch_rerun_nbr=0, run_status="40",
-                start_dttm=dt.datetime(2026, 11, 24, 9, 0), end_dttm=dt.datetime(2026, 11, 24, 9, 30),
+                batch_cd="CM-DMRU",
+                batch_nbr=17,
+                batch_rerun_nbr=0,
+                run_status="40",
+                start_dttm=dt.datetime(2026, 11, 24, 9, 0),
+                end_dttm=dt.datetime(2026, 11, 24, 9, 30),
             )
         )
     play(ccb, normal, DPDC, DAY, at("23:00"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.simulator.ccb import DAY, DPDC, WORKFLOWS, at, scenario
+from tests.support.ccb import DAY, DPDC, WORKFLOWS, at, scenario
 from tests.support.workflows import scenario_files
 
 from batch_monitor.constants import CHAIN_STEP_ID, RunStatus
@@ -59,25 +59,40 @@ DMRU = {"batch_code": "CM-DMRU", "start": "05:00", "end": "05:48", "records": 10
 
 BAD_FILES = [
     ("unknown field", _document({**DMRU, "colour": "red"}), "runs[0] (CM-DMRU), field 'colour': unknown field"),
-    ("missing records", _document({k: v for k, v in DMRU.items() if k != "records"}),
-     "runs[0] (CM-DMRU), field 'records': required field is missing"),
+    (
+        "missing records",
+        _document({k: v for k, v in DMRU.items() if k != "records"}),
+        "runs[0] (CM-DMRU), field 'records': required field is missing",
+    ),
     ("negative records", _document({**DMRU, "records": -1}), "runs[0] (CM-DMRU), field 'records'"),
     ("end and duration", _document({**DMRU, "duration": "40m"}), "give either 'end' (a clock time) or 'duration'"),
-    ("neither end nor duration", _document({k: v for k, v in DMRU.items() if k != "end"}),
-     "give either 'end' (a clock time) or 'duration'"),
+    (
+        "neither end nor duration",
+        _document({k: v for k, v in DMRU.items() if k != "end"}),
+        "give either 'end' (a clock time) or 'duration'",
+    ),
     ("error without message", _document({**DMRU, "status": "error"}), "a run in error needs 'error'"),
     ("message on a complete run", _document({**DMRU, "error": "ORA-1"}), "need status: error"),
-    ("failed thread out of range", _document({**DMRU, "status": "error", "error": "x", "failed_threads": [9]}),
-     "thread 9 does not exist: the run has 4 thread(s)"),
-    ("stall never restarted", _document({**DMRU, "stalls": [{"thread": 1, "at": "05:10"}]}),
-     "thread 1 stalls and is never restarted"),
+    (
+        "failed thread out of range",
+        _document({**DMRU, "status": "error", "error": "x", "failed_threads": [9]}),
+        "thread 9 does not exist: the run has 4 thread(s)",
+    ),
+    (
+        "stall never restarted",
+        _document({**DMRU, "stalls": [{"thread": 1, "at": "05:10"}]}),
+        "thread 1 stalls and is never restarted",
+    ),
     ("bad clock", _document({**DMRU, "end": "25:00"}), "runs[0] (CM-DMRU), field 'end': '25:00' is not a clock time"),
     ("bad relative start", _document(DMRU, {**DMRU, "start": "+5x"}), "runs[1] (CM-DMRU), field 'start'"),
     ("relative first run", _document({**DMRU, "start": "+5m"}), "runs[0]: the first run needs a clock start"),
     ("rerun of nothing", _document({**DMRU, "rerun": True}), "a rerun needs an earlier run of the same code"),
     ("bad status", _document({**DMRU, "status": "done"}), "runs[0] (CM-DMRU), field 'status'"),
-    ("bad expected kind", _document(DMRU, expected_alerts=[{"kind": "ON_FIRE", "step_id": "CM-DMRU"}]),
-     "field 'expected_alerts.0.kind'"),
+    (
+        "bad expected kind",
+        _document(DMRU, expected_alerts=[{"kind": "ON_FIRE", "step_id": "CM-DMRU"}]),
+        "field 'expected_alerts.0.kind'",
+    ),
     ("no runs", _document(), "field 'runs'"),
     ("not a mapping", "- just\n- a list\n", "must be a mapping"),
     ("not YAML", "name: [unclosed\n", "not valid YAML"),
@@ -98,22 +113,46 @@ def test_a_missing_scenario_file_is_refused_naming_it(tmp_path: Path) -> None:
 
 
 MISFITS = [
-    ("unknown batch code", _document({**DMRU, "batch_code": "XX-NOPE"}),
-     "runs[0] (XX-NOPE), field 'batch_code': not a batch code of dpdc_ami"),
-    ("ends before it starts", _document({**DMRU, "start": "06:00", "end": "05:30"}),
-     "runs[0] (CM-DMRU), field 'end': the run ends before it starts"),
-    ("stall outside the run", _document({**DMRU, "stalls": [{"thread": 1, "at": "09:00", "restart": "09:10"}]}),
-     "stall of thread 1, field 'at': must fall within the run"),
-    ("restart before the stall", _document({**DMRU, "stalls": [{"thread": 1, "at": "05:20", "restart": "05:10"}]}),
-     "stall of thread 1, field 'restart': must fall after 'at'"),
-    ("threads done after the end", _document({**DMRU, "threads_done_by": "06:00"}),
-     "field 'threads_done_by': must fall after the start, by the end"),
-    ("rerun before the run ends", _document(DMRU, {**DMRU, "start": "05:30", "end": "06:00", "rerun": True}),
-     "runs[1] (CM-DMRU), field 'start': a rerun starts after the run it reruns ends"),
-    ("pending out of order", _document(DMRU, pending_imds=[{"at": "07:00", "count": 5}, {"at": "06:00", "count": 1}]),
-     "field 'pending_imds': list the points in time order"),
-    ("another workflow", _document(DMRU).replace("dpdc_ami", "us_east_settlement"),
-     "the scenario is for 'us_east_settlement', not 'dpdc_ami'"),
+    (
+        "unknown batch code",
+        _document({**DMRU, "batch_code": "XX-NOPE"}),
+        "runs[0] (XX-NOPE), field 'batch_code': not a batch code of dpdc_ami",
+    ),
+    (
+        "ends before it starts",
+        _document({**DMRU, "start": "06:00", "end": "05:30"}),
+        "runs[0] (CM-DMRU), field 'end': the run ends before it starts",
+    ),
+    (
+        "stall outside the run",
+        _document({**DMRU, "stalls": [{"thread": 1, "at": "09:00", "restart": "09:10"}]}),
+        "stall of thread 1, field 'at': must fall within the run",
+    ),
+    (
+        "restart before the stall",
+        _document({**DMRU, "stalls": [{"thread": 1, "at": "05:20", "restart": "05:10"}]}),
+        "stall of thread 1, field 'restart': must fall after 'at'",
+    ),
+    (
+        "threads done after the end",
+        _document({**DMRU, "threads_done_by": "06:00"}),
+        "field 'threads_done_by': must fall after the start, by the end",
+    ),
+    (
+        "rerun before the run ends",
+        _document(DMRU, {**DMRU, "start": "05:30", "end": "06:00", "rerun": True}),
+        "runs[1] (CM-DMRU), field 'start': a rerun starts after the run it reruns ends",
+    ),
+    (
+        "pending out of order",
+        _document(DMRU, pending_imds=[{"at": "07:00", "count": 5}, {"at": "06:00", "count": 1}]),
+        "field 'pending_imds': list the points in time order",
+    ),
+    (
+        "another workflow",
+        _document(DMRU).replace("dpdc_ami", "us_east_settlement"),
+        "the scenario is for 'us_east_settlement', not 'dpdc_ami'",
+    ),
 ]
 
 

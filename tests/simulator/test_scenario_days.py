@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, WORKFLOWS, scenario, ticks
+from tests.support.ccb import DAY, WORKFLOWS, scenario, ticks
 
 from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Progress, RiskMemory

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, US_EAST, WORKFLOWS, at, scenario
+from tests.support.ccb import DAY, DPDC, US_EAST, WORKFLOWS, at, scenario
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig
@@ -110,9 +110,7 @@ def _insert_run(
     """A run with threads (number, status, executions: (start, end, records[, errors, scheduler id]))."""
     key = {"batch_cd": code, "batch_nbr": nbr, "batch_rerun_nbr": 0}
     conn.execute(
-        sa.insert(ci_batch_run).values(
-            **key, batch_bus_dt=bus_dt, run_status=status, start_dttm=start, end_dttm=end
-        )
+        sa.insert(ci_batch_run).values(**key, batch_bus_dt=bus_dt, run_status=status, start_dttm=start, end_dttm=end)
     )
     for number, thread_status, executions in threads or []:
         conn.execute(sa.insert(ci_batch_thd).values(**key, batch_thread_nbr=number, thread_status=thread_status))
@@ -207,7 +205,10 @@ def test_a_restart_after_as_of_is_not_seen(ccb: sa.Engine) -> None:
     first_imd = runs_of(read(ccb, at("07:30")), "D1-IMD")[0]
     stalled = first_imd.threads[3]
     assert (first_imd.status, stalled.status, stalled.executions, stalled.end) == (
-        RunStatus.RUNNING, RunStatus.RUNNING, 1, None,
+        RunStatus.RUNNING,
+        RunStatus.RUNNING,
+        1,
+        None,
     )
     assert [t.status for t in first_imd.threads].count(RunStatus.COMPLETE) == 5
     restarted = runs_of(read(ccb, at("08:15")), "D1-IMD")[0].threads[3]
@@ -253,7 +254,12 @@ def test_a_site_may_replace_the_error_message_sql(ccb: sa.Engine, tmp_path: Any)
 def test_sites_that_write_er_for_an_error_are_understood(ccb: sa.Engine) -> None:
     with ccb.begin() as conn:
         _insert_run(
-            conn, "C1-PPBTR", 9, dt.datetime(2026, 11, 24, 12, 0), dt.datetime(2026, 11, 24, 12, 30), "ER",
+            conn,
+            "C1-PPBTR",
+            9,
+            dt.datetime(2026, 11, 24, 12, 0),
+            dt.datetime(2026, 11, 24, 12, 30),
+            "ER",
             threads=[(1, "ER", [(dt.datetime(2026, 11, 24, 12, 0), dt.datetime(2026, 11, 24, 12, 30), 10)])],
         )
     observed = read(ccb, at("13:00"))
@@ -305,8 +311,13 @@ ANOMALIES: list[tuple[str, Any, str, Any]] = [
     ),
     (
         "duplicate thread and execution rows",
-        lambda c: [_insert_run(c, "CM_BSGGN", 5, T, T + H, threads=[(1, "40", [(T, T + H, 100)])])]
-        + [c.execute(sa.insert(t).from_select(list(t.c.keys()), sa.select(t))) for t in (ci_batch_thd, ci_batch_inst)],
+        lambda c: (
+            [_insert_run(c, "CM_BSGGN", 5, T, T + H, threads=[(1, "40", [(T, T + H, 100)])])]
+            + [
+                c.execute(sa.insert(t).from_select(list(t.c.keys()), sa.select(t)))
+                for t in (ci_batch_thd, ci_batch_inst)
+            ]
+        ),
         "CM_BSGGN run 5 thread 1: duplicate CI_BATCH_INST row ignored",
         lambda o: [(len(r.threads), r.records) for r in runs_of(o, "CM_BSGGN")] == [(1, 100)],
     ),

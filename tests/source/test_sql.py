@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.simulator.ccb import DAY, DPDC, at, scenario
+from tests.support.ccb import DAY, DPDC, at, scenario
 
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError

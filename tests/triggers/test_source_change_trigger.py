@@ -21,7 +21,7 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 from tests.conftest import create_database, drop_database
-from tests.simulator.ccb import DPDC, at, scenario
+from tests.support.ccb import DPDC, at, scenario
 from tests.support.connections import pg_connection_json
 
 from batch_monitor import airflow_io

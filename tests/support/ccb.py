@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from tests.support.workflows import load_test_workflow, scenario
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.simulator import create_schema
 from batch_monitor.simulator.ddl import TABLES
 
 DAY = dt.date(2026, 11, 24)
@@ -20,7 +17,7 @@ DPDC: WorkflowConfig = load_test_workflow("dpdc_ami")
 US_EAST: WorkflowConfig = load_test_workflow("us_east_settlement")
 WORKFLOWS = {w.workflow_id: w for w in (DPDC, US_EAST)}
 
-__all__ = ["DAY", "DPDC", "US_EAST", "WORKFLOWS", "at", "ccb", "dump", "scenario", "ticks"]
+__all__ = ["DAY", "DPDC", "US_EAST", "WORKFLOWS", "at", "dump", "scenario", "ticks"]
 
 
 def at(clock: str, date: dt.date = DAY, workflow: WorkflowConfig = DPDC) -> dt.datetime:
@@ -43,14 +40,3 @@ def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every OUAF table, sorted: to compare what two plays left behind."""
     with engine.connect() as conn:
         return {t.name: sorted((tuple(row) for row in conn.execute(sa.select(t))), key=repr) for t in TABLES}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ccb(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]:
-    """An empty simulated CC&B (the OUAF tables) in a SQLite file or a fresh PostgreSQL database."""
-    sqlite = f"sqlite:///{tmp_path / 'ccb.db'}"
-    url = sqlite if request.param == "sqlite" else request.getfixturevalue("fresh_pg_url")
-    engine = sa.create_engine(url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()

@@ -8,11 +8,10 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
+from tests.support.alerts import NOW, alert_events, insert_alert
 
 from batch_monitor.models import EmailContent
 from batch_monitor.store import outbox, schema
-
-from .conftest import NOW, alert_events, insert_alert
 
 MAIL = EmailContent(subject="[CRITICAL] C1-PPBTR failed", text="text body", html="<p>html body</p>")
 
