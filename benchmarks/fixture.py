@@ -130,23 +130,28 @@ def build(smoke: bool) -> HistoryStore:
         # dpdc_ami: CC&B's past days as they ended, yesterday played, the days before copied, today so far
         t = today["dpdc_ami"]
         past = [t - dt.timedelta(days=k) for k in range(days, 1, -1)]
-        for date in past:
-            history.dpdc_player(source, dpdc, "normal", date)(
-                bd.window(date, dpdc.timezone, dpdc.business_day_start)[1]
-            )
         yesterday = t - dt.timedelta(days=1)
         player = history.dpdc_player(source, dpdc, "failure", yesterday)
         result.played["dpdc_ami"] = _play_template(source, store, dpdc, yesterday, quarter, mail, player)
         history.clone_days(store, "dpdc_ami", yesterday, past, history.snapshot_horizon(store, t))
+        # CC&B's past days only now: had CC&B held them at the template day's first tick, that tick
+        # would have bootstrapped the store's history from them (pipeline.bootstrap_history) and the
+        # clone above would collide with it (as in tick.py)
+        for date in past:
+            history.dpdc_player(source, dpdc, "normal", date)(
+                bd.window(date, dpdc.timezone, dpdc.business_day_start)[1]
+            )
         player = history.dpdc_player(source, dpdc, "failure", t)
         history.play_ticks(source, store, dpdc, _today_moments(dpdc, t, quarter, now), mail=mail, before=player)
         # the 500-step workflow: the same, CC&B's rows written by the generator
         t = today[big.workflow_id]
         past = [t - dt.timedelta(days=k) for k in range(days, 1, -1)]
         yesterday = t - dt.timedelta(days=1)
-        synthetic.load_days(source, size, [*past, yesterday, t])
+        synthetic.load_days(source, size, [yesterday], first=len(past))  # the past days after it (see dpdc)
         result.played[big.workflow_id] = _play_template(source, store, big, yesterday, big_every, mail, None)
         history.clone_days(store, big.workflow_id, yesterday, past, history.snapshot_horizon(store, t))
+        synthetic.load_days(source, size, past)
+        synthetic.load_days(source, size, [t], first=len(past) + 1)
         history.play_ticks(source, store, big, _today_moments(big, t, big_every, now), mail=mail)
     with store.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")

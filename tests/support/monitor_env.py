@@ -5,7 +5,7 @@ tens of seconds to build). The store is filled by the real simulator and the rea
 
 - dpdc_ami 2024-03-11: include/scenarios/failure.yaml played through the whole day (hourly ticks):
   C1-PPBTR fails at 14:30 and its rerun completes, so the FAILED alert opens and resolves.
-- dpdc_ami 2024-03-12: tests/data/scenarios/operators_day.yaml every 15 minutes up to 14:45 Dhaka:
+- dpdc_ami 2024-03-12: tests/data/api/operators_day.yaml every 15 minutes up to 14:45 Dhaka:
   LATE_START (resolved), EMPTY_RUN and FAILED (open); C1-PPBTR has failed, the rest waits.
 - us_east_settlement 2024-03-12: tests/data/scenarios/us_east_normal.yaml up to 03:30 New York:
   the extract is done and the posting runs.
@@ -51,7 +51,7 @@ from batch_monitor.store.schema import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parents[1] / "data" / "scenarios"
+DATA = Path(__file__).resolve().parents[1] / "data" / "api"  # the API suite's own day (not a shipped scenario)
 
 DAY_BEFORE = dt.date(2024, 3, 11)
 DAY = dt.date(2024, 3, 12)
