@@ -52,14 +52,18 @@ def format_duration(delta: dt.timedelta | float | None) -> str:
     return f"{secs}s"
 
 
-def cut(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending with a note of how long it was in all."""
+def cut(text: str, limit: int, *, trim: re.Pattern[str] | None = None) -> str:
+    """``text`` cut to at most ``limit`` characters, ending with a note of how long it was in all.
+
+    ``trim``: what to drop from the end of the part kept (e.g. a markup entity the cut split).
+    """
     if len(text) <= limit:
         return text
     note = f"… (cut: {len(text):,} characters in all)"
     if len(note) >= limit:
         return text[:limit]
-    return text[: limit - len(note)] + note
+    kept = text[: limit - len(note)]
+    return (trim.sub("", kept) if trim is not None else kept) + note
 
 
 def parse_recipients(value: str | Iterable[str] | None) -> list[str]:

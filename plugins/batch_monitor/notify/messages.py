@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from batch_monitor.models import EmailContent, Notice
+from batch_monitor.text import cut
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -33,13 +34,9 @@ def notice_of(content: EmailContent) -> Notice:
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, saying that it was cut and how long it was."""
-    if len(text) <= limit:
-        return text
-    note = f"… (cut: {len(text):,} characters in all)"
-    if len(note) >= limit:
-        return text[:limit]
-    return _PARTIAL_ENTITY.sub("", text[: limit - len(note)]) + note
+    """``text`` cut to at most ``limit`` characters, saying that it was cut and how long it was
+    (text.cut), never ending in an entity the cut split."""
+    return cut(text, limit, trim=_PARTIAL_ENTITY)
 
 
 def escape(text: str) -> str:
