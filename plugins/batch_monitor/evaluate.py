@@ -2,7 +2,7 @@
 
 ``evaluate(workflow, observations, as_of, memory)`` returns every step's state and the findings
 (conditions) that hold as of ``as_of``. It reads no clock: replaying a tick with the same inputs
-gives the same answer. The store diffs the findings against open alerts (see store/alerts.py).
+gives the same answer. alerting.py diffs the findings against open alerts; the store applies the diff.
 
 ``baselines`` (per step, the business date's segment; see batch_monitor.baselines) fill the
 values the YAML leaves to history (``learned`` or omitted ``expected_start``, ``expected_duration``,

@@ -27,13 +27,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
+from batch_monitor.alerting import SyncResult
 from batch_monitor.baselines import compute_baselines, segments_of, select_baselines
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.models import Evaluation, Finding, RiskMemory, StepBaseline
-from batch_monitor.notify import digest
+from batch_monitor.notify import alert_mail, digest
 from batch_monitor.notify.render import render_digest
 from batch_monitor.notify.sender import Channels, send_pending
 from batch_monitor.paths import sql_dir
@@ -244,6 +245,7 @@ def persist(
     ``escalate_to``: who escalated mails also go to (default: the workflow's ``escalate_to``).
     """
     escalation = list(workflow.escalate_to) if escalate_to is None else escalate_to
+    render = alert_mail.renderer(page_url_base)
     totals: dict[str, Any] = {"runs": 0, "skipped_days": []}
     latest: dt.datetime | None = None
     with store.begin() as conn:
@@ -251,7 +253,7 @@ def persist(
             ev = _tick_evaluation(conn, sid)
             latest = ev.as_of if latest is None else max(latest, ev.as_of)
             totals["runs"] += repository.upsert_runs(conn, workflow.workflow_id, ev)
-            result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, page_url_base=page_url_base, now=now)
+            result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, render=render, now=now)
             if result.skipped:  # an older tick than one already synced: it changes nothing
                 totals["skipped_days"].append(ev.business_date.isoformat())
             for key in _SYNC_COUNTS:
@@ -263,7 +265,7 @@ def persist(
                 as_of=ev.as_of,
                 recipients=recipients,
                 escalate_to=escalation,
-                page_url_base=page_url_base,
+                render=render,
                 now=now,
             )
             for key in ("reminders", "escalations", "mails_queued"):
@@ -275,7 +277,7 @@ def persist(
                 FindingKind.SOURCE_UNAVAILABLE,
                 as_of=latest,
                 recipients=recipients,
-                page_url_base=page_url_base,
+                render=render,
                 now=now,
             )
             totals["source_recovered"] = cleared.resolved
@@ -295,7 +297,7 @@ def record_source_unavailable(
     now: dt.datetime,
     source_name: str = "CC&B",
     escalate_to: list[str] | None = None,
-) -> alerts.SyncResult:
+) -> SyncResult:
     """The tick at ``as_of`` could not read CC&B: open (or keep) the day's SOURCE_UNAVAILABLE alert.
 
     One alert per outage and business day, mailed once through the outbox (CRITICAL); it
@@ -321,6 +323,7 @@ def record_source_unavailable(
         ),
     )
     business_date = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
+    render = alert_mail.renderer(page_url_base)
     with store.begin() as conn:
         result = alerts.raise_condition(
             conn,
@@ -329,7 +332,7 @@ def record_source_unavailable(
             business_date=business_date,
             as_of=as_of,
             recipients=recipients,
-            page_url_base=page_url_base,
+            render=render,
             now=now,
         )
         reminded = alerts.remind(
@@ -338,7 +341,7 @@ def record_source_unavailable(
             as_of=as_of,
             recipients=recipients,
             escalate_to=list(workflow.escalate_to) if escalate_to is None else escalate_to,
-            page_url_base=page_url_base,
+            render=render,
             now=now,
         )
         result.reminders, result.escalations = reminded.reminders, reminded.escalations
@@ -416,7 +419,7 @@ def queue_digests(
             if ev is None or not digest.is_due(workflow, ev, as_of):
                 continue
             day = digest.build(workflow, ev, _day_alerts(conn, workflow.workflow_id, date), as_of)
-            content = render_digest(day, alerts.page_url(page_url_base, workflow.workflow_id, date))
+            content = render_digest(day, alert_mail.page_url(page_url_base, workflow.workflow_id, date))
             kept = outbox.enqueue(
                 conn,
                 dedupe_key=key,

@@ -12,6 +12,7 @@ from tests.support.workflows import load_test_workflow
 
 from batch_monitor.constants import FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
+from batch_monitor.notify.alert_mail import renderer
 from batch_monitor.store import alerts as store_alerts
 from batch_monitor.store.schema import alerts
 
@@ -175,7 +176,7 @@ def test_active_alerts_put_critical_first_then_the_newest(monitor: MonitorEnv, v
         findings=[slow],
     )
     with monitor.store.begin() as conn:
-        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], render=renderer("http://x"), now=as_of)
 
     body = viewer.get("active-alerts").json()
     assert [(a["severity"], a["kind"]) for a in body["alerts"]] == [
@@ -216,7 +217,7 @@ def test_a_consequence_shows_the_incident_it_belongs_to(monitor: MonitorEnv, vie
     )
     with monitor.store.begin() as conn:
         result = store_alerts.sync_alerts(
-            conn, workflow, evaluation, recipients=["x@y.z"], page_url_base="http://x", now=as_of
+            conn, workflow, evaluation, recipients=["x@y.z"], render=renderer("http://x"), now=as_of
         )
     assert (result.opened, result.mails_queued) == (1, 0)  # recorded, not mailed: the failure's mail told of it
 
@@ -241,7 +242,7 @@ def test_an_alert_shows_its_reminders_and_when_it_was_escalated(monitor: Monitor
             as_of=later,
             recipients=["oncall@dpdc.example"],
             escalate_to=["ops-manager@dpdc.example"],
-            page_url_base="http://x",
+            render=renderer("http://x"),
             now=later,
         )
     assert (result.reminders, result.escalations) == (1, 1)

@@ -17,10 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from tests.support.monitor_env import AS_OF, METRICS_TOKEN, US_EAST_AS_OF, MonitorEnv
 
+from batch_monitor.alerting import ACTIVE_STATES
 from batch_monitor.api import queries
 from batch_monitor.api.metrics import outbox_pending
 from batch_monitor.constants import StepStatus
-from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import alerts, email_outbox, execution_logs, ticks
 
 pytestmark = pytest.mark.e2e

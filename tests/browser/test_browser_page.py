@@ -25,6 +25,7 @@ from tests.support.workflows import load_test_workflow
 
 from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
+from batch_monitor.notify.alert_mail import page_url, renderer
 from batch_monitor.store import alerts as store_alerts
 from batch_monitor.store.schema import alerts, evaluations, silences, source_snapshots, ticks
 
@@ -183,7 +184,7 @@ def stuck_us_east_posting(monitor: MonitorEnv) -> None:
         findings=[stuck],
     )
     with monitor.store.begin() as conn:
-        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=as_of)
+        store_alerts.sync_alerts(conn, workflow, evaluation, recipients=[], render=renderer("http://x"), now=as_of)
 
 
 def show_earlier_tick(monitor: MonitorEnv, workflow_id: str, day: str, as_of: dt.datetime) -> None:
@@ -287,7 +288,7 @@ def test_the_banner_and_the_list_name_at_risk_and_unusual_volume_alerts(
     )
     with monitor.store.begin() as conn:
         store_alerts.sync_alerts(
-            conn, workflow, evaluation, recipients=[], page_url_base="http://x", now=evaluation.as_of
+            conn, workflow, evaluation, recipients=[], render=renderer("http://x"), now=evaluation.as_of
         )
     page = context.new_page()
     log_in(page, monitor, "op1")
@@ -432,7 +433,7 @@ def test_a_mail_link_keeps_its_query_in_the_address_bar_through_the_login(
     monitor: MonitorEnv, context: BrowserContext
 ) -> None:
     alert_id = alert_row(monitor, "FAILED").id
-    link = store_alerts.page_url(monitor.server.base_url, "dpdc_ami", dt.date(2024, 3, 12), alert_id)
+    link = page_url(monitor.server.base_url, "dpdc_ami", dt.date(2024, 3, 12), alert_id)
     page = context.new_page()
     page.goto(link)
     page.wait_for_url(re.compile(r"/auth/login"))

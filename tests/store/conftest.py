@@ -14,11 +14,13 @@ from tests.support.workflows import load_test_workflow
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import SEVERITY_OF_KIND, FindingKind, RunStatus, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding, Progress, RunView, StepState
+from batch_monitor.notify.alert_mail import renderer
 
 DAY = dt.date(2026, 11, 24)
 T0 = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)  # 07:00 in Dhaka
 PAGE = "https://airflow.example"
 ONCALL = ["ccb-oncall@dpdc.example"]
+RENDER = renderer(PAGE)  # the alert mails' content, as the pipeline hands it to the store
 
 
 def tick(n: int) -> dt.datetime:

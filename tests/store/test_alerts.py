@@ -1,4 +1,4 @@
-"""sync_alerts over sequences of evaluations, and operators' actions, on a real PostgreSQL.
+"""sync_alerts over sequences of evaluations, and operators' actions (store/actions.py), on a real PostgreSQL.
 
 Each tick is its own transaction, as in the DAG: findings in, alerts/events/outbox rows out.
 """
@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from batch_monitor.alerting import SyncResult
+from batch_monitor.api import queries, views
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import FindingKind, Severity
 from batch_monitor.models import Evaluation, Finding
-from batch_monitor.store import alerts, repository, schema
-from batch_monitor.store.alerts import SyncResult
+from batch_monitor.store import actions, alerts, repository, schema
 
-from .conftest import DAY, ONCALL, PAGE, evaluation, finding, tick
+from .conftest import DAY, ONCALL, PAGE, RENDER, evaluation, finding, tick
 
 WF = "dpdc_ami"
 
@@ -47,7 +48,7 @@ def sync(
             workflow,
             ev,
             recipients=ONCALL if recipients is None else recipients,
-            page_url_base=PAGE,
+            render=RENDER,
             now=ev.as_of,
         )
 
@@ -72,6 +73,13 @@ def state(engine: sa.Engine) -> dict[str, Any]:
             for r in conn.execute(sa.select(schema.email_outbox).order_by(schema.email_outbox.c.id))
         ]
     return {"alerts": a, "events": events, "mails": mails}
+
+
+def read_alert(conn: sa.Connection, alert_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An alert and its events as the API reads them (``GET alerts/{id}``: api/queries.py)."""
+    record = queries.alert_row(conn, alert_id)
+    assert record is not None
+    return record, queries.alert_event_rows(conn, alert_id)
 
 
 @dataclass
@@ -236,7 +244,7 @@ def test_sync_and_save_evaluation_work_in_either_order(
     with store.begin() as conn:
         if save_first:
             assert repository.save_evaluation(conn, ev)
-        result = alerts.sync_alerts(conn, dpdc, ev, recipients=ONCALL, page_url_base=PAGE, now=tick(0))
+        result = alerts.sync_alerts(conn, dpdc, ev, recipients=ONCALL, render=RENDER, now=tick(0))
         if not save_first:
             assert repository.save_evaluation(conn, ev)
     assert result.opened == 1
@@ -302,11 +310,10 @@ def test_without_recipients_nothing_is_queued_and_the_event_says_why(store: sa.E
     assert (result.opened, result.mails_queued) == (1, 0)
     with store.connect() as conn:
         alert_id = conn.execute(sa.select(schema.alerts.c.id)).scalar_one()
-        record = alerts.get_alert(conn, alert_id)
+        record, events = read_alert(conn, alert_id)
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.email_outbox)).scalar_one() == 0
-    assert record is not None
-    assert record.events[0].details["email"] == {"queued": False, "reason": "no recipients configured"}
-    assert not record.email_queued
+    assert events[0]["details"]["email"] == {"queued": False, "reason": "no recipients configured"}
+    assert not record["email_queued"]
 
 
 # --------------------------------------------------------------------------- operator actions
@@ -321,37 +328,36 @@ def test_acknowledging_an_open_alert_records_who_and_why(store: sa.Engine, dpdc:
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
     with store.begin() as conn:
-        result = alerts.acknowledge_alert(conn, alert_id, user="ann", comment="rerunning", now=tick(1))
+        result = actions.acknowledge_alert(conn, alert_id, user="ann", comment="rerunning", now=tick(1))
     assert result is not None and result.ok
     assert (result.state, result.acknowledged_by, result.acknowledged_at) == ("acknowledged", "ann", tick(1))
     with store.connect() as conn:
-        record = alerts.get_alert(conn, alert_id)
-    assert record is not None
-    assert (record.state, record.ack_comment) == ("acknowledged", "rerunning")
-    assert [(e.event, e.actor, e.comment) for e in record.events][-1] == ("acknowledged", "ann", "rerunning")
+        record, events = read_alert(conn, alert_id)
+    assert (record["state"], record["ack_comment"]) == ("acknowledged", "rerunning")
+    assert [(e["event"], e["actor"], e["comment"]) for e in events][-1] == ("acknowledged", "ann", "rerunning")
 
 
 def test_a_second_acknowledgement_is_told_who_was_first(store: sa.Engine, dpdc: WorkflowConfig) -> None:
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
     with store.begin() as conn:
-        alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
-        repeated = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(2))
-        rejected = alerts.acknowledge_alert(conn, alert_id, user="bob", comment="mine", now=tick(2))
-        record = alerts.get_alert(conn, alert_id)
-    assert repeated is not None and rejected is not None and record is not None
+        actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
+        repeated = actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(2))
+        rejected = actions.acknowledge_alert(conn, alert_id, user="bob", comment="mine", now=tick(2))
+        record, events = read_alert(conn, alert_id)
+    assert repeated is not None and rejected is not None
     assert (repeated.outcome, rejected.outcome) == ("already_acknowledged", "already_acknowledged")
     assert (rejected.acknowledged_by, rejected.acknowledged_at) == ("ann", tick(1))
-    assert [e.event for e in record.events] == ["opened", "acknowledged", "ack_repeated", "ack_rejected"]
-    assert record.acknowledged_by == "ann"
+    assert [e["event"] for e in events] == ["opened", "acknowledged", "ack_repeated", "ack_rejected"]
+    assert record["acknowledged_by"] == "ann"
 
 
 def test_acknowledging_a_resolved_or_unknown_alert_says_so(store: sa.Engine, dpdc: WorkflowConfig) -> None:
     play(store, dpdc, [[F], []])
     alert_id = only_alert_id(store)
     with store.begin() as conn:
-        resolved = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(3))
-        unknown = alerts.acknowledge_alert(conn, alert_id + 1000, user="ann", comment=None, now=tick(3))
+        resolved = actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(3))
+        unknown = actions.acknowledge_alert(conn, alert_id + 1000, user="ann", comment=None, now=tick(3))
     assert resolved is not None and not resolved.ok
     assert (resolved.outcome, resolved.state) == ("resolved", "resolved")
     assert unknown is None
@@ -373,14 +379,14 @@ def wait_until_blocked(engine: sa.Engine, count: int = 1) -> None:
 def test_of_two_concurrent_acknowledgements_exactly_one_wins(store: sa.Engine, dpdc: WorkflowConfig) -> None:
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
-    second: list[alerts.AckResult | None] = []
+    second: list[actions.AckResult | None] = []
 
     def bob() -> None:
         with store.begin() as conn:
-            second.append(alerts.acknowledge_alert(conn, alert_id, user="bob", comment=None, now=tick(1)))
+            second.append(actions.acknowledge_alert(conn, alert_id, user="bob", comment=None, now=tick(1)))
 
     with store.begin() as conn:
-        first = alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
+        first = actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1))
         other = threading.Thread(target=bob)
         other.start()
         wait_until_blocked(store)  # bob's UPDATE waits for ann's row lock
@@ -389,9 +395,8 @@ def test_of_two_concurrent_acknowledgements_exactly_one_wins(store: sa.Engine, d
     assert len(second) == 1 and second[0] is not None
     assert (second[0].outcome, second[0].acknowledged_by) == ("already_acknowledged", "ann")
     with store.connect() as conn:
-        record = alerts.get_alert(conn, alert_id)
-    assert record is not None
-    assert [e.event for e in record.events] == ["opened", "acknowledged", "ack_rejected"]
+        _, events = read_alert(conn, alert_id)
+    assert [e["event"] for e in events] == ["opened", "acknowledged", "ack_rejected"]
 
 
 def test_an_acknowledgement_during_a_tick_waits_and_sees_what_the_tick_did(
@@ -399,14 +404,14 @@ def test_an_acknowledgement_during_a_tick_waits_and_sees_what_the_tick_did(
 ) -> None:
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
-    outcome: list[alerts.AckResult | None] = []
+    outcome: list[actions.AckResult | None] = []
 
     def ann() -> None:
         with store.begin() as conn:
-            outcome.append(alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1)))
+            outcome.append(actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(1)))
 
     with store.begin() as conn:
-        alerts.sync_alerts(conn, dpdc, evaluation(tick(1)), recipients=ONCALL, page_url_base=PAGE, now=tick(1))
+        alerts.sync_alerts(conn, dpdc, evaluation(tick(1)), recipients=ONCALL, render=RENDER, now=tick(1))
         other = threading.Thread(target=ann)
         other.start()
         wait_until_blocked(store)
@@ -418,7 +423,7 @@ def test_an_acknowledged_alert_stays_acknowledged_until_it_clears(store: sa.Engi
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
     with store.begin() as conn:
-        alerts.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(0) + dt.timedelta(minutes=5))
+        actions.acknowledge_alert(conn, alert_id, user="ann", comment=None, now=tick(0) + dt.timedelta(minutes=5))
     sync(store, dpdc, evaluation(tick(1), [parse(F)]))
     assert state(store)["alerts"] == {F: ("acknowledged", 2, 1)}
     sync(store, dpdc, evaluation(tick(2)))
@@ -433,9 +438,9 @@ def test_a_manually_resolved_alert_stays_resolved_while_its_condition_holds(
     play(store, dpdc, [[F]])
     alert_id = only_alert_id(store)
     with store.begin() as conn:
-        done = alerts.resolve_alert(conn, alert_id, user="ann", comment="fixed by hand", now=tick(1))
-        again = alerts.resolve_alert(conn, alert_id, user="bob", comment=None, now=tick(1))
-        unknown = alerts.resolve_alert(conn, alert_id + 1000, user="bob", comment=None, now=tick(1))
+        done = actions.resolve_alert(conn, alert_id, user="ann", comment="fixed by hand", now=tick(1))
+        again = actions.resolve_alert(conn, alert_id, user="bob", comment=None, now=tick(1))
+        unknown = actions.resolve_alert(conn, alert_id + 1000, user="bob", comment=None, now=tick(1))
     assert done is not None and done.ok and (done.resolved_by, done.resolution) == ("ann", "manual")
     assert again is not None and (again.outcome, again.resolved_by) == ("already_resolved", "ann")
     assert unknown is None
@@ -452,27 +457,26 @@ def test_a_manually_resolved_alert_stays_resolved_while_its_condition_holds(
     assert got["mails"] == [f"{F}:opened:1", f"{F}:opened:2"]
     assert got["events"][F] == ["opened", "resolved", "reopened"]
     with store.connect() as conn:
-        record = alerts.get_alert(conn, alert_id)
-    assert record is not None
-    assert [(e.event, e.actor) for e in record.events] == [
+        record, events = read_alert(conn, alert_id)
+    assert [(e["event"], e["actor"]) for e in events] == [
         ("opened", "monitor"),
         ("resolved", "ann"),
         ("reopened", "monitor"),
     ]
-    assert (record.resolved_at, record.resolution, record.acknowledged_by) == (None, None, None)
-    assert (record.first_seen_at, record.since, record.last_seen_at) == (tick(0), tick(4), tick(4))
+    assert (record["resolved_at"], record["resolution"], record["acknowledged_by"]) == (None, None, None)
+    assert (record["first_seen_at"], record["since"], record["last_seen_at"]) == (tick(0), tick(4), tick(4))
 
 
-def test_list_alerts_puts_the_most_severe_first(store: sa.Engine, dpdc: WorkflowConfig) -> None:
-    play(store, dpdc, [[LATE], [LATE, F]])
+def test_the_api_lists_the_active_alerts_most_severe_first(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    play(store, dpdc, [[LATE], [LATE, F], [F, STUCK]])  # LATE resolves at the third tick
     with store.connect() as conn:
-        listed = alerts.list_alerts(conn, WF, DAY)
-        active = alerts.list_alerts(conn, WF, DAY, states=["open"])
+        listed = views.active_alerts(queries.active_alerts(conn, [WF]), {}).alerts
+        day = queries.day_alerts(conn, WF, DAY)
     assert [(a.kind, a.severity) for a in listed] == [
+        (FindingKind.STUCK, Severity.CRITICAL),  # newest first within a severity
         (FindingKind.FAILED, Severity.CRITICAL),
-        (FindingKind.LATE_START, Severity.WARNING),
     ]
-    assert len(active) == 2
+    assert [(a["kind"], a["state"]) for a in day] == [("LATE_START", "resolved"), ("FAILED", "open"), ("STUCK", "open")]
 
 
 def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_one_mail(
@@ -481,7 +485,7 @@ def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_
     outage = finding(FindingKind.SOURCE_UNAVAILABLE, "_chain", title="CC&B cannot be read — ORA-12541")
     with store.begin() as conn:
         alerts.raise_condition(
-            conn, dpdc, outage, business_date=DAY, as_of=tick(0), recipients=ONCALL, page_url_base=PAGE, now=tick(0)
+            conn, dpdc, outage, business_date=DAY, as_of=tick(0), recipients=ONCALL, render=RENDER, now=tick(0)
         )
     chain = parse(CHAIN).model_copy(update={"title": "DPDC AMI daily billing not complete by its 22:00 deadline"})
     sync(store, dpdc, evaluation(tick(1), [chain]))  # the tick that reads CC&B again judges the missed ones
@@ -492,7 +496,7 @@ def test_a_deadline_missed_while_the_source_is_down_recovers_with_the_outage_in_
             FindingKind.SOURCE_UNAVAILABLE,
             as_of=tick(1),
             recipients=ONCALL,
-            page_url_base=PAGE,
+            render=RENDER,
             now=tick(1),
         )
     assert (cleared.resolved, cleared.mails_queued) == (1, 0)

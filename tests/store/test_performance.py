@@ -10,12 +10,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batch_monitor.alerting import SyncResult
 from batch_monitor.config import WorkflowConfig, parse_workflow
 from batch_monitor.constants import FindingKind, RunStatus
 from batch_monitor.models import Evaluation, Progress
 from batch_monitor.store import alerts, repository, schema
 
-from .conftest import ONCALL, PAGE, T0, evaluation, finding, run, tick
+from .conftest import ONCALL, RENDER, T0, evaluation, finding, run, tick
 
 STEPS = 5000
 CRITICAL = 10  # failed steps (mailed)
@@ -54,10 +55,10 @@ def counting(engine: sa.Engine) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", record)
 
 
-def persist(engine: sa.Engine, workflow: WorkflowConfig, ev: Evaluation) -> tuple[alerts.SyncResult, list[str]]:
+def persist(engine: sa.Engine, workflow: WorkflowConfig, ev: Evaluation) -> tuple[SyncResult, list[str]]:
     with counting(engine) as statements, engine.begin() as conn:
         repository.upsert_runs(conn, workflow.workflow_id, ev)
-        result = alerts.sync_alerts(conn, workflow, ev, recipients=ONCALL, page_url_base=PAGE, now=ev.as_of)
+        result = alerts.sync_alerts(conn, workflow, ev, recipients=ONCALL, render=RENDER, now=ev.as_of)
         repository.save_evaluation(conn, ev)
     return result, statements
 

@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from batch_monitor import pipeline
+from batch_monitor.alerting import SyncResult
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.store import alerts, schema
-from batch_monitor.store.alerts import SyncResult
+from batch_monitor.store import actions, alerts, schema
 
-from .conftest import ONCALL, PAGE, T0, evaluation, tick
+from .conftest import ONCALL, PAGE, RENDER, T0, evaluation, tick
 from .test_alerts import parse
 
 F = "FAILED:C1-PPBTR"
@@ -41,14 +41,14 @@ def play_tick(
     """Tick ``n``: sync its findings, then remind as of it (as pipeline.persist does)."""
     ev = evaluation(tick(n), [parse(s) for s in specs])
     with engine.begin() as conn:
-        alerts.sync_alerts(conn, wf, ev, recipients=ONCALL, page_url_base=PAGE, now=ev.as_of)
+        alerts.sync_alerts(conn, wf, ev, recipients=ONCALL, render=RENDER, now=ev.as_of)
         return alerts.remind(
             conn,
             wf,
             as_of=ev.as_of,
             recipients=ONCALL,
             escalate_to=list(wf.escalate_to) if escalate_to is None else escalate_to,
-            page_url_base=PAGE,
+            render=RENDER,
             now=ev.as_of,
         )
 
@@ -59,7 +59,7 @@ def acknowledge(engine: sa.Engine, n: int, identity: str = F) -> None:
         alert_id = conn.execute(
             sa.select(schema.alerts.c.id).where(schema.alerts.c.kind == kind, schema.alerts.c.step_id == step_id)
         ).scalar_one()
-        alerts.acknowledge_alert(conn, alert_id, user="op1", comment="on it", now=tick(n))
+        actions.acknowledge_alert(conn, alert_id, user="op1", comment="on it", now=tick(n))
 
 
 def mails(engine: sa.Engine) -> list[tuple[int, str, tuple[str, ...]]]:

@@ -14,7 +14,7 @@ from batch_monitor.exceptions import StoreError
 from batch_monitor.models import EmailContent, Observations, Progress, RunObservation, ThreadObservation
 from batch_monitor.store import alerts, outbox, repository, schema
 
-from .conftest import DAY, ONCALL, PAGE, T0, evaluation, finding, run, tick
+from .conftest import DAY, ONCALL, RENDER, T0, evaluation, finding, run, tick
 
 WF = "dpdc_ami"
 H = dt.timedelta(hours=1)
@@ -280,7 +280,7 @@ def test_purge_deletes_old_history_but_never_an_unsent_mail(store: sa.Engine, dp
         with store.begin() as conn:
             repository.save_snapshot(conn, observations(ev.as_of).model_copy(update={"business_date": day}))
             repository.upsert_runs(conn, WF, ev)
-            alerts.sync_alerts(conn, dpdc, ev, recipients=ONCALL, page_url_base=PAGE, now=ev.as_of)
+            alerts.sync_alerts(conn, dpdc, ev, recipients=ONCALL, render=RENDER, now=ev.as_of)
             repository.save_evaluation(conn, ev)
             repository.summarize_day(conn, WF, day, ev.as_of)
     other = evaluation(T0 - dt.timedelta(days=61), runs=[run("CM-DMRU", 9)], workflow_id="other", business_date=old_day)

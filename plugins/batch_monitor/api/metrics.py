@@ -29,13 +29,13 @@ from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFam
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from batch_monitor import deadman
+from batch_monitor.alerting import ACTIVE_STATES
 from batch_monitor.api import queries
 from batch_monitor.api.access import readable
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.queries import WorkflowMeta
 from batch_monitor.constants import METRICS_TOKEN_VARIABLE, StepStatus
 from batch_monitor.models import Evaluation
-from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.schema import alerts, email_outbox, execution_logs
 from batch_monitor.store.ticks import durations, last_finished
 

@@ -1,6 +1,6 @@
 """Reads of the store that the API needs (SQLAlchemy Core; every function takes a Connection).
 
-Writes (acknowledge, resolve) go through ``batch_monitor.store.alerts``. Nothing here reads
+Writes (acknowledge, resolve) go through ``batch_monitor.store.actions``. Nothing here reads
 the wall clock: callers pass the moments and dates they mean. No Airflow imports.
 """
 
@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
 from batch_monitor import silences as silencing
+from batch_monitor.alerting import ACTIVE_STATES
 from batch_monitor.config import MaintenanceWindow, parse_clock
 from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
 from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.silences import Silence
 from batch_monitor.store import silences as stored_silences
-from batch_monitor.store.alerts import ACTIVE_STATES
 from batch_monitor.store.repository import load_baselines
 from batch_monitor.store.schema import (
     alert_events,

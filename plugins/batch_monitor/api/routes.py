@@ -48,8 +48,7 @@ from batch_monitor.api.schemas import (
     WorkflowsResponse,
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
-from batch_monitor.store import alerts as store_alerts
-from batch_monitor.store import ticks
+from batch_monitor.store import actions, ticks
 
 router = APIRouter(prefix="/api/v1")
 
@@ -273,7 +272,7 @@ def acknowledge_alert(
     body: ActionBody,
 ) -> AlertActionResponse:
     """Acknowledge an open alert as the token's user. Acknowledging again changes nothing and says so."""
-    result = store_alerts.acknowledge_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
+    result = actions.acknowledge_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
@@ -304,7 +303,7 @@ def resolve_alert(
     body: ActionBody,
 ) -> AlertActionResponse:
     """Resolve an alert by hand. It reopens only if its condition clears and later comes back."""
-    result = store_alerts.resolve_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
+    result = actions.resolve_alert(conn, alert_id, user=user.get_name(), comment=_comment(body), now=utc_now())
     conn.commit()
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
