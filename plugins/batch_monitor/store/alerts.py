@@ -92,6 +92,9 @@ _INSERT_COLUMNS = (
 _EVENT_COLUMNS = ("alert_id", "event", "at", "as_of", "actor", "comment", "details")
 
 
+# --------------------------------------------------------------------------- rows in and out
+
+
 def _claim_tick(conn: sa.Connection, ev: Evaluation, as_of: dt.datetime) -> bool:
     """Mark ``as_of`` as the day's latest synced tick; False if it is not newer than the stored one.
 
