@@ -49,7 +49,8 @@ from batch_monitor.api.schemas import (
     SilencesResponse,
     SnoozeBody,
 )
-from batch_monitor.constants import CHAIN_STEP_ID, MAX_SILENCE_DAYS
+from batch_monitor.constants import CHAIN_STEP_ID
+from batch_monitor.settings import MAX_SILENCE_DAYS
 from batch_monitor.silences import Silence
 from batch_monitor.store import repository
 from batch_monitor.store import silences as store_silences
@@ -82,11 +83,10 @@ def _parse(raw: bytes, model: type[_Body]) -> _Body:
 
 
 def _max_length(conn: StoreDep) -> dt.timedelta:
-    days = repository.get_setting(conn, "max_silence_days", default=MAX_SILENCE_DAYS)
     try:
-        return dt.timedelta(days=max(float(days), 0))
-    except (TypeError, ValueError, OverflowError):
-        return dt.timedelta(days=MAX_SILENCE_DAYS)
+        return dt.timedelta(days=repository.setting(conn, MAX_SILENCE_DAYS))
+    except OverflowError:
+        return dt.timedelta(days=MAX_SILENCE_DAYS.default)
 
 
 def _aware(moment: dt.datetime, timezone: str, field: str) -> dt.datetime:
