@@ -64,13 +64,20 @@ INCLUDE_DIR = Setting(
     "BATCH_MONITOR_INCLUDE_DIR",
     Source.ENV,
     "include",
-    "the include/ folder (workflows, SQL, scenarios, mail templates); relative defaults below are inside it",
+    "the include folder: workflows, SQL, scenarios, mail templates (default: beside plugins/)",
 )
 WORKFLOWS_DIR = Setting(
-    "BATCH_MONITOR_WORKFLOWS_DIR", Source.ENV, "workflows", "the workflow files: one monitoring DAG per file"
+    "BATCH_MONITOR_WORKFLOWS_DIR",
+    Source.ENV,
+    "workflows",
+    "the workflow files, one monitoring DAG per file (default: in the include folder)",
 )
-SQL_DIR = Setting("BATCH_MONITOR_SQL_DIR", Source.ENV, "sql", "the OUAF SQL the reader runs against CC&B")
-TEMPLATES_DIR = Setting("BATCH_MONITOR_TEMPLATES_DIR", Source.ENV, "templates", "the mail templates (Jinja)")
+SQL_DIR = Setting(
+    "BATCH_MONITOR_SQL_DIR", Source.ENV, "sql", "the OUAF SQL run against CC&B (default: in the include folder)"
+)
+TEMPLATES_DIR = Setting(
+    "BATCH_MONITOR_TEMPLATES_DIR", Source.ENV, "templates", "the mail templates (default: in the include folder)"
+)
 SCENARIOS = "scenarios"  # the simulator's scenarios: always in the include folder
 
 # ----------------------------------------------------------------- Airflow configuration

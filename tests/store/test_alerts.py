@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.evaluations import DAY, evaluation, finding
 
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import FindingKind, Severity
@@ -20,7 +21,7 @@ from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import alerts, repository, schema
 from batch_monitor.store.alerts import SyncResult
 
-from .conftest import DAY, ONCALL, PAGE, evaluation, finding, tick
+from .conftest import ONCALL, PAGE, tick
 
 WF = "dpdc_ami"
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from tests.support.evaluations import DAY, evaluation, finding, run
 
 from batch_monitor import settings
 from batch_monitor.config import WorkflowConfig
@@ -15,7 +16,7 @@ from batch_monitor.exceptions import StoreError
 from batch_monitor.models import EmailContent, Observations, Progress, RunObservation, ThreadObservation
 from batch_monitor.store import alerts, outbox, repository, schema
 
-from .conftest import DAY, ONCALL, PAGE, T0, evaluation, finding, run, tick
+from .conftest import ONCALL, PAGE, T0, tick
 
 WF = "dpdc_ami"
 H = dt.timedelta(hours=1)

@@ -33,7 +33,7 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def reads_of_the_deployment_folder(source: str) -> list[str]:
     """Where Python code names the deployment's workflows folder: a string holding the path,
-    ``"include" / "workflows"`` joined as a path, or a call of ``paths.workflows_dir()``."""
+    ``"include" / "workflows"`` joined as a path, or a call of ``settings.workflows_dir()``."""
     tree = ast.parse(source)
     docstrings = _docstrings(tree)
     found = []
@@ -65,7 +65,7 @@ def reads_of_the_deployment_folder(source: str) -> list[str]:
         ('load_workflow(ROOT / "include" / "workflows" / "dpdc_ami.yaml")', True),
         ('Path("include/workflows/dpdc_ami.yaml")', True),
         ('load_workflow(workflows_dir() / "dpdc_ami.yaml")', True),
-        ('load_workflow(paths.workflows_dir() / "dpdc_ami.yaml")', True),
+        ('load_workflow(settings.workflows_dir() / "dpdc_ami.yaml")', True),
         ('load_test_workflow("dpdc_ami")', False),
         ('def f() -> None:\n    """Not include/workflows: a docstring may name it."""', False),
     ],

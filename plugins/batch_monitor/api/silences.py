@@ -108,7 +108,7 @@ def _window(
         raise _body_error("value_error", ("body", end_field), message, ends_at.isoformat())
     if ends_at - starts_at > longest:
         days = longest / dt.timedelta(days=1)
-        message = f"a silence may last at most {days:g} days (setting max_silence_days)"
+        message = f"a silence may last at most {days:g} days (setting {MAX_SILENCE_DAYS.name})"
         raise _body_error("value_error", ("body", end_field), message, ends_at.isoformat())
 
 
