@@ -1,8 +1,9 @@
 """pipeline.py, one tick's tasks, on a real PostgreSQL store and a simulated CC&B (SQLite).
 
-Whole days, replays and CC&B outages are played in tests/e2e and tests/reliability; here each
-task's own promise: the store's settings it reads (the STUCK default, the retentions), which days
-a tick judges, and that a tick run twice for one moment mails once.
+Whole days, replays and CC&B outages of every kind are played in tests/e2e and tests/reliability;
+here each task's own promise: the store's settings it reads (the STUCK default, the retentions),
+which days a tick judges, that a tick run twice for one moment mails once, and that a tick
+without CC&B records the outage and nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.support.workflows import scenario, workflow_path
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig, load_workflow, parse_workflow
+from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.settings import RETENTION_DAYS, SNAPSHOT_RETENTION_DAYS, STUCK_THRESHOLD_MINUTES, Setting
 from batch_monitor.store import schema
@@ -140,6 +142,38 @@ def test_a_tick_run_twice_for_the_same_moment_sends_its_mail_once(
     assert first.snapshot_ids == again.snapshot_ids  # the same tick: the same snapshot
     [mail] = mail_server.received
     assert "C1-PPBTR" in str(mail.message["Subject"])
+
+
+# --------------------------------------------------------------------------- CC&B down
+
+
+def test_a_tick_without_ccb_records_one_outage_and_nothing_else_and_the_next_tick_catches_up(
+    ccb: sa.Engine, store: sa.Engine, mail_server: MailServer
+) -> None:
+    pipeline.prepare_store(store, DPDC, local("05:00"))
+    down = sa.create_engine("postgresql+psycopg2://ccb_reader:s3cret@127.0.0.1:1/ccb")  # nothing listens on port 1
+    missed, back = local("14:45"), local("15:00")
+    simulator.play(ccb, scenario("failure"), DPDC, DAY, missed)  # C1-PPBTR failed at 14:30, unseen
+    with pytest.raises(SourceUnavailableError) as caught:
+        pipeline.run_tick(down, store, DPDC, missed)
+    assert "s3cret" not in str(caught.value)
+    pipeline.record_source_unavailable(
+        store, DPDC, missed, str(caught.value), recipients=list(DPDC.on_call), page_url_base="http://x", now=missed
+    )
+    t = schema.alerts
+    with store.connect() as conn:
+        assert conn.execute(sa.select(t.c.kind, t.c.state)).all() == [("SOURCE_UNAVAILABLE", "open")]
+        assert conn.scalar(sa.select(sa.func.count()).select_from(schema.source_snapshots)) == 0
+
+    simulator.play(ccb, scenario("failure"), DPDC, DAY, back)
+    pipeline.run_tick(ccb, store, DPDC, back, channel=SmtpChannel())
+    with store.connect() as conn:
+        states = dict(conn.execute(sa.select(t.c.kind, t.c.state)).all())
+        judged = sorted(conn.scalars(sa.select(schema.source_snapshots.c.as_of)))
+    assert states == {"SOURCE_UNAVAILABLE": "resolved", "FAILED": "open"}
+    assert judged == [missed, back]  # the missed tick judged too
+    subjects = [str(m.message["Subject"]) for m in mail_server.received]
+    assert len(subjects) == len(set(subjects)) == 3  # the outage, the failure, the outage's recovery
 
 
 # --------------------------------------------------------------------------- housekeeping
