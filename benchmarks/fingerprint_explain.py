@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import oracle
 from tests.support.ccb import DAY, DPDC, at, scenario
 
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.simulator import create_schema, play
 from batch_monitor.source import FINGERPRINT_SQL, SourceReader, _prepare, fingerprint_window, read_fingerprint
 from benchmarks import common

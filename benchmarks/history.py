@@ -31,9 +31,8 @@ from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.baselines import compute_baselines
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import DEFAULT_RETENTION_DAYS
 from batch_monitor.notify.channels import EmailChannel, SmtpChannel
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import SNAPSHOT_RETENTION_DAYS, scenarios_dir
 from batch_monitor.store import repository
 from batch_monitor.store.schema import evaluations
 
@@ -195,14 +194,11 @@ def _moved(*names: str) -> dict[str, str]:
 def snapshot_horizon(store: sa.Engine, judged: dt.date) -> dt.date:
     """The oldest business date whose snapshots the store keeps once ``judged`` is being judged.
 
-    Snapshots follow the store's ``retention_days``, or their own ``snapshot_retention_days``
-    where the monitor has that setting (it keeps raw snapshots for a shorter time then).
+    Snapshots follow the store's ``snapshot_retention_days`` (housekeeping purges them as it does).
     """
     with store.connect() as conn:
-        days = repository.get_setting(conn, "snapshot_retention_days")
-        if days is None:
-            days = repository.get_setting(conn, "retention_days", default=DEFAULT_RETENTION_DAYS)
-    return judged - dt.timedelta(days=int(days))
+        days = repository.setting(conn, SNAPSHOT_RETENTION_DAYS)
+    return judged - dt.timedelta(days=days)
 
 
 def clone_days(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from batch_monitor.config import load_workflows
 from batch_monitor.exceptions import WorkflowConfigError
-from batch_monitor.paths import workflows_dir
+from batch_monitor.settings import workflows_dir
 
 WORKFLOWS_DIR = workflows_dir()
 

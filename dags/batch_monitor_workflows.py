@@ -10,7 +10,7 @@ import logging
 
 from batch_monitor.config import load_workflows
 from batch_monitor.dag_factory import build_dag
-from batch_monitor.paths import workflows_dir
+from batch_monitor.settings import workflows_dir
 
 WORKFLOWS_DIR = workflows_dir()
 

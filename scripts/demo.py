@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 from batch_monitor import business_day as bd  # noqa: E402
 from batch_monitor import pipeline, simulator  # noqa: E402
 from batch_monitor.config import WorkflowConfig, load_workflows  # noqa: E402
-from batch_monitor.paths import scenarios_dir, workflows_dir  # noqa: E402
+from batch_monitor.settings import scenarios_dir, workflows_dir  # noqa: E402
 from batch_monitor.store.schema import alerts as alerts_table  # noqa: E402
 from batch_monitor.text import format_duration  # noqa: E402
 

@@ -13,18 +13,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import (
-    EMAIL_TO_VARIABLE,
-    ESCALATE_TO_VARIABLE,
-    METRICS_TOKEN_VARIABLE,
+from batch_monitor.settings import (
+    BASE_URL,
+    CONNECT_TIMEOUT,
+    EMAIL_TO,
+    ESCALATE_TO,
+    METRICS_TOKEN,
     SOURCE_CONN_ID,
     STORE_CONN_ID,
+    Setting,
 )
 from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONNECT_TIMEOUT = 30  # seconds; a connection's extra "connect_timeout" overrides it
 POSTGRES_DRIVER = "postgresql+psycopg2"  # the driver the store is tested with (the hook would pick psycopg 3)
 _POSTGRES_TYPES = ("postgres", "postgresql")
 
@@ -50,10 +52,10 @@ def _postgres_engine(conn_id: str, **engine_kwargs: Any) -> sa.Engine:
 def _connect_timeout(conn_id: str, extra: dict[str, Any]) -> int:
     """A bounded connect timeout for PostgreSQL (a host that never answers must not hang a task)."""
     try:
-        timeout = int(extra.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        timeout = int(extra.get(CONNECT_TIMEOUT.name, CONNECT_TIMEOUT.default))
     except (TypeError, ValueError):
         raise ValueError(
-            f"Airflow connection {conn_id!r}: extra 'connect_timeout' must be a number of seconds"
+            f"Airflow connection {conn_id!r}: extra {CONNECT_TIMEOUT.name!r} must be a number of seconds"
         ) from None
     return max(timeout, 1)
 
@@ -98,33 +100,34 @@ def recipients(workflow: WorkflowConfig) -> list[str]:
     return variable_recipients() or parse_recipients(workflow.on_call)
 
 
-def variable_recipients() -> list[str]:
-    """The addresses in the Airflow Variable ``batch_monitor_email_to`` (empty when unset)."""
+def variable(setting: Setting[None]) -> str | None:
+    """An Airflow Variable's text (None when unset or blank)."""
     from airflow.sdk import Variable
 
-    return parse_recipients(Variable.get(EMAIL_TO_VARIABLE, default=None))
+    value = Variable.get(setting.name, default=None)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def variable_recipients() -> list[str]:
+    """The addresses in the Airflow Variable ``batch_monitor_email_to`` (empty when unset)."""
+    return parse_recipients(variable(EMAIL_TO))
 
 
 def escalate_recipients(workflow: WorkflowConfig) -> list[str]:
     """Who escalated mails also go to: the Airflow Variable ``batch_monitor_escalate_to`` if set,
     else the YAML's ``escalate_to``."""
-    from airflow.sdk import Variable
-
-    return parse_recipients(Variable.get(ESCALATE_TO_VARIABLE, default=None)) or list(workflow.escalate_to)
+    return parse_recipients(variable(ESCALATE_TO)) or list(workflow.escalate_to)
 
 
 def metrics_token() -> str | None:
     """The metrics scraper's token: the Airflow Variable ``batch_monitor_metrics_token`` (None when unset or blank)."""
-    from airflow.sdk import Variable
-
-    value = Variable.get(METRICS_TOKEN_VARIABLE, default=None)
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    return variable(METRICS_TOKEN)
 
 
 def page_url_base() -> str:
-    """Base URL of the Airflow UI, for links in mails ([api] base_url)."""
+    """Base URL of the Airflow UI, for links in mails ([api] base_url; unset: its default)."""
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+    base = conf.get(BASE_URL.section, BASE_URL.name, fallback="") or BASE_URL.default
     return base.rstrip("/")

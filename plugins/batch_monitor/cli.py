@@ -29,9 +29,9 @@ import pendulum
 import sqlalchemy as sa
 
 from batch_monitor import business_day as bd
-from batch_monitor import paths
+from batch_monitor import settings
 from batch_monitor.config import WorkflowConfig, load_workflows, parse_clock, workflow_files
-from batch_monitor.constants import SOURCE_CONN_ID, Severity
+from batch_monitor.constants import Severity
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
 from batch_monitor.models import Evaluation, Finding, Observations, StepState
@@ -94,7 +94,7 @@ def validate(files: Sequence[Path], sql_dir: Path) -> dict[Path, WorkflowConfig 
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    outcome = validate(_expand(args.files), paths.sql_dir())
+    outcome = validate(_expand(args.files), settings.sql_dir())
     for path, result in outcome.items():
         if isinstance(result, WorkflowConfigError):
             print(result, file=sys.stderr)
@@ -274,7 +274,7 @@ def render(evaluation: Evaluation, workflow: WorkflowConfig) -> list[str]:
 
 def _run_check(args: argparse.Namespace) -> int:
     workflow = find_workflow(args.workflow, args.workflows_dir)
-    reader = SourceReader(paths.sql_dir())
+    reader = SourceReader(settings.sql_dir())
     reader.check_files(workflow)
     now = pendulum.now(bd.UTC)
     as_of = parse_as_of(args.as_of, workflow, args.date, now)
@@ -342,7 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--workflows-dir",
         type=Path,
-        default=paths.workflows_dir(),
+        default=settings.workflows_dir(),
         metavar="DIR",
         help="where the workflow files are (default: %(default)s)",
     )
@@ -352,7 +352,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--conn-id",
-        default=SOURCE_CONN_ID,
+        default=settings.SOURCE_CONN_ID,
         metavar="ID",
         help="Airflow connection to CC&B when no --source-url is given (default: %(default)s)",
     )

@@ -33,6 +33,7 @@ from pydantic import (
 from batch_monitor.constants import DEFAULT_STATUS_MAP, FindingKind, Severity
 from batch_monitor.exceptions import WorkflowConfigError
 from batch_monitor.run_calendar import CalendarConfig, run_day
+from batch_monitor.settings import STUCK_THRESHOLD_MINUTES
 from batch_monitor.text import format_duration, parse_recipients
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$")
@@ -45,6 +46,12 @@ LEARNED: Literal["learned"] = "learned"
 LEARNABLE_FIELDS = ("expected_start", "expected_duration", "max_duration")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WATCH_INTERVAL = dt.timedelta(seconds=30)
+DEFAULT_BUSINESS_DAY_START = dt.time(5, 0)
+DEFAULT_SCHEDULE = "*/15 * * * *"
+DEFAULT_WEEKEND_DAYS = ("sat", "sun")
+# a step that sets no stuck_after (nor its workflow's defaults): the store's stuck_threshold_minutes,
+# applied at the edge (WorkflowConfig.with_stuck_after); until then, that setting's default
+DEFAULT_STUCK_AFTER = dt.timedelta(minutes=STUCK_THRESHOLD_MINUTES.default)
 MIN_WATCH_INTERVAL = dt.timedelta(seconds=5)  # one small query per interval is what CC&B is promised
 MAX_WATCH_INTERVAL = dt.timedelta(minutes=15)
 _ZONES = available_timezones()
@@ -309,7 +316,7 @@ class StepDefaults(BaseModel):
     start_grace: Duration = dt.timedelta(minutes=15)
     expected_duration: LearnableDuration = None
     max_duration: LearnableDuration = None
-    stuck_after: Duration = dt.timedelta(minutes=60)
+    stuck_after: Duration = DEFAULT_STUCK_AFTER
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
     volume_low: Percent = 0.20
@@ -336,7 +343,7 @@ class StepConfig(BaseModel):
     # records one run typically processes: the forecast's progress (a learned baseline's median when omitted)
     expected_records: int | None = Field(default=None, gt=0)
     finish_by: Clock | None = None
-    stuck_after: Duration = dt.timedelta(minutes=60)
+    stuck_after: Duration = DEFAULT_STUCK_AFTER
     min_rps: float | None = Field(default=None, ge=0)
     expect_records: bool = True
     # UNUSUAL_VOLUME: a completed run's records below / above these shares of its typical count
@@ -400,8 +407,8 @@ class WorkflowConfig(BaseModel):
     description: str = ""
     timezone: str = "UTC"
     source_timezone: str = ""
-    business_day_start: Clock = dt.time(5, 0)
-    schedule: str = "*/15 * * * *"
+    business_day_start: Clock = DEFAULT_BUSINESS_DAY_START
+    schedule: str = DEFAULT_SCHEDULE
     on_call: list[str] = Field(default_factory=list)
     email_min_severity: Severity = Severity.CRITICAL
     # an unacknowledged CRITICAL incident is mailed again every remind_every (0: never) and, after
@@ -425,7 +432,7 @@ class WorkflowConfig(BaseModel):
     # a step's (or segment's) baseline is used once it has baseline_min_days days with a good run
     baseline_days: int = Field(default=30, ge=1, le=366)
     baseline_min_days: int = Field(default=5, ge=1, le=366)
-    weekend_days: Weekdays = Field(default_factory=lambda: ["sat", "sun"])
+    weekend_days: Weekdays = Field(default_factory=lambda: list(DEFAULT_WEEKEND_DAYS))
     # which business days a run is expected on (run_calendar.py); none: every day
     calendar: CalendarConfig | None = None
     tags: list[str] = Field(default_factory=list)
@@ -522,6 +529,19 @@ class WorkflowConfig(BaseModel):
     def ordered_steps(self) -> list[StepConfig]:
         """Every step after its predecessors (YAML order where free); see :func:`step_order`."""
         return step_order(self.steps)
+
+    def with_stuck_after(self, default: dt.timedelta) -> WorkflowConfig:
+        """This workflow with ``default`` as the ``stuck_after`` of every step that sets none (in its
+        own entry or through ``defaults``): the monitor's ``stuck_threshold_minutes``."""
+        if default <= dt.timedelta(0):
+            raise ValueError("the default stuck_after must be longer than 0")
+        if default == DEFAULT_STUCK_AFTER:
+            return self  # the steps that set none have it already
+        steps = [
+            s if "stuck_after" in s.model_fields_set else s.model_copy(update={"stuck_after": default})
+            for s in self.steps
+        ]
+        return self.model_copy(update={"steps": steps})
 
     def predecessors(self, step: StepConfig) -> list[StepConfig]:
         return [self.step(d) for d in (step.depends_on or [])]

@@ -126,21 +126,6 @@ T_SILENCES = "batch_silences"
 T_SILENCE_EVENTS = "batch_silence_events"
 T_BASELINES = "batch_step_baselines"
 
-DEFAULT_RETENTION_DAYS = 60
-DEFAULT_REFRESH_SECONDS = 30 * 60
-MAX_SILENCE_DAYS = 7  # the longest a silence may last (global setting max_silence_days)
-
-# Airflow names (connections and variables) the monitor reads.
-SOURCE_CONN_ID = "ccb_oracle"
-STORE_CONN_ID = "batch_monitor_db"
-SMTP_CONN_ID = "smtp_default"
-SLACK_CONN_ID = "batch_monitor_slack"  # an incoming webhook (slackwebhook), or the Web API (slack) to thread
-APPRISE_CONN_ID = "batch_monitor_apprise"
-EMAIL_TO_VARIABLE = "batch_monitor_email_to"
-ESCALATE_TO_VARIABLE = "batch_monitor_escalate_to"
-METRICS_TOKEN_VARIABLE = "batch_monitor_metrics_token"  # the read-only scraper token of GET /metrics
-
-
 # Where the page lives: its app on the api-server, and the UI route that shows it in an iframe.
 # The UI puts the iframe's path and query after /plugin/<route>, so the two must differ.
 PAGE_URL_PREFIX = "/batch-monitor"

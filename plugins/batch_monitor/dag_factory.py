@@ -39,11 +39,10 @@ from airflow.sdk import (
 
 from batch_monitor import airflow_io, pipeline
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import SOURCE_CONN_ID
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.notify.channels import build_channels
 from batch_monitor.notify.failure import BatchMonitorFailureNotifier, describe_exception, monitor_failure_callback
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import SOURCE_CONN_ID, sql_dir
 from batch_monitor.source import SourceReader, ping
 from batch_monitor.text import format_duration
 from batch_monitor.triggers import BatchSourceChangeTrigger

@@ -30,14 +30,14 @@ from batch_monitor import business_day as bd
 from batch_monitor.alerting import SyncResult
 from batch_monitor.baselines import compute_baselines, segments_of, select_baselines
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_RETENTION_DAYS, FindingKind, Severity, StepStatus
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, Severity, StepStatus
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import SourceUnavailableError
 from batch_monitor.models import Evaluation, Finding, RiskMemory, StepBaseline
 from batch_monitor.notify import alert_mail, digest
 from batch_monitor.notify.render import render_digest
 from batch_monitor.notify.sender import Channels, send_pending
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import BASE_URL, RETENTION_DAYS, SNAPSHOT_RETENTION_DAYS, sql_dir
 from batch_monitor.source import SourceReader
 from batch_monitor.store import alerts, outbox, repository, ticks
 from batch_monitor.store.schema import alerts as alerts_table
@@ -46,7 +46,6 @@ from batch_monitor.text import mask_credentials
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_URL = "http://localhost:8080"
 MAX_LOGGED_ANOMALIES = 20  # per snapshot; all of them are in the DATA_QUALITY alert
 
 
@@ -86,7 +85,8 @@ def prepare_store(store: sa.Engine, workflow: WorkflowConfig, now: dt.datetime) 
     migrate(store)
     with store.begin() as conn:
         repository.ensure_default_settings(conn)
-        repository.save_workflow_config(conn, workflow, now)
+        # as judged: the steps without stuck_after get the store's stuck_threshold_minutes
+        repository.save_workflow_config(conn, repository.with_stored_defaults(conn, workflow), now)
 
 
 def extract(
@@ -158,6 +158,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
     for sid in snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
+            judged = repository.with_stored_defaults(conn, workflow)  # stuck_threshold_minutes
             if not covered.issuperset(segments_of(obs.business_date, workflow.weekend_days)):
                 # one query a tick: the segments of the day and the days beside it (yesterday is judged
                 # beside today while it is unfinished), not every step's every segment
@@ -173,7 +174,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
             if obs.business_date not in risk:
                 risk[obs.business_date] = _stored_risk(conn, workflow, obs.business_date)
             ev = evaluate(
-                workflow,
+                judged,
                 obs,
                 obs.as_of,
                 memory,
@@ -524,10 +525,8 @@ def housekeeping(
         dates = dates_to_judge(conn, workflow, as_of)
     with store.begin() as conn:
         summarized = sum(repository.summarize_day(conn, workflow.workflow_id, date, now) for date in dates)
-        retention = repository.get_setting(conn, "retention_days")
-        days = int(retention) if retention is not None else DEFAULT_RETENTION_DAYS
-        before = dates[-1] - dt.timedelta(days=days)
-        snapshot_days = int(repository.get_setting(conn, "snapshot_retention_days", default=2))
+        before = dates[-1] - dt.timedelta(days=repository.setting(conn, RETENTION_DAYS))
+        snapshot_days = repository.setting(conn, SNAPSHOT_RETENTION_DAYS)
         purged = repository.purge(
             conn,
             workflow_id=workflow.workflow_id,
@@ -549,8 +548,7 @@ def finish_tick(
         ticks.record_tick(
             conn, workflow.workflow_id, as_of=bd.to_utc(as_of), finished_at=finished_at, duration_s=duration_s
         )
-        retention = repository.get_setting(conn, "retention_days")
-        days = int(retention) if retention is not None else DEFAULT_RETENTION_DAYS
+        days = repository.setting(conn, RETENTION_DAYS)
         ticks.purge_ticks(conn, workflow.workflow_id, before=bd.to_utc(as_of) - dt.timedelta(days=days))
 
 
@@ -567,7 +565,7 @@ def run_tick(
     *,
     channel: Channels | None = None,
     recipients: list[str] | None = None,
-    page_url_base: str = DEFAULT_PAGE_URL,
+    page_url_base: str = BASE_URL.default,
     now: dt.datetime | None = None,
     reader: SourceReader | None = None,
     escalate_to: list[str] | None = None,

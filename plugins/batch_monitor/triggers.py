@@ -35,8 +35,7 @@ import pendulum
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from batch_monitor import business_day as bd
-from batch_monitor.constants import SOURCE_CONN_ID
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import SOURCE_CONN_ID, sql_dir
 from batch_monitor.source import Fingerprint, SourceReader, fingerprint_window, read_fingerprint
 
 CLASSPATH = "batch_monitor.triggers.BatchSourceChangeTrigger"

@@ -27,7 +27,7 @@ from batch_monitor.config import load_workflow, parse_workflow
 from batch_monitor.evaluate import evaluate
 from batch_monitor.exceptions import WorkflowConfigError
 from batch_monitor.models import Observations
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.source import SourceReader
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from tests.support.connections import pg_connection_json
 
-from batch_monitor import airflow_io
+from batch_monitor import airflow_io, settings
 
 
 def connection_json(url: str, **extra: Any) -> str:
@@ -61,3 +61,33 @@ def test_a_sqlite_connection_stands_in_for_ccb(tmp_path: Path, monkeypatch: pyte
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM ci_batch_run")) == 0
     engine.dispose()
+
+
+def test_ccb_on_postgresql_is_read_through_the_postgres_connection(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CCB_ORACLE", connection_json(fresh_pg_url))
+    engine = airflow_io.source_engine()
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT current_database()")) == sa.make_url(fresh_pg_url).database
+    assert engine.url.password == "p@ss/w:rd?"
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("value", "token"), [(None, None), ("   ", None), ("  s3cret-token\n", "s3cret-token")])
+def test_the_metrics_token_is_the_variables_text_and_none_when_unset_or_blank(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, token: str | None
+) -> None:
+    name = f"AIRFLOW_VAR_{settings.METRICS_TOKEN.name.upper()}"
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+    assert airflow_io.metrics_token() == token
+
+
+def test_mail_links_start_at_the_airflow_base_url_and_localhost_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.dpdc.example/")
+    assert airflow_io.page_url_base() == "https://airflow.dpdc.example"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "")
+    assert airflow_io.page_url_base() == settings.BASE_URL.default == "http://localhost:8080"

@@ -22,7 +22,7 @@ from tests.conftest import create_database, drop_database
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.store import repository, schema
 from batch_monitor.store.migrate import migrate
 

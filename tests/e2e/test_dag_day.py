@@ -18,7 +18,7 @@ from tests.support.connections import pg_connection_json
 from tests.support.mail import MailServer
 
 from batch_monitor import simulator
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]

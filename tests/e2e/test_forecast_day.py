@@ -24,7 +24,7 @@ from tests.support.workflows import workflow_path
 from batch_monitor import airflow_io, simulator
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from tests.e2e.test_scenario_days import DAY, WORKFLOW
 from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.constants import StepStatus
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.store import repository, schema
 
 DATA = Path(__file__).parent / "data"

@@ -24,7 +24,7 @@ from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.notify.channels import SmtpChannel
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.store import schema
 from batch_monitor.store.migrate import migrate
 

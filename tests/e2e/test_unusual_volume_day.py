@@ -20,7 +20,7 @@ from tests.support.workflows import scenario
 from batch_monitor import simulator
 from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Finding, Progress, StepBaseline
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.source import SourceReader
 
 pytestmark = pytest.mark.e2e

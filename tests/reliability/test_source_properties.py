@@ -20,7 +20,7 @@ from batch_monitor import business_day as bd
 from batch_monitor.constants import FindingKind, RunStatus, Severity
 from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Evaluation, Progress
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.source import SourceReader
 
 from .conftest import Case

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from tests.support.ccb import DAY, DPDC, US_EAST, at
 from tests.support.workflows import scenario_path, workflow_path
 
-from batch_monitor.paths import PROJECT_ROOT
+from batch_monitor.settings import PROJECT_ROOT
 from batch_monitor.simulator.__main__ import main, parse_as_of
 from batch_monitor.simulator.ddl import ci_batch_run
 

@@ -12,7 +12,7 @@ from tests.support.ccb import DAY, WORKFLOWS, scenario, ticks
 
 from batch_monitor.evaluate import evaluate
 from batch_monitor.models import Progress, RiskMemory
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.simulator import Scenario, create_schema, play
 from batch_monitor.source import SourceReader
 

@@ -13,7 +13,7 @@ from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import RunStatus
 from batch_monitor.models import Observations, RunObservation
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.simulator import play, state_at
 from batch_monitor.simulator.ddl import ci_batch_inst, ci_batch_run, ci_batch_thd
 from batch_monitor.source import SourceReader

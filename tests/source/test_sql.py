@@ -14,7 +14,7 @@ from tests.support.ccb import DAY, DPDC, at, scenario
 
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.simulator import Scenario, play
 from batch_monitor.source import CHUNK_SIZE, SourceReader, bind_parameters, ping
 

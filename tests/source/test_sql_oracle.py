@@ -18,7 +18,7 @@ import sqlglot
 from sqlalchemy.dialects import oracle
 from sqlglot import exp
 
-from batch_monitor.paths import sql_dir
+from batch_monitor.settings import sql_dir
 from batch_monitor.source import _prepare
 
 SQL_FILES = sorted(p.relative_to(sql_dir()).as_posix() for p in sql_dir().rglob("*.sql"))

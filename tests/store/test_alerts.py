@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.evaluations import DAY, evaluation, finding
 
 from batch_monitor.alerting import SyncResult
 from batch_monitor.api import queries, views
@@ -21,7 +22,7 @@ from batch_monitor.constants import FindingKind, Severity
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.store import actions, alerts, repository, schema
 
-from .conftest import DAY, ONCALL, PAGE, RENDER, evaluation, finding, tick
+from .conftest import ONCALL, PAGE, RENDER, tick
 
 WF = "dpdc_ami"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from tests.store.conftest import DAY, evaluation, run
+from tests.support.evaluations import DAY, evaluation, run
 
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from tests.support.evaluations import evaluation, finding, run
 
 from batch_monitor.alerting import SyncResult
 from batch_monitor.config import WorkflowConfig, parse_workflow
@@ -16,7 +17,7 @@ from batch_monitor.constants import FindingKind, RunStatus
 from batch_monitor.models import Evaluation, Progress
 from batch_monitor.store import alerts, repository, schema
 
-from .conftest import ONCALL, RENDER, T0, evaluation, finding, run, tick
+from .conftest import ONCALL, RENDER, T0, tick
 
 STEPS = 5000
 CRITICAL = 10  # failed steps (mailed)

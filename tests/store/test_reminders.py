@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
+from tests.support.evaluations import evaluation
 
 from batch_monitor import pipeline
 from batch_monitor.alerting import SyncResult
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.store import actions, alerts, schema
 
-from .conftest import ONCALL, PAGE, RENDER, T0, evaluation, tick
+from .conftest import ONCALL, PAGE, RENDER, T0, tick
 from .test_alerts import parse
 
 F = "FAILED:C1-PPBTR"

@@ -7,14 +7,16 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from tests.support.evaluations import DAY, evaluation, finding, run
 
+from batch_monitor import settings
 from batch_monitor.config import WorkflowConfig
 from batch_monitor.constants import FindingKind, RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import EmailContent, Observations, Progress, RunObservation, ThreadObservation
 from batch_monitor.store import alerts, outbox, repository, schema
 
-from .conftest import DAY, ONCALL, RENDER, T0, evaluation, finding, run, tick
+from .conftest import ONCALL, RENDER, T0, tick
 
 WF = "dpdc_ami"
 H = dt.timedelta(hours=1)
@@ -84,13 +86,10 @@ def test_reloading_the_yaml_drops_removed_steps_and_keeps_unchanged_ones(
 
 
 def test_default_settings_are_added_but_never_overwrite_an_operator(store: sa.Engine) -> None:
+    t = schema.monitoring_config
     with store.begin() as conn:
         repository.ensure_default_settings(conn)
-        conn.execute(
-            sa.update(schema.monitoring_config)
-            .where(schema.monitoring_config.c.key == "retention_days")
-            .values(value=90)
-        )
+        conn.execute(sa.update(t).where(t.c.key == "retention_days").values(value=90))
         repository.ensure_default_settings(conn)
         values = {k: repository.get_setting(conn, k) for k in repository.DEFAULT_SETTINGS}
         missing = repository.get_setting(conn, "no_such_key", default="fallback")
@@ -99,10 +98,36 @@ def test_default_settings_are_added_but_never_overwrite_an_operator(store: sa.En
         "snapshot_retention_days": 2,
         "stuck_threshold_minutes": 60,
         "refresh_interval_seconds": 1800,
-        "business_day_start": "05:00",
         "max_silence_days": 7,
     }
     assert missing == "fallback"
+
+
+def test_the_global_settings_hold_only_the_keys_the_monitor_reads(store: sa.Engine, dpdc: WorkflowConfig) -> None:
+    # a store written by an older monitor: a global business_day_start that nothing read
+    t = schema.monitoring_config
+    with store.begin() as conn:
+        conn.execute(sa.insert(t).values(scope="global", key="business_day_start", value="06:00"))
+        repository.save_workflow_config(conn, dpdc, T0)
+        repository.ensure_default_settings(conn)
+        global_keys = set(conn.scalars(sa.select(t.c.key).where(t.c.scope == "global")))
+        workflow_keys = set(conn.scalars(sa.select(t.c.key).where(t.c.scope == WF)))
+    assert global_keys == {s.name for s in settings.TABLE_SETTINGS}
+    assert "business_day_start" in workflow_keys  # the workflow's own, from its YAML
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [(90, 90.0), ("45", 45.0), (0.5, 0.5), (0, 60.0), (-3, 60.0), ("soon", 60.0), (True, 60.0), (None, 60.0)],
+)
+def test_a_global_setting_that_is_not_a_positive_number_reads_as_its_default(
+    store: sa.Engine, stored: object, read: float
+) -> None:
+    t = schema.monitoring_config
+    with store.begin() as conn:
+        repository.ensure_default_settings(conn)
+        conn.execute(sa.update(t).where(t.c.key == "retention_days").values(value=stored))
+        assert repository.setting(conn, settings.RETENTION_DAYS) == read
 
 
 # --------------------------------------------------------------------------- snapshots, evaluations

@@ -36,9 +36,8 @@ from tests.conftest import create_database, drop_database
 from tests.support.workflows import load_test_workflow, scenario_path
 
 from batch_monitor import business_day as bd
-from batch_monitor import pipeline, simulator
+from batch_monitor import pipeline, settings, simulator
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import METRICS_TOKEN_VARIABLE
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -236,7 +235,7 @@ def airflow_env(home: Path, store_url: str, port: int) -> dict[str, str]:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW_CONN_BATCH_MONITOR_DB": connection_json(store_url),
-            f"AIRFLOW_VAR_{METRICS_TOKEN_VARIABLE.upper()}": METRICS_TOKEN,
+            f"AIRFLOW_VAR_{settings.METRICS_TOKEN.name.upper()}": METRICS_TOKEN,
         }
     )
     return env

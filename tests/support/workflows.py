@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batch_monitor.config import WorkflowConfig, load_workflow
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.simulator import Scenario, load_scenario
 
 DATA = Path(__file__).resolve().parent.parent / "data"

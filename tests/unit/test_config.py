@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.support.workflows import WORKFLOWS_DIR
 
-from batch_monitor.config import load_workflows, parse_duration, parse_workflow
+from batch_monitor.config import DEFAULT_STUCK_AFTER, load_workflows, parse_duration, parse_workflow
 from batch_monitor.exceptions import WorkflowConfigError
 
 GOOD = """
@@ -217,3 +217,27 @@ def test_bad_reminder_settings_are_named_with_their_file_and_field(line: str, fr
     message = str(caught.value)
     assert "site/demo.yaml" in message
     assert fragment in message
+
+
+def test_the_stores_stuck_default_applies_only_to_steps_that_set_no_stuck_after() -> None:
+    own = parse_workflow(
+        textwrap.dedent(
+            """
+            workflow_id: demo
+            steps:
+              - {batch_code: A-ONE, stuck_after: 20m}
+              - {batch_code: B-TWO}
+            """
+        ),
+        Path("demo.yaml"),
+    )
+    by_defaults = parse_workflow(
+        "workflow_id: demo\ndefaults: {stuck_after: 45m}\nsteps: [{batch_code: A-ONE}]\n", Path("demo.yaml")
+    )
+    judged = own.with_stuck_after(dt.timedelta(minutes=25))
+    assert [s.stuck_after for s in judged.steps] == [dt.timedelta(minutes=20), dt.timedelta(minutes=25)]
+    assert [s.stuck_after for s in own.steps] == [dt.timedelta(minutes=20), DEFAULT_STUCK_AFTER]  # unchanged
+    assert by_defaults.with_stuck_after(dt.timedelta(minutes=25)).steps[0].stuck_after == dt.timedelta(minutes=45)
+    assert own.with_stuck_after(DEFAULT_STUCK_AFTER) is own
+    with pytest.raises(ValueError, match="longer than 0"):
+        own.with_stuck_after(dt.timedelta(0))

@@ -7,11 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.support.evaluations import DAY, step
+from tests.support.evaluations import evaluation as build
 
 from batch_monitor.config import WorkflowConfig, parse_workflow
 from batch_monitor.constants import RunStatus, StepStatus
 from batch_monitor.exceptions import WorkflowConfigError
-from batch_monitor.models import Evaluation, RunView, StepBaseline, StepState
+from batch_monitor.models import Evaluation, RunView, StepBaseline
 from batch_monitor.notify import digest
 from batch_monitor.notify.render import render_digest
 
@@ -25,7 +27,6 @@ steps:
     expected_duration: 30m
   - batch_code: B-TWO
 """
-DAY = dt.date(2026, 11, 24)
 DHAKA = dt.timezone(dt.timedelta(hours=6))
 
 
@@ -40,39 +41,13 @@ def at(hour: int, minute: int = 0, day: int = 24) -> dt.datetime:
 
 
 def evaluation(status: StepStatus, as_of: dt.datetime, b_end: dt.datetime | None = None) -> Evaluation:
+    """A-ONE done 05:00-05:45; B-TWO, started at 6:00, in ``status`` (ended at ``b_end``)."""
+    b_duration = (b_end - at(6)).total_seconds() if b_end else None
     steps = [
-        StepState(
-            step_id="A-ONE",
-            batch_code="A-ONE",
-            name="One",
-            position=0,
-            status=StepStatus.COMPLETE,
-            start=at(5),
-            end=at(5, 45),
-            duration_s=2700,
-            records=1200,
-        ),
-        StepState(
-            step_id="B-TWO",
-            batch_code="B-TWO",
-            name="Two",
-            position=1,
-            status=status,
-            start=at(6),
-            end=b_end,
-            duration_s=(b_end - at(6)).total_seconds() if b_end else None,
-        ),
+        step("A-ONE", 0, StepStatus.COMPLETE, name="One", start=at(5), end=at(5, 45), duration_s=2700, records=1200),
+        step("B-TWO", 1, status, name="Two", start=at(6), end=b_end, duration_s=b_duration),
     ]
-    return Evaluation(
-        workflow_id="demo",
-        business_date=DAY,
-        as_of=as_of,
-        timezone="Asia/Dhaka",
-        chain_status=status,
-        steps=steps,
-        findings=[],
-        chain_finish_by=at(22),
-    )
+    return build(as_of, steps=steps, workflow_id="demo", chain_status=status, chain_finish_by=at(22))
 
 
 def test_channels_default_to_email_and_the_digest_to_23_00() -> None:

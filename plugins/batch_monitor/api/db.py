@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from batch_monitor.constants import STORE_CONN_ID
+from batch_monitor.settings import STORE_CONN_ID
 
 log = logging.getLogger(__name__)
 UNDEFINED_TABLE = "42P01"

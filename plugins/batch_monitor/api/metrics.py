@@ -34,8 +34,9 @@ from batch_monitor.api import queries
 from batch_monitor.api.access import readable
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.queries import WorkflowMeta
-from batch_monitor.constants import METRICS_TOKEN_VARIABLE, StepStatus
+from batch_monitor.constants import StepStatus
 from batch_monitor.models import Evaluation
+from batch_monitor.settings import METRICS_TOKEN
 from batch_monitor.store.schema import alerts, email_outbox, execution_logs
 from batch_monitor.store.ticks import durations, last_finished
 
@@ -85,7 +86,7 @@ async def metrics_caller(
         if exc.status_code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
             raise _unauthorized(
                 "send an Airflow token or the scraper token (Airflow Variable "
-                f"{METRICS_TOKEN_VARIABLE!r}) as 'Authorization: Bearer <token>'"
+                f"{METRICS_TOKEN.name!r}) as 'Authorization: Bearer <token>'"
             ) from exc
         raise
     return MetricsCaller(user=user)

@@ -17,12 +17,19 @@ import sqlalchemy as sa
 from batch_monitor import business_day as bd
 from batch_monitor import silences as silencing
 from batch_monitor.alerting import ACTIVE_STATES
-from batch_monitor.config import MaintenanceWindow, parse_clock
-from batch_monitor.constants import CHAIN_STEP_ID, DEFAULT_REFRESH_SECONDS, FindingKind, RunStatus
+from batch_monitor.config import (
+    DEFAULT_BUSINESS_DAY_START,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WEEKEND_DAYS,
+    MaintenanceWindow,
+    parse_clock,
+)
+from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus
 from batch_monitor.models import Evaluation, StepBaseline
+from batch_monitor.settings import REFRESH_INTERVAL_SECONDS
 from batch_monitor.silences import Silence
 from batch_monitor.store import silences as stored_silences
-from batch_monitor.store.repository import load_baselines
+from batch_monitor.store.repository import load_baselines, setting
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -32,10 +39,7 @@ from batch_monitor.store.schema import (
     workflow_config,
 )
 
-GLOBAL_SCOPE = "global"
-DEFAULT_DAY_START = "05:00"
-DEFAULT_SCHEDULE = "*/15 * * * *"
-DEFAULT_WEEKEND = ("sat", "sun")
+DEFAULT_DAY_START = DEFAULT_BUSINESS_DAY_START.strftime("%H:%M")  # a workflow recorded without one
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class WorkflowMeta:
     steps: list[StepMeta] = field(default_factory=list)
     schedule: str = DEFAULT_SCHEDULE  # the monitoring DAG's cron
     maintenance: list[MaintenanceWindow] = field(default_factory=list)  # from the workflow's YAML
-    weekend_days: list[str] = field(default_factory=lambda: list(DEFAULT_WEEKEND))
+    weekend_days: list[str] = field(default_factory=lambda: list(DEFAULT_WEEKEND_DAYS))
 
     @property
     def day_start(self) -> dt.time:
@@ -137,8 +141,7 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
     by_id: dict[str, list[Any]] = {}  # rows of the select above
     for row in rows:
         by_id.setdefault(row.workflow_id, []).append(row)
-    settings = _settings(conn, [GLOBAL_SCOPE, *by_id])
-    default_start = settings.get((GLOBAL_SCOPE, "business_day_start"), DEFAULT_DAY_START)
+    settings = _settings(conn, list(by_id))
     result = []
     for workflow_id, steps in by_id.items():
         result.append(
@@ -146,11 +149,11 @@ def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
                 workflow_id=workflow_id,
                 name=steps[0].workflow_name,
                 timezone=str(settings.get((workflow_id, "timezone"), "UTC")),
-                business_day_start=str(settings.get((workflow_id, "business_day_start"), default_start)),
+                business_day_start=str(settings.get((workflow_id, "business_day_start"), DEFAULT_DAY_START)),
                 steps=[_step_meta(r) for r in steps],
                 schedule=str(settings.get((workflow_id, "schedule"), DEFAULT_SCHEDULE)),
                 maintenance=_windows(settings.get((workflow_id, "maintenance"))),
-                weekend_days=list(settings.get((workflow_id, "weekend_days")) or DEFAULT_WEEKEND),
+                weekend_days=list(settings.get((workflow_id, "weekend_days")) or DEFAULT_WEEKEND_DAYS),
             )
         )
     return sorted(result, key=lambda w: (w.name.lower(), w.workflow_id))
@@ -194,15 +197,7 @@ def runbook_text(runbook: Any) -> str:
 
 def refresh_interval_seconds(conn: sa.Connection) -> int:
     """The page's auto-refresh interval (global ``refresh_interval_seconds``), at least 10 s."""
-    t = monitoring_config
-    value = conn.execute(
-        sa.select(t.c.value).where(t.c.scope == GLOBAL_SCOPE, t.c.key == "refresh_interval_seconds")
-    ).scalar_one_or_none()
-    try:
-        seconds = int(value) if value is not None else DEFAULT_REFRESH_SECONDS
-    except (TypeError, ValueError):
-        seconds = DEFAULT_REFRESH_SECONDS
-    return max(seconds, 10)
+    return max(int(setting(conn, REFRESH_INTERVAL_SECONDS)), 10)
 
 
 def latest_business_dates(conn: sa.Connection) -> dict[str, dt.date]:

@@ -49,7 +49,8 @@ from batch_monitor.api.schemas import (
     SilencesResponse,
     SnoozeBody,
 )
-from batch_monitor.constants import CHAIN_STEP_ID, MAX_SILENCE_DAYS
+from batch_monitor.constants import CHAIN_STEP_ID
+from batch_monitor.settings import MAX_SILENCE_DAYS
 from batch_monitor.silences import Silence
 from batch_monitor.store import repository
 from batch_monitor.store import silences as store_silences
@@ -82,11 +83,10 @@ def _parse(raw: bytes, model: type[_Body]) -> _Body:
 
 
 def _max_length(conn: StoreDep) -> dt.timedelta:
-    days = repository.get_setting(conn, "max_silence_days", default=MAX_SILENCE_DAYS)
     try:
-        return dt.timedelta(days=max(float(days), 0))
-    except (TypeError, ValueError, OverflowError):
-        return dt.timedelta(days=MAX_SILENCE_DAYS)
+        return dt.timedelta(days=repository.setting(conn, MAX_SILENCE_DAYS))
+    except OverflowError:
+        return dt.timedelta(days=MAX_SILENCE_DAYS.default)
 
 
 def _aware(moment: dt.datetime, timezone: str, field: str) -> dt.datetime:
@@ -108,7 +108,7 @@ def _window(
         raise _body_error("value_error", ("body", end_field), message, ends_at.isoformat())
     if ends_at - starts_at > longest:
         days = longest / dt.timedelta(days=1)
-        message = f"a silence may last at most {days:g} days (setting max_silence_days)"
+        message = f"a silence may last at most {days:g} days (setting {MAX_SILENCE_DAYS.name})"
         raise _body_error("value_error", ("body", end_field), message, ends_at.isoformat())
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batch_monitor.constants import APPRISE_CONN_ID
 from batch_monitor.exceptions import NotificationError
 from batch_monitor.models import EmailContent
 from batch_monitor.notify.channels import ChannelUnavailableError
 from batch_monitor.notify.messages import APPRISE_TYPES, notice_of, plain_message
+from batch_monitor.settings import APPRISE_CONN_ID
 
 
 class AppriseChannel:

@@ -28,9 +28,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from batch_monitor.constants import SMTP_CONN_ID
 from batch_monitor.exceptions import NotificationError
 from batch_monitor.models import EmailContent
+from batch_monitor.settings import SMTP_CONN_ID
 
 log = logging.getLogger(__name__)
 

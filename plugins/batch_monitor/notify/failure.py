@@ -29,9 +29,9 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier, Context
 
-from batch_monitor.constants import EMAIL_TO_VARIABLE, SMTP_CONN_ID
 from batch_monitor.notify.channels import SmtpChannel
 from batch_monitor.notify.render import render_monitor_failure
+from batch_monitor.settings import EMAIL_TO, SMTP_CONN_ID
 from batch_monitor.text import parse_recipients
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _notify(
             "batch_monitor: %s.%s failed but nobody can be told: set the Airflow Variable %s or the workflow's on_call",
             dag_id,
             task_id,
-            EMAIL_TO_VARIABLE,
+            EMAIL_TO.name,
         )
         return
     params = context.get("params") or {}
@@ -122,7 +122,7 @@ def recipients(context: Mapping[str, Any]) -> list[str]:
 
         configured = variable_recipients()
     except Exception:  # the API server may be what failed; fall back to the DAG's own list
-        log.warning("batch_monitor: could not read Variable %s", EMAIL_TO_VARIABLE, exc_info=True)
+        log.warning("batch_monitor: could not read Variable %s", EMAIL_TO.name, exc_info=True)
         configured = []
     if configured:
         return configured

@@ -2,7 +2,7 @@
 
 Templates live in ``include/templates`` (``<name>.txt.j2`` and ``<name>.html.j2``, one pair per
 mail): ``$BATCH_MONITOR_TEMPLATES_DIR`` if set, else ``templates`` in the include folder
-(:func:`batch_monitor.paths.include_dir`, relative to this package unless overridden). HTML is
+(:func:`batch_monitor.settings.templates_dir`, relative to this package unless overridden). HTML is
 autoescaped, so error text with markup arrives as text. Times are shown in the workflow's zone,
 with the zone named ("2026-11-24 14:30 +06 (Asia/Dhaka)").
 """
@@ -10,21 +10,17 @@ with the zone named ("2026-11-24 14:30 +06 (Asia/Dhaka)").
 from __future__ import annotations
 
 import datetime as dt
-import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
-from batch_monitor import paths
+from batch_monitor import settings
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind
 from batch_monitor.models import AlertContext, AtRisk, EmailContent, Notice
 from batch_monitor.notify.digest import Digest, table
 from batch_monitor.text import format_duration, mask_credentials
-
-TEMPLATES_ENV_VAR = "BATCH_MONITOR_TEMPLATES_DIR"
 
 # "C1-PPBTR <phrase>" in subjects and headings
 KIND_PHRASES: dict[FindingKind, str] = {
@@ -49,12 +45,6 @@ CLOSED_PHRASES: dict[FindingKind, str] = {
 }
 
 
-def templates_dir() -> Path:
-    """The mail templates folder: ``$BATCH_MONITOR_TEMPLATES_DIR`` or ``<include>/templates``."""
-    override = os.environ.get(TEMPLATES_ENV_VAR, "").strip()
-    return Path(override) if override else paths.include_dir() / "templates"
-
-
 @lru_cache(maxsize=8)
 def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -69,10 +59,10 @@ def _environment(folder: str) -> jinja2.Environment:
 
 
 def _render_pair(name: str, subject: str, values: dict[str, Any], notice: Notice | None = None) -> EmailContent:
-    folder = templates_dir()
+    folder = settings.templates_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"mail templates folder {folder} does not exist; set {TEMPLATES_ENV_VAR} to the folder "
+            f"mail templates folder {folder} does not exist; set {settings.TEMPLATES_DIR.name} to the folder "
             "that holds alert.html.j2 and alert.txt.j2"
         )
     env = _environment(str(folder))

@@ -27,11 +27,11 @@ import urllib.error
 from collections.abc import Mapping
 from typing import Any
 
-from batch_monitor.constants import SLACK_CONN_ID
 from batch_monitor.exceptions import NotificationError
 from batch_monitor.models import EmailContent
 from batch_monitor.notify.channels import ChannelUnavailableError, RetryLaterError
 from batch_monitor.notify.messages import slack_message
+from batch_monitor.settings import SLACK_CONN_ID
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from batch_monitor import business_day as bd
 from batch_monitor.config import WorkflowConfig, load_workflow, parse_clock
 from batch_monitor.exceptions import BatchMonitorError
-from batch_monitor.paths import scenarios_dir
+from batch_monitor.settings import scenarios_dir
 from batch_monitor.simulator.ddl import create_schema
 from batch_monitor.simulator.player import PlayResult, play
 from batch_monitor.simulator.scenario import Scenario, load_scenario

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from batch_monitor import business_day as bd
 from batch_monitor.baselines import HistoryRun
 from batch_monitor.config import StepConfig, WorkflowConfig
-from batch_monitor.constants import MAX_SILENCE_DAYS, RunStatus
+from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView, StepBaseline
+from batch_monitor.settings import STUCK_THRESHOLD_MINUTES, TABLE_SETTINGS, Setting
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -37,20 +40,13 @@ from batch_monitor.store.schema import (
     workflow_config,
 )
 
+log = logging.getLogger(__name__)
+
 GLOBAL_SCOPE = "global"
 
-# (value, description) of the global settings an operator may change in batch_monitoring_config
-DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
-    "retention_days": (60, "Days of history kept; older runs, alerts, summaries and snapshots are purged"),
-    "snapshot_retention_days": (
-        2,
-        "Days of raw CC&B snapshots kept: a tick needs only its own; two days are kept to replay and debug",
-    ),
-    "stuck_threshold_minutes": (60, "Default minutes without progress before a running step is stuck"),
-    "refresh_interval_seconds": (1800, "How often the page refreshes itself, in seconds"),
-    "business_day_start": ("05:00", "Default local time at which a business day begins"),
-    "max_silence_days": (MAX_SILENCE_DAYS, "The longest a silence may last, in days"),
-}
+# (value, description) of the global settings an operator may change in batch_monitoring_config:
+# batch_monitor.settings.TABLE_SETTINGS, the one place they are defined
+DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {s.name: (s.default, s.description) for s in TABLE_SETTINGS}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -207,8 +203,35 @@ def _upsert_settings(
 
 
 def ensure_default_settings(conn: sa.Connection) -> None:
-    """Insert the global settings that are missing; an operator's values are never overwritten."""
+    """Insert the global settings that are missing and delete the global keys the monitor does not
+    read (e.g. ``business_day_start``, which each workflow's YAML sets); an operator's values are
+    never overwritten. The global scope then holds exactly the settings in effect."""
+    t = monitoring_config
+    conn.execute(sa.delete(t).where(t.c.scope == GLOBAL_SCOPE, t.c.key.not_in(list(DEFAULT_SETTINGS))))
     _upsert_settings(conn, GLOBAL_SCOPE, DEFAULT_SETTINGS, None, overwrite=False)
+
+
+def setting(conn: sa.Connection, item: Setting[int]) -> float:
+    """A global setting's value in batch_monitoring_config: a positive number (a number in text too);
+    its default when it is missing or is not one (logged, so an operator's typo is seen)."""
+    value = get_setting(conn, item.name)
+    try:
+        number = float(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        if value is not None:
+            log.warning(
+                "batch_monitoring_config: %s = %r is not a positive number; using %s", item.name, value, item.default
+            )
+        return float(item.default)
+    return number
+
+
+def with_stored_defaults(conn: sa.Connection, workflow: WorkflowConfig) -> WorkflowConfig:
+    """The workflow as the monitor judges it: ``stuck_threshold_minutes`` is the ``stuck_after`` of
+    every step whose YAML (or its ``defaults``) sets none."""
+    return workflow.with_stuck_after(dt.timedelta(minutes=setting(conn, STUCK_THRESHOLD_MINUTES)))
 
 
 def get_setting(conn: sa.Connection, key: str, scope: str = GLOBAL_SCOPE, default: Any = None) -> Any:
