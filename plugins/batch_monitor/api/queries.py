@@ -478,12 +478,11 @@ def _row_versions(table: sa.Table, *where: sa.ColumnElement[bool], label: sa.Col
 
 def timeline_revision(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str:
     """The version of everything a day's timeline is built from besides the configuration: the
-    day's evaluation, its alerts (any state), and the workflow's learned baselines (replaced whole,
-    stamped with the time they were learned)."""
+    day's evaluation, its alerts (any state), and the workflow's learned baselines (replaced whole
+    in one transaction: their count and the range of their row versions)."""
     e, a, b = evaluations, alerts, step_baselines
-    learned = (
-        sa.cast(sa.func.count(), sa.Text) + "@" + sa.func.coalesce(sa.cast(sa.func.max(b.c.computed_at), sa.Text), "")
-    )
+    xid: sa.ColumnElement[int] = sa.literal_column(f"{b.name}.xmin::text::bigint")
+    learned = sa.func.concat_ws(":", sa.func.count(), sa.func.min(xid), sa.func.max(xid))
     query = sa.select(
         _row_versions(e, e.c.workflow_id == workflow_id, e.c.business_date == business_date, label=e.c.business_date),
         _row_versions(a, a.c.workflow_id == workflow_id, a.c.business_date == business_date, label=a.c.id),
