@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from fastapi import Request, Response, status
 
-# Enough for every workflow's default day and a few other days or windows a user opened.
-DEFAULT_ENTRIES = 32
+# Enough for every workflow's default day and a few other days or windows users opened.
+DEFAULT_ENTRIES = 16
 # The browser must ask again before reusing what it kept (the data change with every tick).
 CACHE_CONTROL = "private, no-cache"
 
@@ -58,33 +58,32 @@ def json_response(request: Request, body: bytes, etag: str) -> Response:
 
 
 class Kept(Generic[V]):
-    """A small least-recently-used map, safe across the threads of one process.
+    """A small least-recently-used map of versioned values, safe across the threads of one process.
 
-    ``get_or_build`` builds outside the lock: two requests missing the same key at once both
-    build it (the same value from the same revision) rather than one waiting for the other.
+    A key (e.g. a workflow's day) holds one value, of one version (the store's revision): a newer
+    version replaces it, so a day's older revisions do not stay in memory. ``get_or_build`` builds
+    outside the lock: two requests missing the same key at once both build it (the same value
+    from the same revision) rather than one waiting for the other.
     """
 
     def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
         self._entries = entries
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Hashable, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
+    def get_or_build(self, key: Hashable, version: Hashable, build: Callable[[], V]) -> V:
         with self._lock:
-            if key in self._items:
+            kept = self._items.get(key)
+            if kept is not None and kept[0] == version:
                 self._items.move_to_end(key)
-                return self._items[key]
+                return kept[1]
         value = build()
         with self._lock:
-            self._items[key] = value
+            self._items[key] = (version, value)
             self._items.move_to_end(key)
             while len(self._items) > self._entries:
                 self._items.popitem(last=False)
         return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -370,11 +370,11 @@ def get_batch_timeline(
     business_date = date or meta.business_date(now)
     revision = queries.timeline_revision(conn, meta.workflow_id, business_date)
     kept = _timelines.get_or_build(
-        (meta.workflow_id, business_date, fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
+        (meta.workflow_id, business_date), (fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
     )
     in_effect = queries.silences_in_effect(conn, [meta], now)
     marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now)
-    body, etag = kept.variants.get_or_build(marks, lambda: kept.render(marks))
+    body, etag = kept.variants.get_or_build(marks, marks, lambda: kept.render(marks))
     return cache.json_response(request, body, etag)
 
 
@@ -533,7 +533,8 @@ def get_batch_health(
         last_tick_at=alive.last_tick_at,
     )
     rest = _health.get_or_build(
-        (meta.workflow_id, first, today, fingerprint, probe.revision),
+        (meta.workflow_id, first, today),
+        (fingerprint, probe.revision),
         lambda: _health_rest(conn, meta, first, today, live),
     )
     body = cache.encode({**rest, **live.model_dump(mode="json", by_alias=True)})

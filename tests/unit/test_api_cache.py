@@ -1,0 +1,42 @@
+"""The API's kept responses (api/cache.py): ETag matching and what stays in memory."""
+
+from __future__ import annotations
+
+from batch_monitor.api import cache
+
+
+def test_if_none_match_names_the_tag_in_a_list_weakly_or_with_a_star() -> None:
+    tag = cache.etag_of(b'{"a":1}')
+    assert tag == cache.etag_of(b'{"a":1}') != cache.etag_of(b'{"a":2}')
+    assert cache.matches(tag, tag)
+    assert cache.matches(f'"other", W/{tag}', tag)
+    assert cache.matches("*", tag)
+    assert not cache.matches(None, tag)
+    assert not cache.matches('"other"', tag)
+    assert not cache.matches(tag[:-2] + '"', tag)
+
+
+def test_a_newer_revision_replaces_a_day_and_the_oldest_day_goes_first() -> None:
+    kept: cache.Kept[str] = cache.Kept(entries=2)
+    built: list[str] = []
+
+    def build(value: str) -> str:
+        built.append(value)
+        return value
+
+    assert kept.get_or_build("day 1", "rev 1", lambda: build("day 1 at rev 1")) == "day 1 at rev 1"
+    assert kept.get_or_build("day 1", "rev 1", lambda: build("again")) == "day 1 at rev 1"
+    assert kept.get_or_build("day 1", "rev 2", lambda: build("day 1 at rev 2")) == "day 1 at rev 2"
+    assert len(kept) == 1  # the older revision is not kept beside it
+    kept.get_or_build("day 2", "rev 1", lambda: build("day 2"))
+    kept.get_or_build("day 1", "rev 2", lambda: build("not built"))  # day 1 is the most recent again
+    kept.get_or_build("day 3", "rev 1", lambda: build("day 3"))  # day 2 leaves
+    assert len(kept) == 2
+    kept.get_or_build("day 2", "rev 1", lambda: build("day 2 rebuilt"))
+    assert built == ["day 1 at rev 1", "day 1 at rev 2", "day 2", "day 3", "day 2 rebuilt"]
+
+
+def test_the_json_text_is_compact_utf8() -> None:
+    assert cache.encode({"name": "Prepay – biller", "n": [1, 2.5, None, True]}) == (
+        '{"name":"Prepay – biller","n":[1,2.5,null,true]}'.encode()
+    )
