@@ -116,3 +116,14 @@ def test_a_tick_that_judges_the_day_again_is_shown_at_once(monitor: MonitorEnv, 
 def test_an_unknown_workflow_is_still_422_whatever_the_tag(viewer: httpx.Client) -> None:
     response = viewer.get("batch-timeline", params={"workflow": "nope"}, headers={"If-None-Match": "*"})
     assert response.status_code == 422
+
+
+def test_the_timeline_comes_gzip_encoded_to_a_client_that_accepts_it_and_plain_otherwise(viewer: httpx.Client) -> None:
+    zipped = viewer.get("batch-timeline", params=DAY, headers={"Accept-Encoding": "gzip"})
+    plain = viewer.get("batch-timeline", params=DAY, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"  # said once
+    assert zipped.json() == plain.json()
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    for tag in (zipped.headers["etag"], plain.headers["etag"]):  # the same content either way
+        assert again(viewer, "batch-timeline", tag, **DAY).status_code == 304

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 from batch_monitor.api import cache
 
 
@@ -40,3 +42,12 @@ def test_the_json_text_is_compact_utf8() -> None:
     assert cache.encode({"name": "Prepay – biller", "n": [1, 2.5, None, True]}) == (
         '{"name":"Prepay – biller","n":[1,2.5,null,true]}'.encode()
     )
+
+
+def test_a_kept_body_is_compressed_once_with_its_own_tag() -> None:
+    body = cache.encode({"steps": [{"step_id": f"S{i}", "status": "complete"} for i in range(500)]})
+    encoded = cache.Encoded.of(body, compress=True)
+    assert encoded.gzipped is not None and len(encoded.gzipped) < len(body) // 10
+    assert gzip.decompress(encoded.gzipped) == body
+    assert encoded.gzip_etag != encoded.etag and encoded.gzip_etag.endswith('-gzip"')
+    assert cache.Encoded.of(body, compress=True).gzipped == encoded.gzipped  # no timestamp inside

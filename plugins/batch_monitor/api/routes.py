@@ -324,15 +324,14 @@ class KeptTimeline:
     """A day's timeline as built for one revision of the store, before any silence marks."""
 
     response: TimelineResponse  # never changed: marks go on a copy
-    variants: cache.Kept[tuple[bytes, str]]  # (body, ETag) by the silence marks in effect
+    variants: cache.Kept[cache.Encoded]  # the bodies by the silence marks in effect
 
-    def render(self, marks: tuple[views.SilenceMark, ...]) -> tuple[bytes, str]:
+    def render(self, marks: tuple[views.SilenceMark, ...]) -> cache.Encoded:
         response = self.response
         if marks:
             response = response.model_copy(deep=True)
             views.mark_silenced(views.shown_alerts(response), marks)
-        body = cache.encode(response.model_dump(mode="json", by_alias=True))
-        return body, cache.etag_of(body)
+        return cache.Encoded.of(cache.encode(response.model_dump(mode="json", by_alias=True)), compress=True)
 
 
 _timelines: cache.Kept[KeptTimeline] = cache.Kept()
@@ -374,8 +373,7 @@ def get_batch_timeline(
     )
     in_effect = queries.silences_in_effect(conn, [meta], now)
     marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now)
-    body, etag = kept.variants.get_or_build(marks, marks, lambda: kept.render(marks))
-    return cache.json_response(request, body, etag)
+    return cache.json_response(request, kept.variants.get_or_build(marks, marks, lambda: kept.render(marks)))
 
 
 # --------------------------------------------------------------------------- run history
@@ -538,4 +536,4 @@ def get_batch_health(
         lambda: _health_rest(conn, meta, first, today, live),
     )
     body = cache.encode({**rest, **live.model_dump(mode="json", by_alias=True)})
-    return cache.json_response(request, body, cache.etag_of(body))
+    return cache.json_response(request, cache.Encoded.of(body))
