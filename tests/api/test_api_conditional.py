@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from tests.support.monitor_env import MonitorEnv
 
+from batch_monitor.api.schemas import HealthResponse
 from batch_monitor.store.schema import alerts, evaluations
 
 pytestmark = pytest.mark.e2e
@@ -127,3 +128,15 @@ def test_the_timeline_comes_gzip_encoded_to_a_client_that_accepts_it_and_plain_o
     assert zipped.headers["etag"] != plain.headers["etag"]
     for tag in (zipped.headers["etag"], plain.headers["etag"]):  # the same content either way
         assert again(viewer, "batch-timeline", tag, **DAY).status_code == 304
+
+
+def test_today_s_health_comes_gzip_encoded_with_the_clock_s_fields_of_each_request(viewer: httpx.Client) -> None:
+    zipped = viewer.get("batch-health", params={"workflow": "dpdc_ami"}, headers={"Accept-Encoding": "gzip"})
+    plain = viewer.get("batch-health", params={"workflow": "dpdc_ami"}, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    first, second = zipped.json(), plain.json()
+    assert first["reference_time"] < second["reference_time"]  # today: the reference is the request's now
+    assert {k: v for k, v in first.items() if k != "reference_time"} == {
+        k: v for k, v in second.items() if k != "reference_time"
+    }
+    assert list(first) == list(second) == list(HealthResponse.model_fields)  # the schema's order, both ways

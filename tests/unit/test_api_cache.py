@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 
 from batch_monitor.api import cache
 
@@ -51,3 +52,31 @@ def test_a_kept_body_is_compressed_once_with_its_own_tag() -> None:
     assert gzip.decompress(encoded.gzipped) == body
     assert encoded.gzip_etag != encoded.etag and encoded.gzip_etag.endswith('-gzip"')
     assert cache.Encoded.of(body, compress=True).gzipped == encoded.gzipped  # no timestamp inside
+
+
+def test_a_spliced_body_is_the_whole_object_and_its_gzip_decodes_to_it() -> None:
+    data = {
+        "workflow_id": "w",
+        "reference_time": None,
+        "per_step": [{"step_id": f"S{i}", "name": "Prepay – biller"} for i in range(800)],
+        "failed_last_24h": None,
+        "breaches": 2,
+        "last_tick_at": None,
+    }
+    spliced = cache.Spliced.of(data, {"reference_time", "failed_last_24h", "last_tick_at"})
+    assert spliced.fields == ("reference_time", "failed_last_24h", "last_tick_at")
+    values = {"reference_time": "2024-03-12T10:00:00Z", "failed_last_24h": 3, "last_tick_at": "x" * 70_000}
+    filled = spliced.fill(values)
+    assert filled.body == cache.encode({**data, **values})
+    assert filled.etag == cache.etag_of(filled.body)
+    assert sum(map(len, spliced.compressed)) < sum(map(len, spliced.fixed)) // 3  # the open fields go stored
+    assert filled.gzipped is not None
+    assert gzip.decompress(filled.gzipped) == filled.body
+    stream = zlib.decompressobj(zlib.MAX_WBITS | 16)  # as HTTP clients decode Content-Encoding: gzip
+    assert stream.decompress(filled.gzipped) + stream.flush() == filled.body and stream.eof
+
+
+def test_an_object_without_open_fields_is_spliced_whole() -> None:
+    filled = cache.Spliced.of({"a": 1, "b": [True, None]}, ()).fill({})
+    assert filled.body == b'{"a":1,"b":[true,null]}'
+    assert filled.gzipped is not None and gzip.decompress(filled.gzipped) == filled.body

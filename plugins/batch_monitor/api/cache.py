@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import struct
 import threading
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -74,6 +76,70 @@ class Encoded:
     def gzip_etag(self) -> str:
         """The gzip representation's own tag (a strong tag names one representation's bytes)."""
         return self.etag[:-1] + '-gzip"'
+
+
+# A gzip member (RFC 1952) around raw deflate blocks: each fixed part of a spliced body is
+# compressed once, on its own and ended at a byte boundary (a full flush: it refers to nothing
+# before it), so the parts can be put side by side with the per-request values between them,
+# those sent as stored (uncompressed) blocks. The last block is an empty final one.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_FINAL_BLOCK = b"\x03\x00"
+_STORED_MAX = 0xFFFF
+
+
+def deflate_part(data: bytes) -> bytes:
+    """``data`` as raw deflate blocks that end at a byte boundary and refer to nothing before them."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def stored_part(data: bytes) -> bytes:
+    """``data`` as stored deflate blocks (no compression: a few bytes each request)."""
+    out = bytearray()
+    for start in range(0, len(data), _STORED_MAX):
+        chunk = data[start : start + _STORED_MAX]
+        out += b"\x00" + struct.pack("<HH", len(chunk), len(chunk) ^ 0xFFFF) + chunk
+    return bytes(out)
+
+
+def gzip_member(parts: Iterable[bytes], body: bytes) -> bytes:
+    """The gzip file of ``body``, given its deflate parts (see ``deflate_part``, ``stored_part``)."""
+    trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+    return b"".join((_GZIP_HEADER, *parts, _FINAL_BLOCK, trailer))
+
+
+@dataclass(frozen=True)
+class Spliced:
+    """A JSON object encoded (and compressed) once, but for a few fields filled in per request.
+
+    ``fixed`` alternates with the names of the fields left open: text, name, text, ..., text.
+    """
+
+    fixed: tuple[bytes, ...]
+    compressed: tuple[bytes, ...]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def of(cls, data: dict[str, Any], fields: Collection[str]) -> Spliced:
+        pieces: list[bytearray] = [bytearray(b"{")]
+        names = []
+        for n, (key, value) in enumerate(data.items()):
+            pieces[-1] += (b"," if n else b"") + encode(key) + b":"
+            if key in fields:
+                names.append(key)
+                pieces.append(bytearray())
+            else:
+                pieces[-1] += encode(value)
+        pieces[-1] += b"}"
+        fixed = tuple(bytes(p) for p in pieces)
+        return cls(fixed, tuple(deflate_part(p) for p in fixed), tuple(names))
+
+    def fill(self, values: Mapping[str, Any]) -> Encoded:
+        """The whole body with ``values`` (JSON data) in the open fields, and its gzip encoding."""
+        filled = [encode(values[name]) for name in self.fields]
+        body = b"".join(piece for pair in zip(self.fixed, [*filled, b""], strict=True) for piece in pair)
+        parts = (p for pair in zip(self.compressed, [*map(stored_part, filled), b""], strict=True) for p in pair)
+        return Encoded(body, etag_of(body), gzip_member(parts, body))
 
 
 def json_response(request: Request, encoded: Encoded) -> Response:

@@ -450,8 +450,9 @@ def get_batch_logs(
 # --------------------------------------------------------------------------- health
 
 
-def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow) -> dict[str, Any]:
-    """batch-health as JSON data, built from the store's runs and alerts (kept per revision)."""
+def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow) -> cache.Spliced:
+    """batch-health encoded but for HealthNow's fields, built from the store's runs and alerts
+    (kept per revision)."""
     per_batch = queries.step_health(conn, meta.workflow_id, first, today)
     per_step = []
     for step in meta.steps:
@@ -488,10 +489,10 @@ def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.d
         ],
         **now.model_dump(),
     )
-    return response.model_dump(mode="json", by_alias=True)
+    return cache.Spliced.of(response.model_dump(mode="json", by_alias=True), HealthNow.model_fields)
 
 
-_health: cache.Kept[dict[str, Any]] = cache.Kept()
+_health: cache.Kept[cache.Spliced] = cache.Kept()
 
 
 @router.get(
@@ -535,5 +536,4 @@ def get_batch_health(
         (fingerprint, probe.revision),
         lambda: _health_rest(conn, meta, first, today, live),
     )
-    body = cache.encode({**rest, **live.model_dump(mode="json", by_alias=True)})
-    return cache.json_response(request, cache.Encoded.of(body))
+    return cache.json_response(request, rest.fill(live.model_dump(mode="json", by_alias=True)))
