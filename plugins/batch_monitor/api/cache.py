@@ -1,6 +1,6 @@
 """Big responses kept as JSON bytes per store revision, and served with an ETag (304 when unchanged).
 
-A 500-step timeline is ~450 KiB of JSON: building it (the evaluation's payload validated, every
+A 500-step timeline is 450–950 KiB of JSON: building it (the evaluation's payload validated, every
 step dumped and validated again, then serialized) costs more than the rest of a request. The
 routes build it once per *revision* (a key read from the store in one cheap statement before the
 data, see ``queries.timeline_revision`` and ``queries.health_probe``) and keep the result in this
