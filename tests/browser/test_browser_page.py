@@ -666,3 +666,33 @@ def test_a_silenced_alert_shows_its_badge_and_an_operator_ends_the_silence_from_
     with monitor.store.connect() as conn:
         ended = conn.execute(sa.select(silences.c.ended_by, silences.c.comment)).one()
     assert (ended.ended_by, ended.comment) == ("op1", "planned rerun")
+
+
+def test_the_page_asks_again_with_the_timeline_s_etag_and_keeps_the_day_on_304(
+    monitor: MonitorEnv, context: BrowserContext
+) -> None:
+    with monitor.store.begin() as conn:
+        conn.execute(sa.text("UPDATE batch_monitoring_config SET value = '10' WHERE key = 'refresh_interval_seconds'"))
+    page = context.new_page()
+    asked: list[tuple[int, str | None]] = []  # (status, the If-None-Match sent) of every batch-timeline
+    page.on(
+        "response",
+        lambda r: (
+            asked.append((r.status, r.request.headers.get("if-none-match")))
+            if "/api/v1/batch-timeline" in r.url
+            else None
+        ),
+    )
+    log_in(page, monitor, "op1")
+    frame = open_page(page, monitor, f"?date={DAY}")
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", DAY)
+    assert steps_shown(frame) == EXPECTED_STEPS
+
+    # the countdown runs out: the same day, unchanged, comes back as 304 and the page still shows it
+    with page.expect_response(lambda r: "/api/v1/batch-timeline" in r.url and r.status == 304, timeout=20_000):
+        pass
+    first_status, first_tag = asked[0]
+    assert (first_status, first_tag) == (200, None)
+    assert asked[-1][0] == 304 and asked[-1][1] is not None
+    expect(frame.locator("#timeline")).to_have_attribute("data-date", DAY)
+    assert steps_shown(frame) == EXPECTED_STEPS

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from batch_monitor import business_day as bd
 from batch_monitor import silences as silencing
@@ -36,6 +37,8 @@ from batch_monitor.store.schema import (
     evaluations,
     execution_logs,
     monitoring_config,
+    step_baselines,
+    ticks,
     workflow_config,
 )
 
@@ -123,14 +126,19 @@ def workflows(conn: sa.Connection) -> list[WorkflowMeta]:
 
     Built once per configuration (see ``_FINGERPRINT``); callers must not change what they get.
     """
+    return configured(conn)[1]
+
+
+def configured(conn: sa.Connection) -> tuple[str, list[WorkflowMeta]]:
+    """(the stored configuration's fingerprint, ``workflows``): the fingerprint changes with any
+    step, workflow or setting, so responses built from the workflows can be kept under it."""
     global _cached
     fingerprint = str(conn.execute(_FINGERPRINT).scalar_one())
     cached = _cached
     if cached is not None and cached[0] == fingerprint:
-        return cached[1]
-    metas = _load_workflows(conn)
-    _cached = (fingerprint, metas)
-    return metas
+        return cached
+    _cached = (fingerprint, _load_workflows(conn))
+    return _cached
 
 
 def _load_workflows(conn: sa.Connection) -> list[WorkflowMeta]:
@@ -264,10 +272,13 @@ def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
+def _count_active_alerts(workflow_id: str) -> sa.Select[int]:
     t = alerts
-    query = sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
-    return int(conn.execute(query).scalar_one())
+    return sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
+
+
+def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
+    return int(conn.execute(_count_active_alerts(workflow_id)).scalar_one())
 
 
 BREACH_KINDS = (FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value)
@@ -380,16 +391,19 @@ def step_health(
     return {r.batch_cd: dict(r._mapping) for r in conn.execute(query)}
 
 
-def failed_between(conn: sa.Connection, workflow_id: str, start: dt.datetime, end: dt.datetime) -> int:
-    """Runs of the workflow that ended in error within [start, end)."""
+def _failed_between(workflow_id: str, start: dt.datetime, end: dt.datetime) -> sa.Select[int]:
     t = execution_logs
-    query = sa.select(sa.func.count()).where(
+    return sa.select(sa.func.count()).where(
         t.c.workflow_id == workflow_id,
         t.c.status == RunStatus.ERROR.value,
         sa.func.coalesce(t.c.end_time, t.c.observed_at) >= start,
         sa.func.coalesce(t.c.end_time, t.c.observed_at) < end,
     )
-    return int(conn.execute(query).scalar_one())
+
+
+def failed_between(conn: sa.Connection, workflow_id: str, start: dt.datetime, end: dt.datetime) -> int:
+    """Runs of the workflow that ended in error within [start, end)."""
+    return int(conn.execute(_failed_between(workflow_id, start, end)).scalar_one())
 
 
 def average_rps(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> float | None:
@@ -434,3 +448,73 @@ def silences_in_effect(conn: sa.Connection, metas: Sequence[WorkflowMeta], now: 
         s for m in metas for s in silencing.maintenance_silences(m.workflow_id, m.timezone, m.maintenance, now, later)
     ]
     return stored + windows
+
+
+# --------------------------------------------------------------------------- revisions
+#
+# A response kept by the API (api/cache.py) is keyed by what these read, in one statement, BEFORE
+# the data it is built from: a write that lands in between makes the data newer than its key,
+# never older, and the next request sees a new key. ``xmin`` is the transaction that wrote a row
+# version: it changes with every insert and update, whoever makes it (a tick, an operator's
+# acknowledgement or resolution, a mail sent, a purge).
+
+
+def _row_versions(table: sa.Table, *where: sa.ColumnElement[bool], label: sa.ColumnElement[Any]) -> Any:
+    """One text naming every matching row and its version ('label:xmin,...'), or NULL for none."""
+    version: sa.ColumnElement[str] = sa.literal_column(f"{table.name}.xmin::text")
+    return (
+        sa.select(
+            sa.func.string_agg(sa.cast(label, sa.Text) + ":" + version, aggregate_order_by(sa.literal(","), label))
+        )
+        .where(*where)
+        .scalar_subquery()
+    )
+
+
+def timeline_revision(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str:
+    """The version of everything a day's timeline is built from besides the configuration: the
+    day's evaluation, its alerts (any state), and the workflow's learned baselines (replaced whole
+    in one transaction: their count and the range of their row versions)."""
+    e, a, b = evaluations, alerts, step_baselines
+    xid: sa.ColumnElement[int] = sa.literal_column(f"{b.name}.xmin::text::bigint")
+    learned = sa.func.concat_ws(":", sa.func.count(), sa.func.min(xid), sa.func.max(xid))
+    query = sa.select(
+        _row_versions(e, e.c.workflow_id == workflow_id, e.c.business_date == business_date, label=e.c.business_date),
+        _row_versions(a, a.c.workflow_id == workflow_id, a.c.business_date == business_date, label=a.c.id),
+        sa.select(learned).where(b.c.workflow_id == workflow_id).scalar_subquery(),
+    )
+    return "/".join(str(v) for v in conn.execute(query).one())
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """What batch-health reads on every request: the parts that move with the clock or with an
+    operator's resolution, and the revision of the rest (kept under it by the API)."""
+
+    last_tick_at: dt.datetime | None
+    active_alerts: int
+    failed_last_24h: int
+    revision: str
+
+
+def health_probe(
+    conn: sa.Connection, workflow_id: str, first_date: dt.date, last_date: dt.date, reference: dt.datetime
+) -> HealthProbe:
+    """One statement: the last finished tick, the active alerts, the failures of the 24 hours
+    before ``reference``, and the version of the window's evaluations.
+
+    Every write of the window's runs and breaches (a tick's persist) saves its day's evaluation
+    in the same transaction; a history bootstrap (runs without an evaluation) happens within a
+    tick, before the tick is recorded: the evaluations' versions and the last tick cover them.
+    """
+    e, t = evaluations, ticks
+    query = sa.select(
+        sa.select(sa.func.max(t.c.finished_at)).where(t.c.workflow_id == workflow_id).scalar_subquery(),
+        _count_active_alerts(workflow_id).scalar_subquery(),
+        _failed_between(workflow_id, reference - dt.timedelta(hours=24), reference).scalar_subquery(),
+        _row_versions(
+            e, e.c.workflow_id == workflow_id, e.c.business_date.between(first_date, last_date), label=e.c.business_date
+        ),
+    )
+    last_tick, active, failed, versions = conn.execute(query).one()
+    return HealthProbe(last_tick, int(active), int(failed), f"{last_tick}/{versions}")

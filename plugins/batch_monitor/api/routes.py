@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
 from batch_monitor import deadman
-from batch_monitor.api import queries, views
+from batch_monitor.api import cache, queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
 from batch_monitor.api.db import StoreDep
 from batch_monitor.api.errors import excerpt
@@ -38,6 +39,7 @@ from batch_monitor.api.schemas import (
     AlertDetailResponse,
     AlertEventOut,
     BatchLogsResponse,
+    HealthNow,
     HealthResponse,
     Labels,
     LogOut,
@@ -48,7 +50,7 @@ from batch_monitor.api.schemas import (
     WorkflowsResponse,
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
-from batch_monitor.store import actions, ticks
+from batch_monitor.store import actions
 
 router = APIRouter(prefix="/api/v1")
 
@@ -317,7 +319,37 @@ def resolve_alert(
 # --------------------------------------------------------------------------- timeline
 
 
-@router.get("/batch-timeline", response_model=TimelineResponse, responses=AUTH_ERRORS, tags=["timeline"])
+@dataclass(frozen=True)
+class KeptTimeline:
+    """A day's timeline as built for one revision of the store, before any silence marks."""
+
+    response: TimelineResponse  # never changed: marks go on a copy
+    variants: cache.Kept[cache.Encoded]  # the bodies by the silence marks in effect
+
+    def render(self, marks: tuple[views.SilenceMark, ...]) -> cache.Encoded:
+        response = self.response
+        if marks:
+            response = response.model_copy(deep=True)
+            views.mark_silenced(views.shown_alerts(response), marks)
+        return cache.Encoded.of(cache.encode(response.model_dump(mode="json", by_alias=True)), compress=True)
+
+
+_timelines: cache.Kept[KeptTimeline] = cache.Kept()
+
+
+def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
+    ev = queries.evaluation(conn, meta.workflow_id, business_date)
+    alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
+    response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
+    return KeptTimeline(response, cache.Kept(entries=4))
+
+
+@router.get(
+    "/batch-timeline",
+    response_model=TimelineResponse,
+    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    tags=["timeline"],
+)
 def get_batch_timeline(
     request: Request,
     user: UserDep,
@@ -326,17 +358,22 @@ def get_batch_timeline(
     date: Annotated[
         DateParam, Query(description=f"business date (YYYY-MM-DD, {DATE_RANGE}); default: the current business day")
     ] = None,
-) -> TimelineResponse:
-    """The business day's steps in order: state, times, progress, runs, predictions, alerts."""
-    meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
-    business_date = date or meta.business_date(utc_now())
-    ev = queries.evaluation(conn, meta.workflow_id, business_date)
-    alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
-    response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
+) -> Response:
+    """The business day's steps in order: state, times, progress, runs, predictions, alerts.
+
+    Built once per revision of the store (api/cache.py); sent with an ETag, 304 on If-None-Match.
+    """
+    fingerprint, metas = queries.configured(conn)
+    meta = _pick_workflow(request, user, metas, workflow)
     now = utc_now()
-    shown = [a for step in response.steps for a in step.alerts] + response.chain_alerts
-    views.annotate_silenced(shown, queries.silences_in_effect(conn, [meta], now), now)
-    return response
+    business_date = date or meta.business_date(now)
+    revision = queries.timeline_revision(conn, meta.workflow_id, business_date)
+    kept = _timelines.get_or_build(
+        (meta.workflow_id, business_date), (fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
+    )
+    in_effect = queries.silences_in_effect(conn, [meta], now)
+    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now)
+    return cache.json_response(request, kept.variants.get_or_build(marks, marks, lambda: kept.render(marks)))
 
 
 # --------------------------------------------------------------------------- run history
@@ -413,23 +450,9 @@ def get_batch_logs(
 # --------------------------------------------------------------------------- health
 
 
-@router.get("/batch-health", response_model=HealthResponse, responses=AUTH_ERRORS, tags=["health"])
-def get_batch_health(
-    request: Request,
-    user: UserDep,
-    conn: StoreDep,
-    workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
-    days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
-    date: Annotated[
-        DateParam, Query(description=f"last business day of the window ({DATE_RANGE}); default: today")
-    ] = None,
-) -> HealthResponse:
-    """Success rates (overall, per step), failures of the last 24 h, today's RPS, active alerts."""
-    meta = _pick_workflow(request, user, queries.workflows(conn), workflow)
-    now = utc_now()
-    today = date or meta.business_date(now)
-    first = today - dt.timedelta(days=days - 1)
-    reference = min(now, meta.window(today)[1])
+def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow) -> cache.Spliced:
+    """batch-health encoded but for HealthNow's fields, built from the store's runs and alerts
+    (kept per revision)."""
     per_batch = queries.step_health(conn, meta.workflow_id, first, today)
     per_step = []
     for step in meta.steps:
@@ -449,25 +472,68 @@ def get_batch_health(
         )
     finished = sum(int(s.get("finished", 0)) for s in per_batch.values())
     failed = sum(int(s.get("failed", 0)) for s in per_batch.values())
-    alive = deadman.pulse(ticks.last_finished(conn, [meta.workflow_id]).get(meta.workflow_id), meta.schedule, now)
-    return HealthResponse(
+    response = HealthResponse(
         workflow_id=meta.workflow_id,
         timezone=meta.timezone,
         business_date=today,
-        window_days=days,
+        window_days=(today - first).days + 1,
         window_first_date=first,
-        reference_time=reference,
         success_rate=(finished - failed) / finished if finished else None,
         runs_finished=finished,
         runs_failed=failed,
         per_step=per_step,
-        failed_last_24h=queries.failed_between(conn, meta.workflow_id, reference - dt.timedelta(hours=24), reference),
         avg_rps_today=queries.average_rps(conn, meta.workflow_id, today),
-        active_alerts=queries.count_active_alerts(conn, meta.workflow_id),
         breaches=queries.count_breaches(conn, meta.workflow_id, first, today),
         recent_failures=[
             RecentFailure.model_validate(r) for r in queries.recent_failures(conn, meta.workflow_id, first, today)
         ],
+        **now.model_dump(),
+    )
+    return cache.Spliced.of(response.model_dump(mode="json", by_alias=True), HealthNow.model_fields)
+
+
+_health: cache.Kept[cache.Spliced] = cache.Kept()
+
+
+@router.get(
+    "/batch-health",
+    response_model=HealthResponse,
+    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    tags=["health"],
+)
+def get_batch_health(
+    request: Request,
+    user: UserDep,
+    conn: StoreDep,
+    workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
+    days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
+    date: Annotated[
+        DateParam, Query(description=f"last business day of the window ({DATE_RANGE}); default: today")
+    ] = None,
+) -> Response:
+    """Success rates (overall, per step), failures of the last 24 h, today's RPS, active alerts.
+
+    What depends on the clock (the 24 hours, the dead man's switch) and the active alerts are read
+    on every request; the rest is kept per revision of the store (api/cache.py). Sent with an ETag.
+    """
+    fingerprint, metas = queries.configured(conn)
+    meta = _pick_workflow(request, user, metas, workflow)
+    now = utc_now()
+    today = date or meta.business_date(now)
+    first = today - dt.timedelta(days=days - 1)
+    reference = min(now, meta.window(today)[1])
+    probe = queries.health_probe(conn, meta.workflow_id, first, today, reference)
+    alive = deadman.pulse(probe.last_tick_at, meta.schedule, now)
+    live = HealthNow(
+        reference_time=reference,
+        failed_last_24h=probe.failed_last_24h,
+        active_alerts=probe.active_alerts,
         monitor_stale=alive.stale,
         last_tick_at=alive.last_tick_at,
     )
+    rest = _health.get_or_build(
+        (meta.workflow_id, first, today),
+        (fingerprint, probe.revision),
+        lambda: _health_rest(conn, meta, first, today, live),
+    )
+    return cache.json_response(request, rest.fill(live.model_dump(mode="json", by_alias=True)))

@@ -305,6 +305,17 @@ class HealthResponse(_Out):
     last_tick_at: dt.datetime | None = Field(None, description="when the workflow's last tick finished (UTC)")
 
 
+class HealthNow(_Out):
+    """The part of a HealthResponse that moves with the request's moment or an operator's action,
+    put over the rest (kept per store revision) on every request: same fields, same types."""
+
+    reference_time: dt.datetime
+    failed_last_24h: int
+    active_alerts: int
+    monitor_stale: bool
+    last_tick_at: dt.datetime | None
+
+
 __all__ = [
     "ActiveAlertsResponse",
     "AlertActionBody",
@@ -314,6 +325,7 @@ __all__ = [
     "AlertOut",
     "BaselineOut",
     "BatchLogsResponse",
+    "HealthNow",
     "HealthResponse",
     "Labels",
     "LogOut",

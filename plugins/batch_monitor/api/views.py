@@ -7,6 +7,7 @@ import datetime as dt
 import io
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pendulum
@@ -162,17 +163,50 @@ def timeline(
     )
 
 
-def annotate_silenced(alerts: Iterable[AlertOut], in_effect: Sequence[Silence], now: dt.datetime) -> None:
-    """Mark the active alerts a silence covers: 'silenced until 11:00 by op1: planned rerun'."""
+@dataclass(frozen=True)
+class SilenceMark:
+    """What a silence in effect adds to one alert (AlertOut's silenced, silenced_until, silence_id)."""
+
+    alert_id: int
+    text: str
+    until: dt.datetime
+    silence_id: int | None
+
+
+def silence_marks(
+    alerts: Iterable[AlertOut], in_effect: Sequence[Silence], now: dt.datetime
+) -> tuple[SilenceMark, ...]:
+    """The marks of the active alerts a silence covers at ``now``, in the alerts' order."""
+    marks = []
     for alert in alerts:
         if alert.state == "resolved":
             continue
         mine = [s for s in in_effect if s.workflow_id == alert.workflow_id]
         silence = silencing.covering(mine, alert.step_id, alert.kind.value, alert.id, now)
         if silence is not None:
-            alert.silenced = silencing.describe(silence, alert.timezone, now)
-            alert.silenced_until = silence.end
-            alert.silence_id = silence.id
+            text = silencing.describe(silence, alert.timezone, now)
+            marks.append(SilenceMark(alert.id, text, silence.end, silence.id))
+    return tuple(marks)
+
+
+def mark_silenced(alerts: Iterable[AlertOut], marks: Iterable[SilenceMark]) -> None:
+    """Set the marks on the alerts they name: 'silenced until 11:00 by op1: planned rerun'."""
+    by_alert = {m.alert_id: m for m in marks}
+    for alert in alerts:
+        mark = by_alert.get(alert.id)
+        if mark is not None:
+            alert.silenced, alert.silenced_until, alert.silence_id = mark.text, mark.until, mark.silence_id
+
+
+def annotate_silenced(alerts: Iterable[AlertOut], in_effect: Sequence[Silence], now: dt.datetime) -> None:
+    """Mark the active alerts a silence covers: 'silenced until 11:00 by op1: planned rerun'."""
+    alerts = list(alerts)
+    mark_silenced(alerts, silence_marks(alerts, in_effect, now))
+
+
+def shown_alerts(response: TimelineResponse) -> list[AlertOut]:
+    """Every alert a timeline shows: its steps' and the chain's."""
+    return [a for step in response.steps for a in step.alerts] + response.chain_alerts
 
 
 def maintenance_of_day(meta: WorkflowMeta, start: dt.datetime, end: dt.datetime) -> list[MaintenanceOut]:
