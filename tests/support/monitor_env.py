@@ -167,6 +167,9 @@ class StoreSnapshot:
                 conn.execute(sa.insert(step_baselines), self.baselines)
 
 
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -258,19 +261,47 @@ def connection_json(url: str) -> str:
     )
 
 
-def start_server(home: Path, store_url: str, timeout: float = 180) -> AirflowServer:
-    """Migrate a fresh metadata DB and start `airflow api-server`; returns once it answers."""
-    airflow = str(Path(sys.executable).parent / "airflow")
+@dataclass
+class Migration:
+    """`airflow db migrate` of a fresh home, running in the background (the store fills meanwhile)."""
+
+    home: Path
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def wait(self, timeout: float = 300) -> None:
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise
+        if returncode != 0:
+            log = (self.home / "migrate.log").read_text(errors="replace")
+            raise RuntimeError(f"airflow db migrate failed:\n{log[-6000:]}")
+
+
+def start_migration(home: Path, store_url: str) -> Migration:
+    """Start migrating a fresh metadata DB for an api-server on a free port over ``store_url``."""
     port = _free_port()
     env = airflow_env(home, store_url, port)
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    if migrate.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+    with (home / "migrate.log").open("wb") as log:
+        process = subprocess.Popen(
+            [AIRFLOW, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Migration(home=home, env=env, port=port, process=process)
+
+
+def start_server(migration: Migration, timeout: float = 180) -> AirflowServer:
+    """Once the metadata DB is migrated, start `airflow api-server`; returns once it answers."""
+    migration.wait()
+    home, port = migration.home, migration.port
     log_path = home / "api-server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1"],
-            env=env,
+            [AIRFLOW, "api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1"],
+            env=migration.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -285,7 +316,7 @@ def start_server(home: Path, store_url: str, timeout: float = 180) -> AirflowSer
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(1)
+        time.sleep(0.25)
     server.stop()
     raise RuntimeError(f"airflow api-server did not answer within {timeout:.0f} s:\n{server.log_tail()}")
 
@@ -322,20 +353,26 @@ def shared_monitor_env(
     store_url = create_database(admin_url, "bm_api_store")
     source, store = sa.create_engine(source_url), sa.create_engine(store_url)
     server: AirflowServer | None = None
+    migration: Migration | None = None
 
     def teardown() -> None:
         if _ENV_KEY in stash:
             del stash[_ENV_KEY]
         if server is not None:
             server.stop()
+        if migration is not None and migration.process.poll() is None:
+            migration.process.kill()
+            migration.process.wait(timeout=10)
         source.dispose()
         store.dispose()
         drop_database(admin_url, source_url)
         drop_database(admin_url, store_url)
 
     request.addfinalizer(teardown)
+    # Airflow's metadata DB is migrated in its own process while the store fills (both take tens of seconds)
+    migration = start_migration(tmp_path_factory.mktemp("airflow_home"), store_url)
     fill_store(source, store)
-    server = start_server(tmp_path_factory.mktemp("airflow_home"), store_url)
+    server = start_server(migration)
     env = MonitorEnv(server=server, store_url=store_url, store=store, snapshot=StoreSnapshot.take(store))
     stash[_ENV_KEY] = env
     return env
