@@ -123,19 +123,43 @@ def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
     drop_database(pg_admin_url, url)
 
 
+def copy_airflow_db(template: Path, target: Path) -> None:
+    """Copy a SQLite Airflow metadata database with SQLite's backup API (safe while ``target`` is open)."""
+    import sqlite3
+
+    source, dest = sqlite3.connect(template), sqlite3.connect(target)
+    try:
+        source.backup(dest)
+    finally:
+        dest.close()
+        source.close()
+
+
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite Airflow metadata database in the session's AIRFLOW_HOME (for dag.test())."""
+def migrated_airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite Airflow metadata database migrated to head once per session (``airflow db
+    migrate`` takes tens of seconds): each Airflow the tests run (the session's ``dag.test()``, the
+    api-server, a test's own) starts from a copy of it (:func:`copy_airflow_db`), never a shared file."""
     import subprocess
 
+    home = tmp_path_factory.mktemp("airflow_migrated")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         check=True,
-        env={**os.environ},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         timeout=300,
     )
+    return home / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(migrated_airflow_db: Path) -> Path:
+    """A migrated SQLite Airflow metadata database in the session's AIRFLOW_HOME (for dag.test())."""
+    copy_airflow_db(migrated_airflow_db, AIRFLOW_HOME / "airflow.db")
     return AIRFLOW_HOME
 
 
@@ -194,7 +218,8 @@ def monitor_session(
     """The session's one api-server over the simulated store (tests/api, tests/browser, tests/reliability)."""
     from tests.support.monitor_env import shared_monitor_env  # after Airflow's home is set (above)
 
-    return shared_monitor_env(request, pg_admin_url, tmp_path_factory)
+    template = request.getfixturevalue("migrated_airflow_db")
+    return shared_monitor_env(request, pg_admin_url, tmp_path_factory, template)
 
 
 @pytest.fixture

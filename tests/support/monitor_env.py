@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.conftest import create_database, drop_database
+from tests.conftest import copy_airflow_db, create_database, drop_database
 from tests.support.workflows import load_test_workflow, scenario_path
 
 from batch_monitor import business_day as bd
@@ -261,47 +261,16 @@ def connection_json(url: str) -> str:
     )
 
 
-@dataclass
-class Migration:
-    """`airflow db migrate` of a fresh home, running in the background (the store fills meanwhile)."""
-
-    home: Path
-    env: dict[str, str]
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def wait(self, timeout: float = 300) -> None:
-        try:
-            returncode = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-        if returncode != 0:
-            log = (self.home / "migrate.log").read_text(errors="replace")
-            raise RuntimeError(f"airflow db migrate failed:\n{log[-6000:]}")
-
-
-def start_migration(home: Path, store_url: str) -> Migration:
-    """Start migrating a fresh metadata DB for an api-server on a free port over ``store_url``."""
+def start_server(home: Path, store_url: str, migrated_db: Path, timeout: float = 180) -> AirflowServer:
+    """Start `airflow api-server` on a copy of the session's migrated metadata DB; returns once it answers."""
     port = _free_port()
     env = airflow_env(home, store_url, port)
-    with (home / "migrate.log").open("wb") as log:
-        process = subprocess.Popen(
-            [AIRFLOW, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Migration(home=home, env=env, port=port, process=process)
-
-
-def start_server(migration: Migration, timeout: float = 180) -> AirflowServer:
-    """Once the metadata DB is migrated, start `airflow api-server`; returns once it answers."""
-    migration.wait()
-    home, port = migration.home, migration.port
+    copy_airflow_db(migrated_db, home / "airflow.db")
     log_path = home / "api-server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [AIRFLOW, "api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1"],
-            env=migration.env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -339,7 +308,7 @@ _ENV_KEY = pytest.StashKey[MonitorEnv]()
 
 
 def shared_monitor_env(
-    request: pytest.FixtureRequest, admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, admin_url: str, tmp_path_factory: pytest.TempPathFactory, migrated_db: Path
 ) -> MonitorEnv:
     """The session's one MonitorEnv, built on first use by a session-scoped fixture.
 
@@ -353,26 +322,20 @@ def shared_monitor_env(
     store_url = create_database(admin_url, "bm_api_store")
     source, store = sa.create_engine(source_url), sa.create_engine(store_url)
     server: AirflowServer | None = None
-    migration: Migration | None = None
 
     def teardown() -> None:
         if _ENV_KEY in stash:
             del stash[_ENV_KEY]
         if server is not None:
             server.stop()
-        if migration is not None and migration.process.poll() is None:
-            migration.process.kill()
-            migration.process.wait(timeout=10)
         source.dispose()
         store.dispose()
         drop_database(admin_url, source_url)
         drop_database(admin_url, store_url)
 
     request.addfinalizer(teardown)
-    # Airflow's metadata DB is migrated in its own process while the store fills (both take tens of seconds)
-    migration = start_migration(tmp_path_factory.mktemp("airflow_home"), store_url)
     fill_store(source, store)
-    server = start_server(migration)
+    server = start_server(tmp_path_factory.mktemp("airflow_home"), store_url, migrated_db)
     env = MonitorEnv(server=server, store_url=store_url, store=store, snapshot=StoreSnapshot.take(store))
     stash[_ENV_KEY] = env
     return env
