@@ -10,8 +10,10 @@ HTTP server standing in for Slack (``slack``), each with the Airflow connection 
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,19 +89,24 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("BATCH_MONITOR_TEST_PG", DEFAULT_ADMIN_URL)
     if _reachable(url):
         yield url
+        _DROPPER.wait()
         return
     import pgserver  # embedded PostgreSQL, only where no server runs
 
     server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
     yield server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
-    server.cleanup()
+    try:
+        _DROPPER.wait()
+    finally:
+        server.cleanup()
 
 
-def create_database(admin_url: str, prefix: str = "bm_test") -> str:
+def create_database(admin_url: str, prefix: str = "bm_test", template: str | None = None) -> str:
+    """A new database (a copy of the database ``template`` if given, else empty); returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
         # a test database need not survive a crash of the server: commits do not wait for the WAL's
         # fsync (what a transaction sees and when it commits are unchanged)
         conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
@@ -107,7 +114,7 @@ def create_database(admin_url: str, prefix: str = "bm_test") -> str:
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(admin_url: str, url: str) -> None:
+def _drop_now(admin_url: str, url: str) -> None:
     name = sa.make_url(url).database
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -115,10 +122,70 @@ def drop_database(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
+class _Dropper:
+    """Drops the tests' databases one after the other in a background thread.
+
+    A DROP DATABASE makes PostgreSQL checkpoint (seconds, on a busy disk); nothing a test proves
+    depends on when its finished database goes, so the next test runs meanwhile. :meth:`wait`
+    (at the end of the session, before an embedded server stops) drops what is left and reports
+    any database that could not be dropped.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._failures: list[str] = []
+
+    def drop(self, admin_url: str, url: str) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="drop-test-databases", daemon=True)
+            self._thread.start()
+        self._queue.put((admin_url, url))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                _drop_now(*item)
+            except sa.exc.SQLAlchemyError as exc:
+                self._failures.append(f"{sa.make_url(item[1]).database}: {exc}")
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        failures, self._failures = self._failures, []
+        assert not failures, "test databases not dropped:\n" + "\n".join(failures)
+
+
+_DROPPER = _Dropper()
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drop a test's database (in the background: see :class:`_Dropper`)."""
+    _DROPPER.drop(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def migrated_store_database(pg_admin_url: str) -> Iterator[str]:
+    """The name of a database holding the store's tables (Alembic head), migrated once per session."""
+    from batch_monitor.store.migrate import migrate
+
+    url = create_database(pg_admin_url, "bm_store_template")
+    engine = sa.create_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield str(sa.make_url(url).database)
+    drop_database(pg_admin_url, url)
+
+
 @pytest.fixture
-def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test."""
-    url = create_database(pg_admin_url)
+def fresh_pg_url(pg_admin_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new PostgreSQL database for this test: empty, or, for a test that takes ``store`` (which
+    migrates this database), already a copy of the session's migrated store database (running the
+    migrations again for each of ~160 tests takes about a second each)."""
+    template = request.getfixturevalue("migrated_store_database") if "store" in request.fixturenames else None
+    url = create_database(pg_admin_url, template=template)
     yield url
     drop_database(pg_admin_url, url)
 
@@ -190,7 +257,7 @@ def store(fresh_pg_url: str) -> Iterator[sa.Engine]:
     from batch_monitor.store.migrate import migrate
 
     engine = sa.create_engine(fresh_pg_url)
-    migrate(engine)
+    migrate(engine)  # at head already (a copy of migrated_store_database): checks that, changes nothing
     yield engine
     engine.dispose()
 
