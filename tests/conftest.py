@@ -2,8 +2,8 @@
 
 The server is the machine's (``BATCH_MONITOR_TEST_PG``, default 127.0.0.1:5432, user postgres)
 or, where none answers, an embedded one from the ``pgserver`` package. Every test that asks
-for ``fresh_pg_url`` gets a database of its own, dropped afterwards, so tests (and several
-pytest processes) never see each other's rows. Also a real SMTP server (``mail_server``) and a local
+for ``fresh_pg_url`` gets a database of its own, dropped afterwards (in the background), so tests
+(and several pytest processes) never see each other's rows. Also a real SMTP server (``mail_server``) and a local
 HTTP server standing in for Slack (``slack``), each with the Airflow connection pointing at it.
 """
 
