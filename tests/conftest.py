@@ -47,7 +47,11 @@ def _memory_backed_tmp() -> str | None:
     machines), in RAM it does not. What is committed, and when, stays the same.
     """
     shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return None
+    stat = os.statvfs(shm)
+    # a container's small default /dev/shm (64 MiB) is left to Chromium: the disk then
+    return str(shm) if stat.f_bavail * stat.f_frsize >= 2 * 1024**3 else None
 
 
 FAST_TMP = _memory_backed_tmp()
