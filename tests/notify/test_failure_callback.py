@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.conftest import copy_airflow_db
 from tests.support.mail import MailServer
 
 from batch_monitor.notify.failure import describe_exception, monitor_failure_callback
@@ -92,15 +93,13 @@ def airflow_env(home: Path, mail_server: MailServer) -> dict[str, str]:
 
 @pytest.mark.e2e
 def test_a_failed_monitor_task_mails_on_call_once_with_credentials_masked(
-    tmp_path: Path, mail_server: MailServer
+    tmp_path: Path, mail_server: MailServer, migrated_airflow_db: Path
 ) -> None:
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "monitor_failure_dag.py").write_text(DAG_FILE)
     env = airflow_env(home, mail_server)
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
+    copy_airflow_db(migrated_airflow_db, home / "airflow.db")  # a fresh metadata DB of its own
     run = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(RUNNER)], env=env, capture_output=True, text=True, timeout=300
     )

@@ -208,7 +208,7 @@ class CeleryDeployment:
                 result = None
             if result:
                 return result
-            time.sleep(1)
+            time.sleep(0.5)
         raise TimeoutError(f"{what} not within {timeout:.0f} s:\n{self.logs()}")
 
     def token(self) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.conftest import create_database, drop_database
+from tests.conftest import copy_airflow_db, create_database, drop_database
 from tests.support.workflows import load_test_workflow, scenario_path
 
 from batch_monitor import business_day as bd
@@ -166,6 +166,9 @@ class StoreSnapshot:
                 conn.execute(sa.insert(step_baselines), self.baselines)
 
 
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -257,18 +260,15 @@ def connection_json(url: str) -> str:
     )
 
 
-def start_server(home: Path, store_url: str, timeout: float = 180) -> AirflowServer:
-    """Migrate a fresh metadata DB and start `airflow api-server`; returns once it answers."""
-    airflow = str(Path(sys.executable).parent / "airflow")
+def start_server(home: Path, store_url: str, migrated_db: Path, timeout: float = 180) -> AirflowServer:
+    """Start `airflow api-server` on a copy of the session's migrated metadata DB; returns once it answers."""
     port = _free_port()
     env = airflow_env(home, store_url, port)
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    if migrate.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+    copy_airflow_db(migrated_db, home / "airflow.db")
     log_path = home / "api-server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1"],
+            [AIRFLOW, "api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -284,7 +284,7 @@ def start_server(home: Path, store_url: str, timeout: float = 180) -> AirflowSer
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(1)
+        time.sleep(0.25)
     server.stop()
     raise RuntimeError(f"airflow api-server did not answer within {timeout:.0f} s:\n{server.log_tail()}")
 
@@ -307,7 +307,7 @@ _ENV_KEY = pytest.StashKey[MonitorEnv]()
 
 
 def shared_monitor_env(
-    request: pytest.FixtureRequest, admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, admin_url: str, tmp_path_factory: pytest.TempPathFactory, migrated_db: Path
 ) -> MonitorEnv:
     """The session's one MonitorEnv, built on first use by a session-scoped fixture.
 
@@ -334,7 +334,7 @@ def shared_monitor_env(
 
     request.addfinalizer(teardown)
     fill_store(source, store)
-    server = start_server(tmp_path_factory.mktemp("airflow_home"), store_url)
+    server = start_server(tmp_path_factory.mktemp("airflow_home"), store_url, migrated_db)
     env = MonitorEnv(server=server, store_url=store_url, store=store, snapshot=StoreSnapshot.take(store))
     stash[_ENV_KEY] = env
     return env
