@@ -194,6 +194,18 @@ def fresh_pg_url(pg_admin_url: str, request: pytest.FixtureRequest) -> Iterator[
     drop_database(pg_admin_url, url)
 
 
+@pytest.fixture(autouse=True)
+def _forget_airflow_engines() -> None:
+    """Each test starts without the engines airflow_io keeps per connection id in this process. A
+    task run in-process by ``dag.test()`` leaves them behind after its test; the next test's task,
+    given another database under the same connection id, would otherwise reach the earlier test's
+    (by then dropped) database."""
+    airflow_io = sys.modules.get("batch_monitor.airflow_io")
+    if airflow_io is not None:
+        airflow_io.store_engine.cache_clear()
+        airflow_io.source_engine.cache_clear()
+
+
 def copy_airflow_db(template: Path, target: Path) -> None:
     """Copy a SQLite Airflow metadata database with SQLite's backup API (safe while ``target`` is open)."""
     import sqlite3
