@@ -50,7 +50,9 @@ from batch_monitor.api.schemas import (
     WorkflowsResponse,
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
+from batch_monitor.silences import Silence
 from batch_monitor.store import actions
+from batch_monitor.store import silences as stored_silences
 
 router = APIRouter(prefix="/api/v1")
 
@@ -335,6 +337,8 @@ class KeptTimeline:
 
 
 _timelines: cache.Kept[KeptTimeline] = cache.Kept()
+# The workflows' stored silences in effect or yet to come, by their version (queries.silences_version).
+_silences: cache.Kept[list[Silence]] = cache.Kept()
 
 
 def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
@@ -363,16 +367,24 @@ def get_batch_timeline(
 
     Built once per revision of the store (api/cache.py); sent with an ETag, 304 on If-None-Match.
     """
-    fingerprint, metas = queries.configured(conn)
-    meta = _pick_workflow(request, user, metas, workflow)
     now = utc_now()
-    business_date = date or meta.business_date(now)
-    revision = queries.timeline_revision(conn, meta.workflow_id, business_date)
+
+    def plan(metas: list[WorkflowMeta]) -> tuple[tuple[WorkflowMeta, dt.date], list[Any]]:
+        meta = _pick_workflow(request, user, metas, workflow)
+        business_date = date or meta.business_date(now)
+        columns = queries.timeline_revision_columns(meta.workflow_id, business_date)
+        return (meta, business_date), [*columns, queries.silences_version(meta.workflow_id, now)]
+
+    fingerprint, (meta, business_date), row = queries.read_configured(conn, plan)
+    revision = queries.revision_of(row[:-1])
     kept = _timelines.get_or_build(
         (meta.workflow_id, business_date), (fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
     )
-    in_effect = queries.silences_in_effect(conn, [meta], now)
-    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now)
+    listed = _silences.get_or_build(
+        meta.workflow_id, row[-1], lambda: stored_silences.listed(conn, [meta.workflow_id], active_at=now)
+    )
+    in_effect = queries.in_effect_of(listed, [meta], now)
+    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now) if in_effect else ()
     return cache.json_response(request, kept.variants.get_or_build(marks, marks, lambda: kept.render(marks)))
 
 
@@ -516,13 +528,17 @@ def get_batch_health(
     What depends on the clock (the 24 hours, the dead man's switch) and the active alerts are read
     on every request; the rest is kept per revision of the store (api/cache.py). Sent with an ETag.
     """
-    fingerprint, metas = queries.configured(conn)
-    meta = _pick_workflow(request, user, metas, workflow)
     now = utc_now()
-    today = date or meta.business_date(now)
-    first = today - dt.timedelta(days=days - 1)
-    reference = min(now, meta.window(today)[1])
-    probe = queries.health_probe(conn, meta.workflow_id, first, today, reference)
+
+    def plan(metas: list[WorkflowMeta]) -> tuple[tuple[WorkflowMeta, dt.date, dt.date, dt.datetime], list[Any]]:
+        meta = _pick_workflow(request, user, metas, workflow)
+        today = date or meta.business_date(now)
+        first = today - dt.timedelta(days=days - 1)
+        reference = min(now, meta.window(today)[1])
+        return (meta, first, today, reference), queries.health_probe_columns(meta.workflow_id, first, today, reference)
+
+    fingerprint, (meta, first, today, reference), row = queries.read_configured(conn, plan)
+    probe = queries.health_probe_of(row)
     alive = deadman.pulse(probe.last_tick_at, meta.schedule, now)
     live = HealthNow(
         reference_time=reference,
