@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NoReturn
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
@@ -18,7 +19,7 @@ from pydantic import Field, ValidationError
 from batch_monitor import deadman
 from batch_monitor.api import cache, queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
-from batch_monitor.api.db import StoreDep
+from batch_monitor.api.db import ReadingStoreDep, StoreDep
 from batch_monitor.api.errors import excerpt
 from batch_monitor.api.export_xlsx import XLSX_MEDIA_TYPE, logs_xlsx
 from batch_monitor.api.limits import (
@@ -341,7 +342,7 @@ _timelines: cache.Kept[KeptTimeline] = cache.Kept()
 _silences: cache.Kept[list[Silence]] = cache.Kept()
 
 
-def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
+def _build_timeline(conn: sa.Connection, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
     ev = queries.evaluation(conn, meta.workflow_id, business_date)
     alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
     response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
@@ -357,7 +358,7 @@ def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) 
 def get_batch_timeline(
     request: Request,
     user: UserDep,
-    conn: StoreDep,
+    conn: ReadingStoreDep,
     workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     date: Annotated[
         DateParam, Query(description=f"business date (YYYY-MM-DD, {DATE_RANGE}); default: the current business day")
@@ -462,7 +463,9 @@ def get_batch_logs(
 # --------------------------------------------------------------------------- health
 
 
-def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow) -> cache.Spliced:
+def _health_rest(
+    conn: sa.Connection, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow
+) -> cache.Spliced:
     """batch-health encoded but for HealthNow's fields, built from the store's runs and alerts
     (kept per revision)."""
     per_batch = queries.step_health(conn, meta.workflow_id, first, today)
@@ -516,7 +519,7 @@ _health: cache.Kept[cache.Spliced] = cache.Kept()
 def get_batch_health(
     request: Request,
     user: UserDep,
-    conn: StoreDep,
+    conn: ReadingStoreDep,
     workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
     date: Annotated[
