@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.api.schemas import HealthResponse
-from batch_monitor.store.schema import alerts, evaluations
+from batch_monitor.store.schema import alerts, evaluations, workflow_config
 
 pytestmark = pytest.mark.e2e
 
@@ -112,6 +112,23 @@ def test_a_tick_that_judges_the_day_again_is_shown_at_once(monitor: MonitorEnv, 
     after = again(viewer, "batch-timeline", before.headers["etag"], **DAY)
     assert after.status_code == 200
     assert after.json()["no_run_reason"] == "judged again"
+
+
+def test_a_re_deploy_that_renames_the_workflow_is_shown_at_once(monitor: MonitorEnv, viewer: httpx.Client) -> None:
+    before = viewer.get("batch-timeline", params=DAY)
+    assert before.json()["workflow_name"] != "DPDC renamed"
+    w = workflow_config
+    with monitor.store.begin() as conn:  # as a deploy's config sync does: the name is the YAML's
+        old = conn.execute(sa.select(w.c.workflow_name).where(w.c.workflow_id == DAY["workflow"])).scalars().first()
+        conn.execute(sa.update(w).where(w.c.workflow_id == DAY["workflow"]).values(workflow_name="DPDC renamed"))
+    try:
+        after = again(viewer, "batch-timeline", before.headers["etag"], **DAY)
+        assert after.status_code == 200
+        assert after.json()["workflow_name"] == "DPDC renamed"
+    finally:
+        with monitor.store.begin() as conn:
+            conn.execute(sa.update(w).where(w.c.workflow_id == DAY["workflow"]).values(workflow_name=old))
+    assert viewer.get("batch-timeline", params=DAY).json() == before.json()
 
 
 def test_an_unknown_workflow_is_still_422_whatever_the_tag(viewer: httpx.Client) -> None:

@@ -59,6 +59,25 @@ async def store_connection() -> AsyncIterator[sa.Connection]:
 StoreDep = Annotated[sa.Connection, Depends(store_connection)]
 
 
+async def reading_connection() -> AsyncIterator[sa.Connection]:
+    """A store connection for a request that only reads, each statement committed on its own.
+
+    A transaction costs two round trips of its own (BEGIN before the first statement, ROLLBACK
+    when the connection goes back to the pool): more than the one statement a kept response
+    needs (api/cache.py). Under PostgreSQL's default READ COMMITTED every statement takes its own
+    snapshot in a transaction too, so the reads see the same data either way.
+    """
+    store = engine().execution_options(isolation_level="AUTOCOMMIT")
+    conn = await anyio.to_thread.run_sync(store.connect, limiter=_CONNECTING)
+    try:
+        yield conn
+    finally:
+        await anyio.to_thread.run_sync(conn.close, limiter=_RETURNING)
+
+
+ReadingStoreDep = Annotated[sa.Connection, Depends(reading_connection)]
+
+
 async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Database trouble → 503 with a hint (store down, or never migrated); anything else → 500."""
     code = getattr(getattr(exc, "orig", None), "pgcode", None)

@@ -7,10 +7,10 @@ the wall clock: callers pass the moments and dates they mean. No Airflow imports
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -30,13 +30,14 @@ from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.settings import REFRESH_INTERVAL_SECONDS
 from batch_monitor.silences import Silence
 from batch_monitor.store import silences as stored_silences
-from batch_monitor.store.repository import load_baselines, setting
+from batch_monitor.store.repository import load_baselines, setting, utc
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
     evaluations,
     execution_logs,
     monitoring_config,
+    silences,
     step_baselines,
     ticks,
     workflow_config,
@@ -111,13 +112,14 @@ def _settings(conn: sa.Connection, scopes: Collection[str]) -> dict[tuple[str, s
 # of a request: they are kept per process and rebuilt only when the stored configuration changes.
 # The fingerprint covers every column they are built from (a step's fields all come from its
 # config, which config_hash digests) and the settings (time zone, day start).
-_FINGERPRINT = sa.text(
-    "SELECT md5(concat("
+_FINGERPRINT_SQL = (
+    "md5(concat("
     "(SELECT string_agg(concat_ws('|', workflow_id, step_id, position, workflow_name, config_hash), ','"
     f" ORDER BY workflow_id, step_id) FROM {workflow_config.name}), '/', "
     "(SELECT string_agg(concat_ws('|', scope, key, value), ',' ORDER BY scope, key)"
     f" FROM {monitoring_config.name})))"
 )
+_FINGERPRINT = sa.text("SELECT " + _FINGERPRINT_SQL)
 _cached: tuple[str, list[WorkflowMeta]] | None = None
 
 
@@ -137,6 +139,44 @@ def configured(conn: sa.Connection) -> tuple[str, list[WorkflowMeta]]:
     cached = _cached
     if cached is not None and cached[0] == fingerprint:
         return cached
+    _cached = (fingerprint, _load_workflows(conn))
+    return _cached
+
+
+C = TypeVar("C")
+# How often a request runs its statement again after finding the configuration changed under it.
+CONFIG_RETRIES = 3
+
+
+def read_configured(
+    conn: sa.Connection, plan: Callable[[list[WorkflowMeta]], tuple[C, Sequence[sa.ColumnElement[Any]]]]
+) -> tuple[str, C, Sequence[Any]]:
+    """One statement: the configuration's fingerprint and the columns ``plan`` asks for, given the
+    workflows this process keeps (it picks a workflow and a day from them).
+
+    (fingerprint, what ``plan`` returned, the columns' values). When the fingerprint read with the
+    columns is not the kept workflows' (a re-deploy changed a step, a setting), the workflows are
+    loaded again and the statement runs again with them: what is returned was planned from
+    workflows at least as new as the fingerprint returned, so a response kept under that
+    fingerprint is never built from an older configuration than its key says.
+    """
+    kept = _cached if _cached is not None else configured(conn)
+    fingerprint: sa.ColumnElement[str] = sa.literal_column(_FINGERPRINT_SQL)
+    for _ in range(CONFIG_RETRIES):
+        planned, columns = plan(kept[1])
+        row = conn.execute(sa.select(fingerprint, *columns)).one()
+        if row[0] == kept[0]:
+            return kept[0], planned, row[1:]
+        kept = _reload(conn, str(row[0]))
+    # Still changing: the workflows loaded last are newer than the fingerprint kept with them,
+    # so the next request sees a fingerprint that differs and builds again.
+    planned, columns = plan(kept[1])
+    return kept[0], planned, conn.execute(sa.select(*columns)).one()
+
+
+def _reload(conn: sa.Connection, fingerprint: str) -> tuple[str, list[WorkflowMeta]]:
+    """The workflows loaded now, kept under ``fingerprint`` (read before them)."""
+    global _cached
     _cached = (fingerprint, _load_workflows(conn))
     return _cached
 
@@ -442,7 +482,13 @@ def recent_failures(
 
 def silences_in_effect(conn: sa.Connection, metas: Sequence[WorkflowMeta], now: dt.datetime) -> list[Silence]:
     """Every silence and maintenance window in effect at ``now`` for these workflows."""
-    stored = [s for s in stored_silences.listed(conn, [m.workflow_id for m in metas], active_at=now) if s.active(now)]
+    return in_effect_of(stored_silences.listed(conn, [m.workflow_id for m in metas], active_at=now), metas, now)
+
+
+def in_effect_of(listed: Sequence[Silence], metas: Sequence[WorkflowMeta], now: dt.datetime) -> list[Silence]:
+    """``silences_in_effect`` from the stored silences listed (in effect or yet to come at or before
+    ``now``): those in effect at ``now``, and the workflows' maintenance windows."""
+    stored = [s for s in listed if s.active(now)]
     later = now + dt.timedelta(microseconds=1)
     windows = [
         s for m in metas for s in silencing.maintenance_silences(m.workflow_id, m.timezone, m.maintenance, now, later)
@@ -459,7 +505,9 @@ def silences_in_effect(conn: sa.Connection, metas: Sequence[WorkflowMeta], now: 
 # acknowledgement or resolution, a mail sent, a purge).
 
 
-def _row_versions(table: sa.Table, *where: sa.ColumnElement[bool], label: sa.ColumnElement[Any]) -> Any:
+def _row_versions(
+    table: sa.Table, *where: sa.ColumnElement[bool], label: sa.ColumnElement[Any]
+) -> sa.ScalarSelect[Any]:
     """One text naming every matching row and its version ('label:xmin,...'), or NULL for none."""
     version: sa.ColumnElement[str] = sa.literal_column(f"{table.name}.xmin::text")
     return (
@@ -471,19 +519,43 @@ def _row_versions(table: sa.Table, *where: sa.ColumnElement[bool], label: sa.Col
     )
 
 
-def timeline_revision(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str:
+def timeline_revision_columns(workflow_id: str, business_date: dt.date) -> list[sa.ColumnElement[Any]]:
     """The version of everything a day's timeline is built from besides the configuration: the
     day's evaluation, its alerts (any state), and the workflow's learned baselines (replaced whole
-    in one transaction: their count and the range of their row versions)."""
+    in one transaction: their count and the range of their row versions). Three columns; see
+    ``revision_of``."""
     e, a, b = evaluations, alerts, step_baselines
     xid: sa.ColumnElement[int] = sa.literal_column(f"{b.name}.xmin::text::bigint")
     learned = sa.func.concat_ws(":", sa.func.count(), sa.func.min(xid), sa.func.max(xid))
-    query = sa.select(
+    return [
         _row_versions(e, e.c.workflow_id == workflow_id, e.c.business_date == business_date, label=e.c.business_date),
         _row_versions(a, a.c.workflow_id == workflow_id, a.c.business_date == business_date, label=a.c.id),
         sa.select(learned).where(b.c.workflow_id == workflow_id).scalar_subquery(),
+    ]
+
+
+def revision_of(values: Sequence[Any]) -> str:
+    """One text of the revision columns' values."""
+    return "/".join(str(v) for v in values)
+
+
+def timeline_revision(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str:
+    """``timeline_revision_columns`` read on their own."""
+    return revision_of(conn.execute(sa.select(*timeline_revision_columns(workflow_id, business_date))).one())
+
+
+def silences_version(workflow_id: str, now: dt.datetime) -> sa.ColumnElement[Any]:
+    """The version of the workflow's stored silences that ``silences_in_effect`` lists at ``now``
+    (those in effect or yet to come): any silence added, changed or ended, or over, changes it."""
+    t = silences
+    moment = utc(now, "now")
+    return _row_versions(
+        t,
+        t.c.workflow_id == workflow_id,
+        t.c.ends_at > moment,
+        sa.or_(t.c.ended_at.is_(None), t.c.ended_at > moment),
+        label=t.c.id,
     )
-    return "/".join(str(v) for v in conn.execute(query).one())
 
 
 @dataclass(frozen=True)
@@ -507,14 +579,26 @@ def health_probe(
     in the same transaction; a history bootstrap (runs without an evaluation) happens within a
     tick, before the tick is recorded: the evaluations' versions and the last tick cover them.
     """
+    query = sa.select(*health_probe_columns(workflow_id, first_date, last_date, reference))
+    return health_probe_of(conn.execute(query).one())
+
+
+def health_probe_columns(
+    workflow_id: str, first_date: dt.date, last_date: dt.date, reference: dt.datetime
+) -> list[sa.ColumnElement[Any]]:
+    """``health_probe``'s four columns, to read with others (see ``health_probe_of``)."""
     e, t = evaluations, ticks
-    query = sa.select(
+    return [
         sa.select(sa.func.max(t.c.finished_at)).where(t.c.workflow_id == workflow_id).scalar_subquery(),
         _count_active_alerts(workflow_id).scalar_subquery(),
         _failed_between(workflow_id, reference - dt.timedelta(hours=24), reference).scalar_subquery(),
         _row_versions(
             e, e.c.workflow_id == workflow_id, e.c.business_date.between(first_date, last_date), label=e.c.business_date
         ),
-    )
-    last_tick, active, failed, versions = conn.execute(query).one()
+    ]
+
+
+def health_probe_of(values: Sequence[Any]) -> HealthProbe:
+    """The probe from ``health_probe_columns``' values."""
+    last_tick, active, failed, versions = values
     return HealthProbe(last_tick, int(active), int(failed), f"{last_tick}/{versions}")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NoReturn
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
@@ -18,7 +19,7 @@ from pydantic import Field, ValidationError
 from batch_monitor import deadman
 from batch_monitor.api import cache, queries, views
 from batch_monitor.api.access import UserDep, dag_id_of, may, readable, require
-from batch_monitor.api.db import StoreDep
+from batch_monitor.api.db import ReadingStoreDep, StoreDep
 from batch_monitor.api.errors import excerpt
 from batch_monitor.api.export_xlsx import XLSX_MEDIA_TYPE, logs_xlsx
 from batch_monitor.api.limits import (
@@ -50,7 +51,9 @@ from batch_monitor.api.schemas import (
     WorkflowsResponse,
 )
 from batch_monitor.constants import KIND_LABELS, STEP_STATUS_LABELS, RunStatus
+from batch_monitor.silences import Silence
 from batch_monitor.store import actions
+from batch_monitor.store import silences as stored_silences
 
 router = APIRouter(prefix="/api/v1")
 
@@ -335,9 +338,11 @@ class KeptTimeline:
 
 
 _timelines: cache.Kept[KeptTimeline] = cache.Kept()
+# The workflows' stored silences in effect or yet to come, by their version (queries.silences_version).
+_silences: cache.Kept[list[Silence]] = cache.Kept()
 
 
-def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
+def _build_timeline(conn: sa.Connection, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
     ev = queries.evaluation(conn, meta.workflow_id, business_date)
     alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
     response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
@@ -353,7 +358,7 @@ def _build_timeline(conn: StoreDep, meta: WorkflowMeta, business_date: dt.date) 
 def get_batch_timeline(
     request: Request,
     user: UserDep,
-    conn: StoreDep,
+    conn: ReadingStoreDep,
     workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     date: Annotated[
         DateParam, Query(description=f"business date (YYYY-MM-DD, {DATE_RANGE}); default: the current business day")
@@ -363,16 +368,24 @@ def get_batch_timeline(
 
     Built once per revision of the store (api/cache.py); sent with an ETag, 304 on If-None-Match.
     """
-    fingerprint, metas = queries.configured(conn)
-    meta = _pick_workflow(request, user, metas, workflow)
     now = utc_now()
-    business_date = date or meta.business_date(now)
-    revision = queries.timeline_revision(conn, meta.workflow_id, business_date)
+
+    def plan(metas: list[WorkflowMeta]) -> tuple[tuple[WorkflowMeta, dt.date], list[Any]]:
+        meta = _pick_workflow(request, user, metas, workflow)
+        business_date = date or meta.business_date(now)
+        columns = queries.timeline_revision_columns(meta.workflow_id, business_date)
+        return (meta, business_date), [*columns, queries.silences_version(meta.workflow_id, now)]
+
+    fingerprint, (meta, business_date), row = queries.read_configured(conn, plan)
+    revision = queries.revision_of(row[:-1])
     kept = _timelines.get_or_build(
         (meta.workflow_id, business_date), (fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
     )
-    in_effect = queries.silences_in_effect(conn, [meta], now)
-    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now)
+    listed = _silences.get_or_build(
+        meta.workflow_id, row[-1], lambda: stored_silences.listed(conn, [meta.workflow_id], active_at=now)
+    )
+    in_effect = queries.in_effect_of(listed, [meta], now)
+    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now) if in_effect else ()
     return cache.json_response(request, kept.variants.get_or_build(marks, marks, lambda: kept.render(marks)))
 
 
@@ -450,7 +463,9 @@ def get_batch_logs(
 # --------------------------------------------------------------------------- health
 
 
-def _health_rest(conn: StoreDep, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow) -> cache.Spliced:
+def _health_rest(
+    conn: sa.Connection, meta: WorkflowMeta, first: dt.date, today: dt.date, now: HealthNow
+) -> cache.Spliced:
     """batch-health encoded but for HealthNow's fields, built from the store's runs and alerts
     (kept per revision)."""
     per_batch = queries.step_health(conn, meta.workflow_id, first, today)
@@ -504,7 +519,7 @@ _health: cache.Kept[cache.Spliced] = cache.Kept()
 def get_batch_health(
     request: Request,
     user: UserDep,
-    conn: StoreDep,
+    conn: ReadingStoreDep,
     workflow: Annotated[WorkflowParam, Query(description="workflow id; default: the first one")] = None,
     days: Annotated[int, Query(ge=1, le=90, description="window in business days, ending with `date`")] = 7,
     date: Annotated[
@@ -516,13 +531,17 @@ def get_batch_health(
     What depends on the clock (the 24 hours, the dead man's switch) and the active alerts are read
     on every request; the rest is kept per revision of the store (api/cache.py). Sent with an ETag.
     """
-    fingerprint, metas = queries.configured(conn)
-    meta = _pick_workflow(request, user, metas, workflow)
     now = utc_now()
-    today = date or meta.business_date(now)
-    first = today - dt.timedelta(days=days - 1)
-    reference = min(now, meta.window(today)[1])
-    probe = queries.health_probe(conn, meta.workflow_id, first, today, reference)
+
+    def plan(metas: list[WorkflowMeta]) -> tuple[tuple[WorkflowMeta, dt.date, dt.date, dt.datetime], list[Any]]:
+        meta = _pick_workflow(request, user, metas, workflow)
+        today = date or meta.business_date(now)
+        first = today - dt.timedelta(days=days - 1)
+        reference = min(now, meta.window(today)[1])
+        return (meta, first, today, reference), queries.health_probe_columns(meta.workflow_id, first, today, reference)
+
+    fingerprint, (meta, first, today, reference), row = queries.read_configured(conn, plan)
+    probe = queries.health_probe_of(row)
     alive = deadman.pulse(probe.last_tick_at, meta.schedule, now)
     live = HealthNow(
         reference_time=reference,
