@@ -6,7 +6,7 @@ them, persists them, queues and sends mails through a real SMTP server, summariz
 history days are copies of the template's store rows made in SQL, shifted by whole days
 (business dates, every timestamp, batch numbers by the simulator's 100 a day, alert ids and
 mail dedupe keys renumbered). Evaluations get their JSON dates shifted too (the page and the
-monitor read them); snapshot payloads are copied byte for byte (only their date and as-of
+monitor read them); snapshot payloads and their ticks' evaluations are copied byte for byte (only their date and as-of
 columns move), and only to the days whose snapshots the monitor still keeps
 (:func:`snapshot_horizon`), so the copy holds what the real store would.
 """
@@ -309,19 +309,44 @@ def clone_days(
             ),
             params,
         )
+        snapshots = {**params, "offsets": snapshot_offsets}
+        snapshots["stride"] = int(
+            conn.execute(sa.text("SELECT coalesce(max(id), 0) + 1 FROM batch_source_snapshots")).scalar_one()
+        )
         conn.execute(
             sa.text(
                 _copy(
                     "batch_source_snapshots",
                     {
-                        **_same("workflow_id", "payload", "evaluation"),
+                        "id": new_id,
+                        **_same("workflow_id", "payload"),
                         "business_date": "t.business_date + o.d",
                         **_moved("as_of", "created_at"),
                     },
                     day,
                 )
             ),
-            {**params, "offsets": snapshot_offsets},
+            snapshots,
+        )
+        of_template_snapshots = (
+            "t.snapshot_id IN (SELECT id FROM batch_source_snapshots s "
+            "WHERE s.workflow_id = :wf AND s.business_date = :template)"
+        )
+        conn.execute(
+            sa.text(
+                _copy(
+                    "batch_tick_evaluations",
+                    {"snapshot_id": "t.snapshot_id + o.n * :stride", **_same("evaluation")},
+                    of_template_snapshots,
+                )
+            ),
+            snapshots,
+        )
+        conn.execute(
+            sa.text(
+                "SELECT setval(pg_get_serial_sequence('batch_source_snapshots', 'id'), "
+                "(SELECT max(id) FROM batch_source_snapshots))"
+            )
         )
         t = evaluations
         row = (

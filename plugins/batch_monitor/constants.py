@@ -120,6 +120,7 @@ T_MONITORING_CONFIG = "batch_monitoring_config"
 T_ALERT_EVENTS = "batch_alert_events"
 T_OUTBOX = "batch_email_outbox"
 T_SNAPSHOTS = "batch_source_snapshots"
+T_TICK_EVALUATIONS = "batch_tick_evaluations"  # migration 0009: each snapshot's evaluation
 T_EVALUATIONS = "batch_evaluations"
 T_TICKS = "batch_monitor_ticks"  # migration 0007: one row per finished tick (dead man's switch, metrics)
 T_SILENCES = "batch_silences"

@@ -41,7 +41,6 @@ from batch_monitor.settings import BASE_URL, RETENTION_DAYS, SNAPSHOT_RETENTION_
 from batch_monitor.source import SourceReader
 from batch_monitor.store import alerts, outbox, repository, ticks
 from batch_monitor.store.schema import alerts as alerts_table
-from batch_monitor.store.schema import source_snapshots
 from batch_monitor.text import mask_credentials
 
 log = logging.getLogger(__name__)
@@ -183,11 +182,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
                 baselines=baselines,
             )
             risk[obs.business_date] = ev.risk
-            conn.execute(
-                sa.update(source_snapshots)
-                .where(source_snapshots.c.id == sid)
-                .values(evaluation=ev.model_dump(mode="json"))
-            )
+            repository.save_tick_evaluation(conn, sid, ev)
         summary = {
             "snapshot_id": sid,
             "business_date": ev.business_date.isoformat(),
@@ -218,12 +213,10 @@ def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_dat
 
 
 def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:
-    payload = conn.execute(
-        sa.select(source_snapshots.c.evaluation).where(source_snapshots.c.id == snapshot_id)
-    ).scalar_one_or_none()
-    if payload is None:
+    ev = repository.load_tick_evaluation(conn, snapshot_id)
+    if ev is None:
         raise LookupError(f"snapshot {snapshot_id} has no evaluation: run the evaluate task first")
-    return Evaluation.model_validate(payload)
+    return ev
 
 
 _SYNC_COUNTS = ("opened", "seen", "reopened", "resolved", "escalated", "mails_queued", "reminders", "escalations")

@@ -108,7 +108,7 @@ def _execute(conn: sa.Connection, sql: _Sql, params: dict[str, Any]) -> list[dic
         try:
             result = conn.execute(sql.statement, bound)
             keys = [k.lower() for k in result.keys()]  # noqa: SIM118 (a Result, not a dict)
-            rows.extend(dict(zip(keys, row, strict=True)) for row in result)
+            rows.extend([dict(zip(keys, row)) for row in result.fetchall()])  # noqa: B905 (a row has every key)
         except sa.exc.DBAPIError as exc:
             detail = str(exc.orig or exc).strip()
             first = detail.splitlines()[0] if detail else type(exc).__name__
@@ -227,6 +227,8 @@ def read_fingerprint(
 
 def code_text(value: Any) -> str:
     """A status or batch code as text (a NUMBER column's 20 or 20.0 reads '20'; CHAR padding dropped)."""
+    if type(value) is str:  # the usual case, first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float | Decimal):
@@ -244,13 +246,21 @@ def _stamp(value: Any) -> str:
 
 
 class _Decoder:
-    """Turns raw column values into numbers, UTC moments and statuses; notes every anomaly."""
+    """Turns raw column values into numbers, UTC moments and statuses; notes every anomaly.
 
-    def __init__(self, workflow: WorkflowConfig) -> None:
+    ``shared``: a decoder of the same read whose conversions this one reuses (a scratch decoder
+    keeps its own anomalies and skew): every row is decoded more than once (clock skew, then runs,
+    threads and executions), and a run's key or a wall-clock time is worked out once.
+    """
+
+    def __init__(self, workflow: WorkflowConfig, shared: _Decoder | None = None) -> None:
         self.status_map = workflow.status_map
         self.timezone = workflow.source_timezone
         self.anomalies: list[str] = []
-        self._shifts: dict[dt.datetime, dt.timedelta | None] = {}
+        self._shifts: dict[dt.datetime, dt.timedelta | None] = {} if shared is None else shared._shifts
+        self._utc: dict[dt.datetime, dt.datetime] = {} if shared is None else shared._utc
+        # (BATCH_CD, BATCH_NBR, BATCH_RERUN_NBR) as read → the run's key, for rows that have a usable one
+        self.keys: dict[tuple[Any, Any, Any], RunKey] = {} if shared is None else shared.keys
         self.skew = dt.timedelta(0)  # how far the CC&B clock is ahead (negative: behind); taken off every time
         # the code shown for a run or thread whose end lies after as_of (it was running then)
         self.code_of = status_codes(workflow)
@@ -270,6 +280,10 @@ class _Decoder:
         """An integer from an int, Decimal, float or numeric string; None (noted) otherwise."""
         if value is None:
             return None
+        if type(value) is int:
+            return value
+        if type(value) is Decimal and value.is_finite():  # NUMBER columns (psycopg2, cx_Oracle)
+            return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         try:
@@ -315,11 +329,19 @@ class _Decoder:
         return self._localize(value) - self.skew
 
     def _localize(self, naive: dt.datetime) -> dt.datetime:
-        """business_day.localize, worked out once per wall-clock hour (it is slow, rows are many).
+        """business_day.localize, worked out once per wall-clock hour (it is slow, rows are many),
+        and kept per moment (a moment is read more than once).
 
         Within an hour whose first and last second have the same UTC offset every moment has it;
         an hour in which the offset changes is converted moment by moment.
         """
+        utc = self._utc.get(naive)
+        if utc is None:
+            utc = self._utc[naive] = self._convert(naive)
+        return utc
+
+    def _convert(self, naive: dt.datetime) -> dt.datetime:
+        """``naive`` (the source zone's wall clock) in UTC."""
         hour = naive.replace(minute=0, second=0, microsecond=0)
         if hour not in self._shifts:
             first, last = self._shift(hour), self._shift(hour + _HOUR_END)
@@ -588,7 +610,7 @@ class SourceReader:
         bare = {key for key, run in runs.items() if not run.threads}
         if not bare:
             return
-        scratch = _Decoder(workflow)
+        scratch = _Decoder(workflow, shared=decoder)
         narrowed = {**params, "batch_codes": sorted({key[0] for key in bare})}
         theirs = {key: run for key, run in runs.items() if key in bare}
 
@@ -713,21 +735,29 @@ class SourceReader:
 
 def _run_key(row: dict[str, Any], decoder: _Decoder) -> RunKey | None:
     """(BATCH_CD, BATCH_NBR, BATCH_RERUN_NBR) of a row; None (noted) without a usable BATCH_NBR."""
-    code = decoder.code(row.get("batch_cd"))
-    raw = row.get("batch_nbr")
+    read = (row.get("batch_cd"), row.get("batch_nbr"), row.get("batch_rerun_nbr"))
+    known = decoder.keys.get(read)
+    if known is not None:
+        return known
+    noted = len(decoder.anomalies)
+    code = decoder.code(read[0])
+    raw = read[1]
 
     def where() -> str:
         return f"{code} run {raw!r}"
 
     nbr = decoder.number(raw, where, "BATCH_NBR")
-    rerun = decoder.number(row.get("batch_rerun_nbr"), where, "BATCH_RERUN_NBR")
+    rerun = decoder.number(read[2], where, "BATCH_RERUN_NBR")
     if nbr is None or not 0 <= nbr <= MAX_BATCH_NBR:
         decoder.flag(where, "row without a usable BATCH_NBR ignored")
         return None
     if rerun is not None and not 0 <= rerun <= MAX_RERUN_NBR:
         decoder.flag(where, f"BATCH_RERUN_NBR {rerun} is out of range; row ignored")
         return None
-    return (code, nbr, rerun or 0)
+    key = (code, nbr, rerun or 0)
+    if len(decoder.anomalies) == noted:  # a row that had something to note notes it every time
+        decoder.keys[read] = key
+    return key
 
 
 def _thread_key(row: dict[str, Any], runs: dict[RunKey, _Run], decoder: _Decoder) -> tuple[RunKey | None, int | None]:
@@ -813,7 +843,7 @@ def _detect_skew(
     start up to BOUND_MARGIN before the day does. The day's first run starts at the day's start
     or later, so it also bounds a skew ahead (a rounded-up skew never pushes it out of its day).
     """
-    scratch = _Decoder(workflow)
+    scratch = _Decoder(workflow, shared=decoder)
     stamps = [
         moment
         for row in [*run_rows, *inst_rows]
@@ -821,6 +851,7 @@ def _detect_skew(
         if (moment := scratch.moment(row.get(column), "", column)) is not None
     ]
     business_date, window_start = day
+    earliest = window_start - BOUND_MARGIN
     todays = {
         _run_key(row, scratch) for row in run_rows if scratch.date(row.get("batch_bus_dt"), "", "") == business_date
     }
@@ -829,7 +860,7 @@ def _detect_skew(
         for row in [*run_rows, *inst_rows]  # a run's own start, or (without one) its threads'
         if _run_key(row, scratch) in todays
         and (start := scratch.moment(row.get("start_dttm"), "", "")) is not None
-        and start >= window_start - BOUND_MARGIN
+        and start >= earliest
     ]
     ahead = _seconds(max(stamps, default=read_at) - read_at)
     at_most = _seconds(min(firsts) - window_start) if firsts else None

@@ -27,6 +27,7 @@ from batch_monitor.constants import PAGE_PATH, FindingKind, Severity, StepStatus
 from batch_monitor.models import Evaluation, Finding
 from batch_monitor.notify.alert_mail import page_url, renderer
 from batch_monitor.store import alerts as store_alerts
+from batch_monitor.store import repository
 from batch_monitor.store.schema import alerts, evaluations, silences, source_snapshots, ticks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -192,13 +193,16 @@ def show_earlier_tick(monitor: MonitorEnv, workflow_id: str, day: str, as_of: dt
     snapshot) becomes the day's latest, so the page shows the forecast of that moment (reset() puts
     the day's last evaluation back)."""
     with monitor.store.begin() as conn:
-        payload = conn.execute(
-            sa.select(source_snapshots.c.evaluation).where(
+        snapshot_id = conn.execute(
+            sa.select(source_snapshots.c.id).where(
                 source_snapshots.c.workflow_id == workflow_id,
                 source_snapshots.c.business_date == day,
                 source_snapshots.c.as_of == as_of,
             )
         ).scalar_one()
+        tick = repository.load_tick_evaluation(conn, snapshot_id)
+        assert tick is not None
+        payload = tick.model_dump(mode="json")
         day_row = (evaluations.c.workflow_id == workflow_id) & (evaluations.c.business_date == day)
         conn.execute(
             sa.update(evaluations)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from batch_monitor.constants import RunStatus, StepStatus
+from batch_monitor.models import Evaluation, Observations, RunObservation
+from batch_monitor.store import repository
 from batch_monitor.store.migrate import (
     VERSION_TABLE,
     current,
@@ -110,3 +114,53 @@ def test_the_command_line_upgrades_reports_and_downgrades(fresh_pg_url: str) -> 
     assert "differs" not in cli("check")
     assert "store revision: none (not migrated)" in cli("downgrade")
     assert tables(fresh_pg_url) == {VERSION_TABLE}
+
+
+def test_snapshots_stored_as_json_before_0009_are_read_packed_after_it(fresh_pg_url: str) -> None:
+    obs = Observations(
+        workflow_id="dpdc_ami",
+        business_date=dt.date(2024, 3, 12),
+        as_of=dt.datetime(2024, 3, 12, 8, 45, tzinfo=dt.UTC),
+        window_start=dt.datetime(2024, 3, 11, 23, 0, tzinfo=dt.UTC),
+        window_end=dt.datetime(2024, 3, 12, 23, 0, tzinfo=dt.UTC),
+        runs=[RunObservation(batch_cd="C1-PPBTR", batch_nbr=7, status=RunStatus.ERROR, error_text="ORA-01555")],
+    )
+    judged = Evaluation(
+        workflow_id="dpdc_ami",
+        business_date=obs.business_date,
+        as_of=obs.as_of,
+        timezone="Asia/Dhaka",
+        chain_status=StepStatus.FAILED,
+        steps=[],
+        findings=[],
+    )
+    migrate(fresh_pg_url, "0008")
+    engine = sa.create_engine(fresh_pg_url)
+    try:
+        with engine.begin() as conn:
+            sid = conn.execute(
+                sa.text(
+                    "INSERT INTO batch_source_snapshots (workflow_id, business_date, as_of, payload, evaluation) "
+                    "VALUES (:w, :d, :a, CAST(:p AS JSONB), CAST(:e AS JSONB)) RETURNING id"
+                ),
+                {
+                    "w": obs.workflow_id,
+                    "d": obs.business_date,
+                    "a": obs.as_of,
+                    "p": obs.model_dump_json(),
+                    "e": judged.model_dump_json(),
+                },
+            ).scalar_one()
+        migrate(engine)
+        with engine.connect() as conn:
+            assert repository.load_snapshot(conn, sid) == obs
+            assert repository.load_tick_evaluation(conn, sid) == judged
+        downgrade(engine, "0008")
+        with engine.connect() as conn:
+            payload, evaluation = conn.execute(
+                sa.text("SELECT payload, evaluation FROM batch_source_snapshots WHERE id = :id"), {"id": sid}
+            ).one()
+        assert Observations.model_validate(payload) == obs
+        assert Evaluation.model_validate(evaluation) == judged
+    finally:
+        engine.dispose()

@@ -159,15 +159,38 @@ def test_a_snapshot_round_trips_and_a_tick_is_kept_once(store: sa.Engine) -> Non
 
 
 def test_saving_a_tick_again_with_other_data_clears_its_stale_evaluation(store: sa.Engine) -> None:
-    t = schema.source_snapshots
+    judged = evaluation(tick(1), [finding(FindingKind.FAILED)])
     with store.begin() as conn:
         sid = repository.save_snapshot(conn, observations(tick(1)))
-        conn.execute(sa.update(t).where(t.c.id == sid).values(evaluation={"judged": True}))
+        repository.save_tick_evaluation(conn, sid, judged)
         repository.save_snapshot(conn, observations(tick(1)))
-        kept = conn.execute(sa.select(t.c.evaluation).where(t.c.id == sid)).scalar_one()
+        kept = repository.load_tick_evaluation(conn, sid)
         repository.save_snapshot(conn, observations(tick(1), records=900))
-        cleared = conn.execute(sa.select(t.c.evaluation).where(t.c.id == sid)).scalar_one()
-    assert (kept, cleared) == ({"judged": True}, None)
+        cleared = repository.load_tick_evaluation(conn, sid)
+    assert (kept, cleared) == (judged, None)
+
+
+def test_a_tick_evaluated_again_keeps_its_latest_evaluation_and_goes_with_its_snapshot(store: sa.Engine) -> None:
+    first, again = evaluation(tick(1)), evaluation(tick(1), [finding(FindingKind.FAILED)])
+    with store.begin() as conn:
+        sid = repository.save_snapshot(conn, observations(tick(1)))
+        repository.save_tick_evaluation(conn, sid, first)
+        repository.save_tick_evaluation(conn, sid, again)  # the evaluate task retried
+        latest = repository.load_tick_evaluation(conn, sid)
+        repository.purge(conn, workflow_id=WF, before=DAY + dt.timedelta(days=1))
+        left = conn.execute(sa.select(sa.func.count()).select_from(schema.tick_evaluations)).scalar_one()
+    assert (latest, left) == (again, 0)
+
+
+def test_a_big_workflow_s_snapshot_is_stored_in_a_fraction_of_its_json(store: sa.Engine) -> None:
+    one = observations(tick(1)).runs[0]
+    runs = [one.model_copy(update={"batch_cd": f"SYN{n:05}", "batch_nbr": 1000 + n}) for n in range(500)]
+    obs = observations(tick(1)).model_copy(update={"runs": runs})
+    with store.begin() as conn:
+        sid = repository.save_snapshot(conn, obs)
+        t = schema.source_snapshots
+        stored = conn.execute(sa.select(sa.func.octet_length(t.c.payload)).where(t.c.id == sid)).scalar_one()
+    assert stored < len(obs.model_dump_json()) / 5
 
 
 def test_loading_a_missing_snapshot_names_it(store: sa.Engine) -> None:

@@ -46,6 +46,7 @@ from batch_monitor.store.schema import (
     silences,
     source_snapshots,
     step_baselines,
+    tick_evaluations,
     ticks,
 )
 
@@ -117,7 +118,7 @@ def fill_store(source: sa.Engine, store: sa.Engine) -> None:
 class StoreSnapshot:
     """What operators and tests may change (alerts, their events, settings, the days' latest
     evaluations with their alert-sync marks, the finished ticks, silences), and what a tick's
-    housekeeping rewrites (the raw snapshots it purges after ``snapshot_retention_days``, the
+    housekeeping rewrites (the raw snapshots, with their evaluations, it purges after ``snapshot_retention_days``, the
     baselines it learns once per business day), to put back later."""
 
     alerts: list[dict[str, Any]]
@@ -125,6 +126,7 @@ class StoreSnapshot:
     settings: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     snapshots: dict[int, dict[str, Any]]
+    snapshot_evaluations: dict[int, dict[str, Any]]  # by snapshot id (they go with their snapshot)
     ticks: list[dict[str, Any]] = field(default_factory=list)
     baselines: list[dict[str, Any]] = field(default_factory=list)
 
@@ -138,6 +140,9 @@ class StoreSnapshot:
                 settings=[dict(r._mapping) for r in conn.execute(sa.select(monitoring_config))],
                 evaluations=[dict(r._mapping) for r in conn.execute(sa.select(evaluations))],
                 snapshots={r.id: dict(r._mapping) for r in conn.execute(sa.select(source_snapshots))},
+                snapshot_evaluations={
+                    r.snapshot_id: dict(r._mapping) for r in conn.execute(sa.select(tick_evaluations))
+                },
                 ticks=[dict(r._mapping) for r in conn.execute(sa.select(ticks))],
                 baselines=[dict(r._mapping) for r in conn.execute(sa.select(step_baselines))],
             )
@@ -158,6 +163,9 @@ class StoreSnapshot:
             purged = [row for key, row in self.snapshots.items() if key not in present]
             if purged:
                 conn.execute(sa.insert(source_snapshots), purged)
+                judged = [row for key, row in self.snapshot_evaluations.items() if key not in present]
+                if judged:
+                    conn.execute(sa.insert(tick_evaluations), judged)
             conn.execute(sa.delete(ticks))
             if self.ticks:
                 conn.execute(sa.insert(ticks), self.ticks)

@@ -27,6 +27,7 @@ from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import StoreError
 from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView, StepBaseline
 from batch_monitor.settings import STUCK_THRESHOLD_MINUTES, TABLE_SETTINGS, Setting
+from batch_monitor.store import packing
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -37,6 +38,7 @@ from batch_monitor.store.schema import (
     performance_summary,
     source_snapshots,
     step_baselines,
+    tick_evaluations,
     workflow_config,
 )
 
@@ -245,25 +247,28 @@ def get_setting(conn: sa.Connection, key: str, scope: str = GLOBAL_SCOPE, defaul
 
 
 def save_snapshot(conn: sa.Connection, obs: Observations) -> int:
-    """Keep what was read from CC&B for one tick; returns the snapshot id (same tick → same id).
+    """Keep what was read from CC&B for one tick (packed); returns the snapshot id (same tick → same id).
 
-    Saving a tick again with different observations clears the evaluation kept beside it.
+    Saving a tick again with different observations drops the evaluation kept for it.
     """
     t = source_snapshots
-    stmt = pg_insert(t).values(
-        workflow_id=obs.workflow_id,
-        business_date=obs.business_date,
-        as_of=utc(obs.as_of, "Observations.as_of"),
-        payload=obs.model_dump(mode="json"),
-    )
+    values = {
+        "workflow_id": obs.workflow_id,
+        "business_date": obs.business_date,
+        "as_of": utc(obs.as_of, "Observations.as_of"),
+    }
+    stmt = pg_insert(t).values(**values, payload=packing.pack(obs))
     upsert = stmt.on_conflict_do_update(
         constraint="uq_snapshots_tick",
-        set_={
-            "payload": stmt.excluded.payload,
-            "evaluation": sa.case((t.c.payload == stmt.excluded.payload, t.c.evaluation), else_=sa.null()),
-        },
+        set_={"payload": stmt.excluded.payload},
+        where=t.c.payload != stmt.excluded.payload,
     ).returning(t.c.id)
-    return int(conn.execute(upsert).scalar_one())
+    sid = conn.execute(upsert).scalar_one_or_none()
+    if sid is None:  # the same tick read again, the same observations: its evaluation stands
+        tick = [t.c[name] == value for name, value in values.items()]
+        return int(conn.execute(sa.select(t.c.id).where(*tick)).scalar_one())
+    conn.execute(sa.delete(tick_evaluations).where(tick_evaluations.c.snapshot_id == sid))
+    return int(sid)
 
 
 def load_snapshot(conn: sa.Connection, snapshot_id: int) -> Observations:
@@ -272,7 +277,23 @@ def load_snapshot(conn: sa.Connection, snapshot_id: int) -> Observations:
     payload = conn.execute(sa.select(t.c.payload).where(t.c.id == snapshot_id)).scalar_one_or_none()
     if payload is None:
         raise StoreError(f"{t.name}: no snapshot with id {snapshot_id} (purged, or never saved)")
-    return Observations.model_validate(payload)
+    return packing.unpack(Observations, payload)
+
+
+def save_tick_evaluation(conn: sa.Connection, snapshot_id: int, ev: Evaluation) -> None:
+    """Keep the evaluation of a snapshot (packed) for the tasks after the evaluate task (again: replaced)."""
+    t = tick_evaluations
+    stmt = pg_insert(t).values(snapshot_id=snapshot_id, evaluation=packing.pack(ev))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=[t.c.snapshot_id], set_={"evaluation": stmt.excluded.evaluation})
+    )
+
+
+def load_tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation | None:
+    """The evaluation :func:`save_tick_evaluation` kept for a snapshot (None: not evaluated yet)."""
+    t = tick_evaluations
+    packed = conn.execute(sa.select(t.c.evaluation).where(t.c.snapshot_id == snapshot_id)).scalar_one_or_none()
+    return None if packed is None else packing.unpack(Evaluation, packed)
 
 
 def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:

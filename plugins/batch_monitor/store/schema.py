@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -263,10 +264,24 @@ source_snapshots = Table(
     Column("workflow_id", String(64), nullable=False),
     Column("business_date", Date, nullable=False),
     Column("as_of", TS, nullable=False),
-    Column("payload", Json, nullable=False),  # models.Observations as JSON
-    Column("evaluation", Json),  # models.Evaluation of this tick, set by the evaluate task
+    Column("payload", LargeBinary, nullable=False),  # models.Observations, packed (store/packing.py)
     Column("created_at", TS, nullable=False, server_default=func.now()),
     UniqueConstraint("workflow_id", "business_date", "as_of", name="uq_snapshots_tick"),
+)
+
+tick_evaluations = Table(
+    c.T_TICK_EVALUATIONS,
+    metadata,
+    # the evaluate task's judgement of one snapshot, for the persist task (one INSERT; the snapshot's
+    # own row is never updated); goes with its snapshot
+    Column(
+        "snapshot_id",
+        BigInteger,
+        ForeignKey(f"{c.T_SNAPSHOTS}.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("evaluation", LargeBinary, nullable=False),  # models.Evaluation, packed (store/packing.py)
 )
 
 evaluations = Table(
