@@ -184,7 +184,7 @@ def typical_start(
     if baseline.start_offset_p50_s is None:
         return None
     naive = dt.datetime.combine(business_date, day_start) + dt.timedelta(seconds=baseline.start_offset_p50_s)
-    return bd.wall_clock(naive, timezone).in_timezone(bd.UTC)
+    return bd.wall_clock_utc(naive, timezone)
 
 
 # --------------------------------------------------------------------------- learning

@@ -53,6 +53,7 @@ from batch_monitor.volume import VolumeLimits, unusual_volume
 LOW_THROUGHPUT_MIN_ELAPSED = dt.timedelta(minutes=15)
 _FINISHED = (RunStatus.COMPLETE, RunStatus.ERROR)
 _DONE = (StepStatus.COMPLETE, StepStatus.SKIPPED)
+_NOTHING_TYPICAL = forecast.Typical()  # a step done needs none (forecast._started)
 
 
 @dataclass
@@ -71,18 +72,46 @@ class _Context:
     states: dict[str, StepState] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)  # data problems found while judging (besides the reader's)
+    # per tick, worked out once: the UTC moment of each local clock time and of each step's learned start
+    clocks: dict[dt.time, dt.datetime] = field(default_factory=dict)
+    typical_starts: dict[str, dt.datetime | None] = field(default_factory=dict)
+    judging: dict[str, StepBaseline] = field(default_factory=dict)  # the baselines with enough days to judge by
+
+    def __post_init__(self) -> None:
+        min_days = self.workflow.baseline_min_days
+        self.judging = {sid: b for sid, b in self.baselines.items() if usable(b, min_days) is not None}
 
     def local(self, moment: dt.datetime) -> str:
-        return bd.to_utc(moment).in_timezone(self.workflow.timezone).format("HH:mm")
+        return moment.astimezone(bd.zone(self.workflow.timezone)).strftime("%H:%M")
 
     def clock(self, clock: dt.time) -> dt.datetime:
-        return bd.at_clock(self.obs.business_date, clock, self.workflow.timezone, self.workflow.business_day_start)
+        """The UTC moment of local ``clock`` within the business day (see business_day.at_clock)."""
+        moment = self.clocks.get(clock)
+        if moment is None:
+            wf = self.workflow
+            moment = self.clocks[clock] = bd.plain_utc(
+                bd.at_clock(self.obs.business_date, clock, wf.timezone, wf.business_day_start)
+            )
+        return moment
+
+    def day_start(self) -> dt.datetime:
+        return self.clock(self.workflow.business_day_start)
+
+    def typical_start(self, step: StepConfig) -> dt.datetime | None:
+        """The step's learned median start in this business day, where its expected start is learned."""
+        if step.id not in self.typical_starts:
+            baseline = self.learned(step, "expected_start")
+            wf = self.workflow
+            self.typical_starts[step.id] = (
+                typical_start(baseline, self.obs.business_date, wf.timezone, wf.business_day_start)
+                if baseline is not None
+                else None
+            )
+        return self.typical_starts[step.id]
 
     def learned(self, step: StepConfig, name: str) -> StepBaseline | None:
         """The step's baseline where the YAML leaves ``name`` to history and there is enough of it."""
-        if not step.learns(name):
-            return None
-        return usable(self.baselines.get(step.id), self.workflow.baseline_min_days)
+        return self.judging.get(step.id) if step.learns(name) else None
 
     def expected_duration(self, step: StepConfig) -> dt.timedelta | None:
         """The YAML's expected_duration, or the learned median duration."""
@@ -135,7 +164,7 @@ def evaluate(
     used where the YAML leaves a value to history and the baseline has ``baseline_min_days`` days
     (the checks and the forecast alike). None or empty: the YAML alone.
     """
-    as_of = bd.to_utc(as_of)
+    as_of = bd.plain_utc(as_of)  # plain datetimes from here on: the forecast adds and compares thousands of them
     ctx = _Context(
         workflow=workflow,
         obs=observations,
@@ -146,12 +175,13 @@ def evaluate(
         baselines=baselines or {},
     )
     by_code = _runs_by_code(ctx)
-    for position, step in enumerate(workflow.ordered_steps):
+    ordered = workflow.ordered_steps  # a topological sort: once
+    for position, step in enumerate(ordered):
         ctx.states[step.id] = _judge_step(ctx, step, position, by_code.get(step.batch_code, []))
     outlook = forecast.critical_path(ctx.inputs, ctx.forecasts)
     for step_id in outlook.critical_path:
         ctx.states[step_id] = ctx.states[step_id].model_copy(update={"on_critical_path": True})
-    for step in workflow.ordered_steps:
+    for step in ordered:
         _step_findings(ctx, step, ctx.states[step.id], by_code.get(step.batch_code, []))
     chain_status, chain_finish_by = _judge_chain(ctx, outlook)
     day = run_day(workflow.calendar, observations.business_date)
@@ -325,11 +355,7 @@ def _expected_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
     ends = [p.end or p.predicted_end or p.expected_end for p in preds if p.status != StepStatus.SKIPPED]
     after = max((e for e in ends if e is not None), default=None)
     baseline = ctx.learned(step, "expected_start")
-    typical = (
-        typical_start(baseline, ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)
-        if baseline is not None
-        else None
-    )
+    typical = ctx.typical_start(step)
     if baseline is not None and typical is not None:
         if after is not None:
             after = after + dt.timedelta(seconds=max(baseline.gap_p50_s or 0.0, 0.0))
@@ -337,7 +363,7 @@ def _expected_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
     if step.expected_start in (AFTER_PREDECESSOR, LEARNED):
         if preds:
             return after
-        return bd.window(ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)[0]
+        return ctx.day_start()
     assert isinstance(step.expected_start, dt.time)
     clock = ctx.clock(step.expected_start)
     return max(clock, after) if after else clock
@@ -398,7 +424,7 @@ def _judge_step(ctx: _Context, step: StepConfig, position: int, runs: list[RunOb
 
 def _baseline(ctx: _Context, step: StepConfig) -> StepBaseline | None:
     """The step's learned baseline, once it has ``baseline_min_days`` sample days."""
-    return usable(ctx.baselines.get(step.id), ctx.workflow.baseline_min_days)
+    return ctx.judging.get(step.id)
 
 
 def _own_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
@@ -406,11 +432,9 @@ def _own_start(ctx: _Context, step: StepConfig) -> dt.datetime | None:
     first step, else none (when its predecessors allow)."""
     if isinstance(step.expected_start, dt.time):
         return ctx.clock(step.expected_start)
-    learned = ctx.learned(step, "expected_start")
-    if learned is not None:
-        typical = typical_start(learned, ctx.obs.business_date, ctx.workflow.timezone, ctx.workflow.business_day_start)
-        if typical is not None:
-            return typical
+    typical = ctx.typical_start(step)
+    if typical is not None:
+        return typical
     if not step.depends_on:
         return ctx.obs.window_start
     return None
@@ -420,14 +444,15 @@ def _predict(
     ctx: _Context, step: StepConfig, status: StepStatus, views: list[RunView], end: dt.datetime | None
 ) -> forecast.StepForecast:
     """The step's forecast (batch_monitor.forecast), kept for its successors and the critical path."""
+    done = status in _DONE  # its forecast is its runs and end: no typical run or own start to work out
     item = forecast.StepInput(
         step_id=step.id,
         status=status,
-        typical=forecast.Typical.of(step, _baseline(ctx, step)),
-        depends_on=tuple(step.depends_on or ()),
+        typical=_NOTHING_TYPICAL if done else forecast.Typical.of(step, _baseline(ctx, step)),
+        depends_on=tuple(step.depends_on) if step.depends_on else (),
         runs=tuple(views),
         end=end,
-        earliest_start=_own_start(ctx, step),
+        earliest_start=None if done else _own_start(ctx, step),
         required_runs=step.repeat.required_runs,
         until_check=step.repeat.until_sql is not None,
         pending=ctx.obs.checks.get(step.id),

@@ -59,7 +59,7 @@ class Basis(StrEnum):
     ELAPSED = "elapsed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Typical:
     """What one run of a step typically takes (YAML values win over the learned baseline)."""
 
@@ -83,7 +83,7 @@ class Typical:
         return cls(duration=duration, records=records or None, gap=gap, runs=runs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepInput:
     """One step as judged so far, for the forecast (``runs`` in start order)."""
 
@@ -99,7 +99,7 @@ class StepInput:
     pending: int | None = None  # that check's last result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunProgress:
     """How far a running run is, on what evidence, and how long the rest should take."""
 
@@ -108,7 +108,7 @@ class RunProgress:
     remaining: dt.timedelta
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepForecast:
     step_id: str
     progress: float | None = None
@@ -119,7 +119,7 @@ class StepForecast:
     on_critical_path: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Forecast:
     steps: dict[str, StepForecast]
     predicted_finish: dt.datetime | None = None

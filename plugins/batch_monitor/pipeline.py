@@ -71,8 +71,8 @@ def dates_to_judge(store: sa.Connection, workflow: WorkflowConfig, as_of: dt.dat
     """
     current = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
     previous = current - dt.timedelta(days=1)
-    last = repository.load_evaluation(store, workflow.workflow_id, previous)
-    if last is not None and last.chain_status != StepStatus.COMPLETE:
+    status = repository.chain_status_of(store, workflow.workflow_id, previous)  # not the whole evaluation
+    if status is not None and status != StepStatus.COMPLETE:
         return [previous, current]
     return [current]
 
@@ -158,26 +158,28 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
         with store.begin() as conn:
             obs = repository.load_snapshot(conn, sid)
             judged = repository.with_stored_defaults(conn, workflow)  # stuck_threshold_minutes
+            # the segments of the day and the days beside it (yesterday is judged beside today while it
+            # is unfinished), once a tick, not every step's every segment
+            wanted = None
             if not covered.issuperset(segments_of(obs.business_date, workflow.weekend_days)):
-                # one query a tick: the segments of the day and the days beside it (yesterday is judged
-                # beside today while it is unfinished), not every step's every segment
-                covered = tick_segments(workflow, obs.business_date)
-                learned = repository.load_baselines(conn, workflow.workflow_id, covered)
-            # ticks caught up after an outage each start from the progress last stored: counts read
-            # as of an earlier moment are today's (they cannot be rewound), so passing them from one
-            # caught-up tick to the next would make a finished run look stuck
-            memory = repository.load_progress(conn, workflow.workflow_id, obs.business_date)
+                wanted = tick_segments(workflow, obs.business_date)
+            # one query: ticks caught up after an outage each start from the progress last stored (counts
+            # read as of an earlier moment are today's: they cannot be rewound, so passing them from one
+            # caught-up tick to the next would make a finished run look stuck)
+            day = repository.load_day_memory(conn, workflow.workflow_id, obs.business_date, wanted)
+            if wanted is not None and day.baselines is not None:
+                covered, learned = wanted, day.baselines
             baselines = select_baselines(learned, obs.business_date, workflow.weekend_days)
             # the AT_RISK memory is a judgement as of a tick, not a count: each caught-up tick
             # takes the one before it (the first, the day's latest stored evaluation)
             if obs.business_date not in risk:
-                risk[obs.business_date] = _stored_risk(conn, workflow, obs.business_date)
+                risk[obs.business_date] = day.risk
             ev = evaluate(
                 judged,
                 obs,
                 obs.as_of,
-                memory,
-                _completed_steps(conn, workflow, obs.business_date),
+                day.progress,
+                day.completed,
                 risk=risk[obs.business_date],
                 baselines=baselines,
             )
@@ -198,18 +200,6 @@ def tick_segments(workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
     """The baseline segments of ``business_date`` and of the days before and after it."""
     days = (business_date + dt.timedelta(days=n) for n in (-1, 0, 1))
     return {segment for day in days for segment in segments_of(day, workflow.weekend_days)}
-
-
-def _stored_risk(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> dict[str, RiskMemory]:
-    """The AT_RISK memory of the day's latest stored evaluation (empty before its first)."""
-    last = repository.load_evaluation(conn, workflow.workflow_id, business_date)
-    return dict(last.risk) if last is not None else {}
-
-
-def _completed_steps(conn: sa.Connection, workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
-    """Steps the day's latest stored evaluation saw complete (a past day never reopens them)."""
-    last = repository.load_evaluation(conn, workflow.workflow_id, business_date)
-    return {s.step_id for s in last.steps if s.status == StepStatus.COMPLETE} if last is not None else set()
 
 
 def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation:
@@ -485,7 +475,7 @@ def recompute_baselines(
     """
     with store.connect() as conn:
         if repository.baselines_computed_for(conn, workflow.workflow_id) == business_date:
-            return {"baselines": "already learned", "for": business_date.isoformat()}
+            return _already_learned(business_date)
         empty = not repository.has_runs_before(conn, workflow.workflow_id, business_date)
     result: dict[str, Any] = {"for": business_date.isoformat()}
     if empty and source is not None:
@@ -503,6 +493,10 @@ def recompute_baselines(
     return result
 
 
+def _already_learned(business_date: dt.date) -> dict[str, Any]:
+    return {"baselines": "already learned", "for": business_date.isoformat()}
+
+
 def housekeeping(
     store: sa.Engine,
     workflow: WorkflowConfig,
@@ -516,10 +510,18 @@ def housekeeping(
     learn the baselines once per business day (``source``: CC&B, to bootstrap the history from)."""
     with store.connect() as conn:
         dates = dates_to_judge(conn, workflow, as_of)
+    glob, learned_for = repository.GLOBAL_SCOPE, (workflow.workflow_id, repository.BASELINES_COMPUTED_FOR)
     with store.begin() as conn:
         summarized = sum(repository.summarize_day(conn, workflow.workflow_id, date, now) for date in dates)
-        before = dates[-1] - dt.timedelta(days=repository.setting(conn, RETENTION_DAYS))
-        snapshot_days = repository.setting(conn, SNAPSHOT_RETENTION_DAYS)
+        # one query: the retentions, and the business date the baselines were last learned for
+        stored = repository.get_settings(
+            conn, [(glob, RETENTION_DAYS.name), (glob, SNAPSHOT_RETENTION_DAYS.name), learned_for]
+        )
+        retention = repository.setting_value(RETENTION_DAYS, stored.get((glob, RETENTION_DAYS.name)))
+        before = dates[-1] - dt.timedelta(days=retention)
+        snapshot_days = repository.setting_value(
+            SNAPSHOT_RETENTION_DAYS, stored.get((glob, SNAPSHOT_RETENTION_DAYS.name))
+        )
         purged = repository.purge(
             conn,
             workflow_id=workflow.workflow_id,
@@ -527,7 +529,10 @@ def housekeeping(
             snapshots_before=dates[0] - dt.timedelta(days=snapshot_days),
         )
     result = {"summarized": summarized, "purged_before": before.isoformat(), "purged": purged}
-    result["baselines"] = recompute_baselines(store, workflow, dates[-1], as_of, now, source=source, reader=reader)
+    if stored.get(learned_for) == dates[-1].isoformat():  # learned once a business day
+        result["baselines"] = _already_learned(dates[-1])
+    else:
+        result["baselines"] = recompute_baselines(store, workflow, dates[-1], as_of, now, source=source, reader=reader)
     log.info("housekeeping %s", result)
     return result
 

@@ -19,7 +19,7 @@ from batch_monitor.models import RunView, StepBaseline
 QUICK_SHARE = 0.10  # under 10 % of the typical duration and 10 % of the typical records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VolumeLimits:
     """Shares of the typical records (0.2 = 20 %) outside which a run is unusual."""
 
@@ -28,7 +28,7 @@ class VolumeLimits:
     min_days: int = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnusualVolume:
     """One unusual run: which rule it broke and the figures it was judged by."""
 

@@ -11,9 +11,17 @@ from tests.support.evaluations import DAY, evaluation, finding, run
 
 from batch_monitor import settings
 from batch_monitor.config import WorkflowConfig
-from batch_monitor.constants import FindingKind, RunStatus
+from batch_monitor.constants import FindingKind, RunStatus, StepStatus
 from batch_monitor.exceptions import StoreError
-from batch_monitor.models import EmailContent, Observations, Progress, RunObservation, ThreadObservation
+from batch_monitor.models import (
+    EmailContent,
+    Observations,
+    Progress,
+    RiskMemory,
+    RunObservation,
+    StepBaseline,
+    ThreadObservation,
+)
 from batch_monitor.store import alerts, outbox, repository, schema
 
 from .conftest import ONCALL, RENDER, T0, tick
@@ -259,6 +267,39 @@ def test_progress_memory_round_trips_and_survives_a_tick_without_it(store: sa.En
         other_day = repository.load_progress(conn, WF, DAY + dt.timedelta(days=1))
     assert remembered == {"C1-PPBTR:7:0": memory.model_copy(update={"seen_at": tick(3)})}
     assert other_day == {}
+
+
+def test_a_tick_reads_its_days_memory_and_baselines_in_one_query(store: sa.Engine) -> None:
+    memory = Progress(records=400, threads_done=2, changed_at=tick(1), seen_at=tick(2))
+    running = run("C1-PPBTR", 7, status=RunStatus.RUNNING, start=T0, records=400)
+    done = run("CM-DMRU", 3, start=T0 - H, end=T0, records=30)
+    ev = evaluation(tick(2), runs=[running, done], progress={"C1-PPBTR:7:0": memory})
+    steps = [s.model_copy(update={"status": StepStatus.COMPLETE}) if s.step_id == "CM-DMRU" else s for s in ev.steps]
+    risk = {"C1-PPBTR": RiskMemory(late_ticks=1, late_since=tick(2), predicted=tick(9), seen_at=tick(2))}
+    ev = ev.model_copy(update={"steps": steps, "risk": risk})
+    learned = [
+        StepBaseline(step_id="CM-DMRU", sample_days=21, runs_per_day=1, duration_p50_s=2880, records_p50=30),
+        StepBaseline(step_id="CM-DMRU", segment="weekday", sample_days=15, runs_per_day=1, duration_p50_s=2700.5),
+        StepBaseline(step_id="CM-DMRU", segment="weekend", sample_days=6, runs_per_day=2, duration_p50_s=3000),
+    ]
+    with store.begin() as conn:
+        repository.upsert_runs(conn, WF, ev)
+        repository.save_evaluation(conn, ev)
+        repository.replace_baselines(conn, WF, learned, DAY, T0)
+    statements: list[str] = []
+    sa.event.listen(store, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with store.connect() as conn:
+        day = repository.load_day_memory(conn, WF, DAY, {"all", "weekday"})
+        without_baselines = repository.load_day_memory(conn, WF, DAY)
+        other_day = repository.load_day_memory(conn, WF, DAY + dt.timedelta(days=1), {"all"})
+    assert len(statements) == 3
+    assert day.progress == {"C1-PPBTR:7:0": memory}
+    assert (day.risk, day.completed) == (risk, {"CM-DMRU"})
+    assert sorted(day.baselines or [], key=lambda b: b.segment) == learned[:2]
+    # a float column's whole number comes back a float, as it is stored (it is judged and shown as one)
+    assert [type(b.duration_p50_s) for b in day.baselines or []] == [float, float]
+    assert without_baselines == repository.DayMemory(day.progress, day.risk, day.completed, None)
+    assert other_day == repository.DayMemory({}, {}, set(), learned[:1])
 
 
 # --------------------------------------------------------------------------- summaries

@@ -14,18 +14,19 @@ import json
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, JSONPATH
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor import business_day as bd
 from batch_monitor.baselines import HistoryRun
 from batch_monitor.config import StepConfig, WorkflowConfig
-from batch_monitor.constants import RunStatus
+from batch_monitor.constants import RunStatus, StepStatus
 from batch_monitor.exceptions import StoreError
-from batch_monitor.models import Evaluation, Observations, Progress, RunKey, RunView, StepBaseline
+from batch_monitor.models import Evaluation, Observations, Progress, RiskMemory, RunKey, RunView, StepBaseline
 from batch_monitor.settings import STUCK_THRESHOLD_MINUTES, TABLE_SETTINGS, Setting
 from batch_monitor.store import packing
 from batch_monitor.store.schema import (
@@ -216,7 +217,11 @@ def ensure_default_settings(conn: sa.Connection) -> None:
 def setting(conn: sa.Connection, item: Setting[int]) -> float:
     """A global setting's value in batch_monitoring_config: a positive number (a number in text too);
     its default when it is missing or is not one (logged, so an operator's typo is seen)."""
-    value = get_setting(conn, item.name)
+    return setting_value(item, get_setting(conn, item.name))
+
+
+def setting_value(item: Setting[int], value: Any) -> float:
+    """A global setting's stored JSON ``value`` (None: not set) as ``setting`` reads it."""
     try:
         number = float(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
@@ -241,6 +246,13 @@ def get_setting(conn: sa.Connection, key: str, scope: str = GLOBAL_SCOPE, defaul
     t = monitoring_config
     row = conn.execute(sa.select(t.c.value).where(t.c.scope == scope, t.c.key == key)).one_or_none()
     return default if row is None else row.value
+
+
+def get_settings(conn: sa.Connection, wanted: Collection[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Several settings in one query: each ``(scope, key)`` that is set, with its JSON value."""
+    t = monitoring_config
+    query = sa.select(t.c.scope, t.c.key, t.c.value).where(sa.tuple_(t.c.scope, t.c.key).in_(list(wanted)))
+    return {(row.scope, row.key): row.value for row in conn.execute(query)}
 
 
 # --------------------------------------------------------------------------- snapshots, evaluations
@@ -318,6 +330,82 @@ def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
         where=t.c.as_of <= stmt.excluded.as_of,
     ).returning(t.c.as_of)
     return conn.execute(upsert).first() is not None
+
+
+@dataclass(frozen=True)
+class DayMemory:
+    """What judging a business day again takes from the store (see :func:`load_day_memory`)."""
+
+    progress: dict[str, Progress]  # the day's runs' progress memory, as load_progress gives it
+    risk: dict[str, RiskMemory]  # the AT_RISK memory of the day's latest stored evaluation
+    completed: set[str]  # the steps the day's latest stored evaluation saw complete
+    baselines: list[StepBaseline] | None = None  # the segments asked for (None: not asked)
+
+
+def load_day_memory(
+    conn: sa.Connection, workflow_id: str, business_date: dt.date, segments: Collection[str] | None = None
+) -> DayMemory:
+    """In ONE query: the day's progress memory, the AT_RISK memory and the steps seen complete of the
+    day's latest stored evaluation, and (``segments`` given) the workflow's baselines of those segments.
+
+    Of the stored evaluation only those two parts are read, not the whole of it (a tick used to parse
+    and validate it twice). Before the day's first evaluation both are empty.
+    """
+    x, e = execution_logs, evaluations
+    progress = sa.select(sa.func.json_agg(sa.func.json_build_array(*(x.c[name] for name in _PROGRESS_ROW)))).where(
+        x.c.workflow_id == workflow_id, x.c.business_date == business_date, x.c.progress_changed_at.is_not(None)
+    )
+    completed = sa.func.jsonb_path_query_array(
+        e.c.payload,
+        sa.cast("$.steps[*] ? (@.status == $status).step_id", JSONPATH),
+        sa.func.jsonb_build_object("status", StepStatus.COMPLETE.value),
+    )
+    remembered = sa.select(sa.func.jsonb_build_array(e.c.payload["risk"], completed)).where(
+        e.c.workflow_id == workflow_id, e.c.business_date == business_date
+    )
+    parts = [progress.scalar_subquery(), remembered.scalar_subquery()]
+    if segments is not None:
+        b = step_baselines
+        learned = sa.select(sa.func.json_agg(sa.func.json_build_array(*(b.c[name] for name in _BASELINE_COLUMNS))))
+        parts.append(learned.where(b.c.workflow_id == workflow_id, b.c.segment.in_(sorted(segments))).scalar_subquery())
+    row = conn.execute(sa.select(*parts)).one()
+    risk, done = row[1] if row[1] is not None else ({}, [])
+    return DayMemory(
+        progress=dict(_progress_entry(item) for item in row[0] or []),
+        risk={key: RiskMemory.model_validate(value) for key, value in (risk or {}).items()},
+        completed=set(done),
+        baselines=[_baseline_of(item) for item in row[2] or []] if segments is not None else None,
+    )
+
+
+_PROGRESS_ROW = (
+    "batch_cd",
+    "batch_nbr",
+    "rerun_nbr",
+    "progress_records",
+    "progress_threads_done",
+    "progress_changed_at",
+    "observed_at",
+)
+
+
+def _progress_entry(item: list[Any]) -> tuple[str, Progress]:
+    """One run's progress memory from load_day_memory's JSON (times as PostgreSQL writes them)."""
+    batch_cd, batch_nbr, rerun_nbr, records, threads_done, changed_at, observed_at = item
+    key = RunKey(batch_cd=batch_cd, batch_nbr=batch_nbr, rerun_nbr=rerun_nbr)
+    return key.token(), Progress(
+        records=records or 0,
+        threads_done=threads_done or 0,
+        changed_at=dt.datetime.fromisoformat(changed_at).astimezone(dt.UTC),
+        seen_at=dt.datetime.fromisoformat(observed_at).astimezone(dt.UTC),
+    )
+
+
+def chain_status_of(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str | None:
+    """The chain status of the day's latest evaluation (a StepStatus value), None when there is none."""
+    t = evaluations
+    query = sa.select(t.c.chain_status).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
+    return conn.execute(query).scalar_one_or_none()
 
 
 def load_evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> Evaluation | None:
@@ -509,6 +597,18 @@ def replace_baselines(
     return len(rows)
 
 
+_FLOAT_BASELINE_COLUMNS = frozenset(c.name for c in step_baselines.c if isinstance(c.type, sa.Float))
+
+
+def _baseline_of(values: list[Any]) -> StepBaseline:
+    """A baseline from its columns as JSON gives them back (a float column's whole number comes back an int)."""
+    fields = dict(zip(_BASELINE_COLUMNS, values, strict=True))
+    for name in _FLOAT_BASELINE_COLUMNS.intersection(fields):
+        if fields[name] is not None:
+            fields[name] = float(fields[name])
+    return StepBaseline.model_construct(**fields)
+
+
 def load_baselines(
     conn: sa.Connection, workflow_id: str, segments: Collection[str] | None = None
 ) -> list[StepBaseline]:
@@ -594,8 +694,8 @@ def purge(
     lost, even when its alert goes. Returns the number of rows deleted per table.
     """
 
-    def of(table: sa.Table) -> list[sa.ColumnElement[bool]]:
-        conditions = [table.c.business_date < before]
+    def of(table: sa.Table, cutoff: dt.date = before) -> list[sa.ColumnElement[bool]]:
+        conditions = [table.c.business_date < cutoff]
         if workflow_id is not None:
             conditions.append(table.c.workflow_id == workflow_id)
         return conditions
@@ -613,11 +713,8 @@ def purge(
     counts[alert_events.name] = conn.execute(
         sa.delete(alert_events).where(alert_events.c.alert_id.in_(old_alert_ids))
     ).rowcount
+    snapshot_cutoff = max(before, snapshots_before or before)
     for table in (alerts, execution_logs, performance_summary, source_snapshots, evaluations):
-        counts[table.name] = conn.execute(sa.delete(table).where(*of(table))).rowcount
-    if snapshots_before is not None and snapshots_before > before:
-        recent = [source_snapshots.c.business_date < snapshots_before]
-        if workflow_id is not None:
-            recent.append(source_snapshots.c.workflow_id == workflow_id)
-        counts[source_snapshots.name] += conn.execute(sa.delete(source_snapshots).where(*recent)).rowcount
+        until = snapshot_cutoff if table is source_snapshots else before
+        counts[table.name] = conn.execute(sa.delete(table).where(*of(table, until))).rowcount
     return counts
