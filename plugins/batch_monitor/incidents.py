@@ -16,11 +16,10 @@ No Airflow, no database: the store hands in the day's conditions and the workflo
 
 from __future__ import annotations
 
-import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from batch_monitor.config import WorkflowConfig
+from batch_monitor.config import WorkflowConfig, graph_order
 from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, StepStatus
 from batch_monitor.models import AtRisk, Evaluation
 
@@ -56,7 +55,7 @@ def dependency_graph(workflow: WorkflowConfig) -> dict[str, list[str]]:
 
 def chain_order(graph: Graph) -> list[str]:
     """Every step, each after the steps it depends on."""
-    return list(graphlib.TopologicalSorter({k: list(v) for k, v in graph.items()}).static_order())
+    return graph_order(graph)
 
 
 def downstream(graph: Graph, step_id: str, order: list[str] | None = None) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from tests.support.workflows import WORKFLOWS_DIR
 
-from batch_monitor.config import DEFAULT_STUCK_AFTER, load_workflows, parse_duration, parse_workflow
+from batch_monitor import incidents
+from batch_monitor.config import DEFAULT_STUCK_AFTER, graph_order, load_workflows, parse_duration, parse_workflow
 from batch_monitor.exceptions import WorkflowConfigError
 
 GOOD = """
@@ -157,6 +158,14 @@ steps:
 def test_steps_are_ordered_after_their_predecessors_and_in_yaml_order_where_free() -> None:
     workflow = parse_workflow(textwrap.dedent(ORDERED), Path("ordered.yaml"))
     assert [s.id for s in workflow.ordered_steps] == ["Y-FREE", "Z-FIRST", "X-LATE"]
+
+
+def test_the_incidents_walk_the_chain_in_the_same_order_as_the_timeline() -> None:
+    """One topological order (config's): the incidents' graph of step ids is ordered by it too."""
+    workflow = parse_workflow(textwrap.dedent(ORDERED), Path("ordered.yaml"))
+    graph = incidents.dependency_graph(workflow)
+    assert incidents.chain_order(graph) == [s.id for s in workflow.ordered_steps] == ["Y-FREE", "Z-FIRST", "X-LATE"]
+    assert graph_order({"B": ["A"], "C": []}) == ["C", "A", "B"]  # a predecessor named only as one comes in
 
 
 def test_a_longer_cycle_is_named_in_the_direction_of_depends_on() -> None:
