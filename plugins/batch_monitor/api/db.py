@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
@@ -48,7 +49,13 @@ _RETURNING = anyio.CapacityLimiter(4)
 
 async def store_connection() -> AsyncIterator[sa.Connection]:
     """A store connection for one request; the caller commits what it changes."""
-    store = engine()
+    async with _connection(engine()) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _connection(store: sa.Engine) -> AsyncIterator[sa.Connection]:
+    """A connection of ``store``'s pool, checked out and returned in worker threads (bounded)."""
     conn = await anyio.to_thread.run_sync(store.connect, limiter=_CONNECTING)
     try:
         yield conn
@@ -67,12 +74,8 @@ async def reading_connection() -> AsyncIterator[sa.Connection]:
     needs (api/cache.py). Under PostgreSQL's default READ COMMITTED every statement takes its own
     snapshot in a transaction too, so the reads see the same data either way.
     """
-    store = engine().execution_options(isolation_level="AUTOCOMMIT")
-    conn = await anyio.to_thread.run_sync(store.connect, limiter=_CONNECTING)
-    try:
+    async with _connection(engine().execution_options(isolation_level="AUTOCOMMIT")) as conn:
         yield conn
-    finally:
-        await anyio.to_thread.run_sync(conn.close, limiter=_RETURNING)
 
 
 ReadingStoreDep = Annotated[sa.Connection, Depends(reading_connection)]

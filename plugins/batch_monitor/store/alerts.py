@@ -485,26 +485,39 @@ def remind(
     if not workflow.remind_every and not extra:
         return result
     t = alerts
-    rows = conn.execute(
-        sa.select(t)
-        .where(
-            t.c.workflow_id == workflow.workflow_id,
-            t.c.state == OPEN,
-            t.c.severity == Severity.CRITICAL.value,
-            t.c.condition_holds.is_(True),
-            t.c.email_queued.is_(True),
-            t.c.mailed_at <= as_of,
-            sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
-        )
-        .order_by(t.c.id)
-        .with_for_update()
-    ).all()
+    rows = _open_causes(
+        conn,
+        workflow.workflow_id,
+        t.c.severity == Severity.CRITICAL.value,
+        t.c.email_queued.is_(True),
+        t.c.mailed_at <= as_of,
+    )
     for found in rows:
         row = _utc_values(found)
         due = alerting.reminder_due(workflow, row, as_of, extra)
         if any(due) and silencing.covering(in_effect, row["step_id"], row["kind"], row["id"], as_of) is None:
             _remind_one(conn, workflow, row, due, as_of, now, to, extra, render, result)
     return result
+
+
+def _open_causes(conn: sa.Connection, workflow_id: str, *where: sa.ColumnElement[bool]) -> list[sa.Row[Any]]:
+    """The workflow's open alerts whose condition holds and that head their incident (or have none),
+    matching ``where`` too, locked for this transaction, oldest first."""
+    t = alerts
+    return list(
+        conn.execute(
+            sa.select(t)
+            .where(
+                t.c.workflow_id == workflow_id,
+                t.c.state == OPEN,
+                t.c.condition_holds.is_(True),
+                sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
+                *where,
+            )
+            .order_by(t.c.id)
+            .with_for_update()
+        ).all()
+    )
 
 
 def _release_held(
@@ -520,19 +533,7 @@ def _release_held(
     """Mail the problem mails silences held back, of open causes that still hold and that no
     silence covers any more as of ``as_of``; each once (its dedupe key is the one it was held with)."""
     t = alerts
-    rows = conn.execute(
-        sa.select(t)
-        .where(
-            t.c.workflow_id == workflow.workflow_id,
-            t.c.held_mail.is_not(None),
-            t.c.state == OPEN,
-            t.c.condition_holds.is_(True),
-            t.c.first_seen_at <= as_of,
-            sa.or_(t.c.incident_id.is_(None), t.c.incident_id == t.c.id),
-        )
-        .order_by(t.c.id)
-        .with_for_update()
-    ).all()
+    rows = _open_causes(conn, workflow.workflow_id, t.c.held_mail.is_not(None), t.c.first_seen_at <= as_of)
     for found in rows:
         row = _utc_values(found)
         if silencing.covering(in_effect, row["step_id"], row["kind"], row["id"], as_of) is not None:
