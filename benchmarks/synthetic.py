@@ -162,7 +162,7 @@ def _thread_rows(
     records, shown_end = per_thread, _ts(t_end)
     going = until is not None and t_end > until
     if until is not None and going:  # still going: no end yet, the records it has done so far
-        done = max(until - t_start, dt.timedelta(0)) / (t_end - t_start)
+        done = max((until - t_start).total_seconds(), 0.0) / (t_end - t_start).total_seconds()
         records, shown_end = int(per_thread * done), ""
     failed = status == ERROR and key[3] == 1 and not going
     out.row("thd", *key, RUNNING if going else (ERROR if failed else COMPLETE), 0)
@@ -280,7 +280,7 @@ def day_player(engine: sa.Engine, size: Size, date: dt.date, first: int) -> Call
     wall_clock = ZoneInfo(TIMEZONE)
 
     def play(as_of: dt.datetime) -> None:
-        until = as_of.astimezone(wall_clock).replace(tzinfo=None)
+        until = dt.datetime.fromtimestamp(as_of.timestamp(), wall_clock).replace(tzinfo=None)  # not pendulum's
         with engine.begin() as conn:
             for table in (ddl.ci_msg_logparm, ddl.ci_msg_log):
                 conn.execute(sa.delete(table).where(table.c.scheduler_id.between(*scheduler)))
