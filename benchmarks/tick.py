@@ -223,12 +223,16 @@ def synthetic_day(plan: Plan, size: synthetic.Size, mail: EmailChannel, sink: hi
             # CC&B's other days are loaded after the template day's ticks (see dpdc): its first tick would
             # bootstrap the store's history from the past days (the clone then collides with it), and
             # its last tick would read runs of TODAY as the template's
-            synthetic.load_days(source, size, [template], first=len(past))
             pipeline.prepare_store(
                 store, workflow, bd.window(past[0], workflow.timezone, workflow.business_day_start)[0]
             )
-            history.play_ticks(
-                source, store, workflow, history.ticks(workflow, template, plan.template_every), mail=mail
+            history.play_ticks(  # the template day too as CC&B holds it at each of its ticks
+                source,
+                store,
+                workflow,
+                history.ticks(workflow, template, plan.template_every),
+                mail=mail,
+                before=synthetic.day_player(source, size, template, first=len(past)),
             )
             history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
             synthetic.load_days(source, size, past)
