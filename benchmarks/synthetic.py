@@ -19,8 +19,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -34,7 +36,7 @@ DAY_START = dt.time(5, 0)
 STEP_MINUTES = 25  # a normal run
 GAP_MINUTES = 5  # between a run's end and the next step's start
 ERROR_TEXT = "ORA-12545: Connect failed because target host or object does not exist"
-COMPLETE, ERROR = "40", "30"
+COMPLETE, ERROR, RUNNING = "40", "30", "20"
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,54 @@ def _ts(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def day_rows(size: Size, business_date: dt.date, scheduler_base: int) -> DayRows:
-    """Every CC&B row of the synthetic workflow's business day (wall-clock times in Dhaka)."""
+def _attempts(kind: str, start: dt.datetime) -> list[tuple[int, dt.datetime, int, str]]:
+    """A step's runs of the day: (rerun, start, minutes, final status)."""
+    if kind == "fail":
+        return [(0, start, 15, ERROR), (1, start + dt.timedelta(minutes=35), STEP_MINUTES, COMPLETE)]
+    if kind == "slow":
+        return [(0, start, 150, COMPLETE)]
+    return [(0, start, STEP_MINUTES, COMPLETE)]
+
+
+def _thread_span(
+    size: Size, thread: int, run_start: dt.datetime, run_end: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    return (
+        run_start + dt.timedelta(seconds=thread % 30),
+        run_end - dt.timedelta(seconds=(size.threads - thread) % 30),
+    )
+
+
+def _thread_rows(
+    out: _Writer,
+    key: tuple[str, int, int, int],
+    scheduler: int,
+    span: tuple[dt.datetime, dt.datetime],
+    status: str,
+    per_thread: int,
+    until: dt.datetime | None,
+) -> None:
+    """One thread's rows (its status, its one execution, the first thread's error of a failed run)."""
+    t_start, t_end = span
+    records, shown_end = per_thread, _ts(t_end)
+    going = until is not None and t_end > until
+    if until is not None and going:  # still going: no end yet, the records it has done so far
+        done = max((until - t_start).total_seconds(), 0.0) / (t_end - t_start).total_seconds()
+        records, shown_end = int(per_thread * done), ""
+    failed = status == ERROR and key[3] == 1 and not going
+    out.row("thd", *key, RUNNING if going else (ERROR if failed else COMPLETE), 0)
+    out.row("inst", *key, _ts(t_start), shown_end, records, 0, scheduler)
+    if failed:
+        out.row("msg", scheduler, 1, 11001, 101, _ts(t_end))
+        out.row("parm", scheduler, 1, 1, ERROR_TEXT)
+
+
+def day_rows(size: Size, business_date: dt.date, scheduler_base: int, until: dt.datetime | None = None) -> DayRows:
+    """Every CC&B row of the synthetic workflow's business day (wall-clock times in Dhaka).
+
+    ``until`` (Dhaka wall clock): the day as CC&B holds it at that moment, not as it ends: a run not
+    yet started is absent, one still going is RUNNING with no end, its threads' records so far.
+    """
     out = _Writer()
     day_start = dt.datetime.combine(business_date, DAY_START)
     base = batch_number_base(business_date)
@@ -145,31 +193,24 @@ def day_rows(size: Size, business_date: dt.date, scheduler_base: int) -> DayRows
         if kind == "late":
             start += dt.timedelta(hours=3)
         code = batch_code(i)
-        attempts: list[tuple[int, dt.datetime, int, str]] = []  # (rerun, start, minutes, status)
-        if kind == "fail":
-            attempts = [(0, start, 15, ERROR), (1, start + dt.timedelta(minutes=35), STEP_MINUTES, COMPLETE)]
-        elif kind == "slow":
-            attempts = [(0, start, 150, COMPLETE)]
-        else:
-            attempts = [(0, start, STEP_MINUTES, COMPLETE)]
-        for rerun, run_start, minutes, status in attempts:
+        for rerun, run_start, minutes, status in _attempts(kind, start):
             run_end = run_start + dt.timedelta(minutes=minutes)
-            out.row("run", code, base, rerun, business_date, status, _ts(run_start), _ts(run_end), "SYSUSER")
+            lane_clock[lane] = run_end + dt.timedelta(minutes=GAP_MINUTES)
+            if until is not None and run_start > until:
+                scheduler += size.threads  # the same scheduler numbers as in the whole day
+                continue
+            going = until is not None and run_end > until
+            run_status, shown_end = (RUNNING, "") if going else (status, _ts(run_end))
+            out.row("run", code, base, rerun, business_date, run_status, _ts(run_start), shown_end, "SYSUSER")
             result.runs += 1
             per_thread = 0 if kind == "empty" else (200 if kind == "slow" else 3000)
             for thread in range(1, size.threads + 1):
-                failed = status == ERROR and thread == 1
-                thread_status = ERROR if failed else COMPLETE
-                out.row("thd", code, base, rerun, thread, thread_status, 0)
                 scheduler += 1
-                t_start = run_start + dt.timedelta(seconds=thread % 30)
-                t_end = run_end - dt.timedelta(seconds=(size.threads - thread) % 30)
-                out.row("inst", code, base, rerun, thread, _ts(t_start), _ts(t_end), per_thread, 0, scheduler)
-                if failed:
-                    out.row("msg", scheduler, 1, 11001, 101, _ts(t_end))
-                    out.row("parm", scheduler, 1, 1, ERROR_TEXT)
+                key = (code, base, rerun, thread)
+                _thread_rows(
+                    out, key, scheduler, _thread_span(size, thread, run_start, run_end), status, per_thread, until
+                )
                 result.threads += 1
-            lane_clock[lane] = run_end + dt.timedelta(minutes=GAP_MINUTES)
     for buffer in out.buffers.values():
         buffer.seek(0)
     result.run_csv = out.buffers["run"]
@@ -196,24 +237,55 @@ _COLUMNS = {
 }
 
 
-def load_days(engine: sa.Engine, size: Size, dates: list[dt.date], first: int = 0) -> tuple[int, int]:
+def load_days(
+    engine: sa.Engine,
+    size: Size,
+    dates: list[dt.date],
+    first: int = 0,
+    until: dt.datetime | None = None,
+    analyze: bool = True,
+) -> tuple[int, int]:
     """COPY the synthetic days into the OUAF tables (which must exist); returns (runs, threads).
 
     ``first``: how many days earlier calls loaded (each day's scheduler numbers follow its position).
+    ``until``: load the days as CC&B holds them at that moment (see :func:`day_rows`).
     """
     runs = threads = 0
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         for n, date in enumerate(dates):
-            rows = day_rows(size, date, scheduler_base=(first + n + 1) * 10_000_000)
+            rows = day_rows(size, date, scheduler_base=(first + n + 1) * 10_000_000, until=until)
             runs, threads = runs + rows.runs, threads + rows.threads
             for name, (table, columns) in _COLUMNS.items():
                 buffer = getattr(rows, f"{name}_csv")
                 cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
         raw.commit()
-        cursor.execute("ANALYZE")
-        raw.commit()
+        if analyze:
+            cursor.execute("ANALYZE")
+            raw.commit()
     finally:
         raw.close()
     return runs, threads
+
+
+def day_player(engine: sa.Engine, size: Size, date: dt.date, first: int) -> Callable[[dt.datetime], None]:
+    """Move CC&B's copy of the day ``date`` (loaded ``first``-th) to each tick's moment, as a real CC&B holds it.
+
+    Without it CC&B would hold the day's later rows at an earlier tick: the reader takes that for a
+    CC&B clock hours ahead and judges a shifted day (issue 15's skew check).
+    """
+    low = batch_number_base(date)
+    scheduler = ((first + 1) * 10_000_000, (first + 2) * 10_000_000)
+    wall_clock = ZoneInfo(TIMEZONE)
+
+    def play(as_of: dt.datetime) -> None:
+        until = dt.datetime.fromtimestamp(as_of.timestamp(), wall_clock).replace(tzinfo=None)  # not pendulum's
+        with engine.begin() as conn:
+            for table in (ddl.ci_msg_logparm, ddl.ci_msg_log):
+                conn.execute(sa.delete(table).where(table.c.scheduler_id.between(*scheduler)))
+            for table in (ddl.ci_batch_inst, ddl.ci_batch_thd, ddl.ci_batch_run):
+                conn.execute(sa.delete(table).where(table.c.batch_nbr.between(low, low + 99)))
+        load_days(engine, size, [date], first=first, until=until, analyze=False)
+
+    return play

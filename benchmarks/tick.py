@@ -223,24 +223,30 @@ def synthetic_day(plan: Plan, size: synthetic.Size, mail: EmailChannel, sink: hi
             # CC&B's other days are loaded after the template day's ticks (see dpdc): its first tick would
             # bootstrap the store's history from the past days (the clone then collides with it), and
             # its last tick would read runs of TODAY as the template's
-            synthetic.load_days(source, size, [template], first=len(past))
             pipeline.prepare_store(
                 store, workflow, bd.window(past[0], workflow.timezone, workflow.business_day_start)[0]
             )
-            history.play_ticks(
-                source, store, workflow, history.ticks(workflow, template, plan.template_every), mail=mail
+            history.play_ticks(  # the template day too as CC&B holds it at each of its ticks
+                source,
+                store,
+                workflow,
+                history.ticks(workflow, template, plan.template_every),
+                mail=mail,
+                before=synthetic.day_player(source, size, template, first=len(past)),
             )
             history.clone_days(store, workflow.workflow_id, template, past, history.snapshot_horizon(store, TODAY))
             synthetic.load_days(source, size, past)
-            synthetic.load_days(source, size, [TODAY], first=len(past) + 1)
             start = bd.window(TODAY, workflow.timezone, workflow.business_day_start)[0]
             learned = history.learn_baselines(store, workflow, TODAY, start)
+            first = bd.at_clock(TODAY, dt.time(13), workflow.timezone, workflow.business_day_start)
+            moments: list[dt.datetime] = [first + dt.timedelta(minutes=15 * i) for i in range(plan.synthetic_ticks)]
+            # the judged day as CC&B holds it at each tick (not its later rows: see synthetic.day_player)
+            player = synthetic.day_player(source, size, TODAY, first=len(past) + 1)
+            player(moments[-1])
             runs, threads = _day_counts(source, workflow, TODAY)
             stats = TickStats(size.label, size.steps, runs, threads, baselines=learned)
             stats.setup_s = time.perf_counter() - started
-            first = bd.at_clock(TODAY, dt.time(13), workflow.timezone, workflow.business_day_start)
-            moments: list[dt.datetime] = [first + dt.timedelta(minutes=15 * i) for i in range(plan.synthetic_ticks)]
-            measure(stats, source, store, workflow, moments, mail, sink)
+            measure(stats, source, store, workflow, moments, mail, sink, before=player)
         finally:
             source.dispose()
             store.dispose()

@@ -16,10 +16,12 @@ Playing a simulated day into a store (what the tests and the demo do)::
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -40,7 +42,9 @@ from batch_monitor.notify.sender import Channels, send_pending
 from batch_monitor.settings import BASE_URL, RETENTION_DAYS, SNAPSHOT_RETENTION_DAYS, sql_dir
 from batch_monitor.source import SourceReader
 from batch_monitor.store import alerts, outbox, repository, ticks
+from batch_monitor.store import silences as stored_silences
 from batch_monitor.store.schema import alerts as alerts_table
+from batch_monitor.store.schema import ticks as ticks_table
 from batch_monitor.text import mask_credentials
 
 log = logging.getLogger(__name__)
@@ -148,6 +152,24 @@ def describe_error(exc: BaseException) -> str:
     return mask_credentials(f"{type(detail).__name__}: {lines[0] if lines else ''}".strip())
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, back as it was after it.
+
+    A tick's evaluation allocates hundreds of thousands of objects that live until its end (the
+    snapshot, the forecast's inputs and outputs): each allocation burst sets off collections that
+    walk the whole heap again (at 5,000 steps most of the pure evaluation's time). Nothing they
+    hold is a cycle to reclaim early; the collector resumes, and finds what is garbage, after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids: list[int]) -> list[dict[str, Any]]:
     """Judge each snapshot against the workflow (and its learned baselines) and keep the evaluation beside it."""
     summaries = []
@@ -155,9 +177,8 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
     covered: set[str] = set()  # the segments loaded
     risk: dict[dt.date, dict[str, RiskMemory]] = {}  # AT_RISK memory, handed from tick to tick
     for sid in snapshot_ids:
-        with store.begin() as conn:
+        with store.begin() as conn, collector_paused():
             obs = repository.load_snapshot(conn, sid)
-            judged = repository.with_stored_defaults(conn, workflow)  # stuck_threshold_minutes
             # the segments of the day and the days beside it (yesterday is judged beside today while it
             # is unfinished), once a tick, not every step's every segment
             wanted = None
@@ -167,6 +188,7 @@ def evaluate_snapshots(store: sa.Engine, workflow: WorkflowConfig, snapshot_ids:
             # read as of an earlier moment are today's: they cannot be rewound, so passing them from one
             # caught-up tick to the next would make a finished run look stuck)
             day = repository.load_day_memory(conn, workflow.workflow_id, obs.business_date, wanted)
+            judged = workflow.with_stuck_after(day.stuck_threshold)  # as repository.with_stored_defaults
             if wanted is not None and day.baselines is not None:
                 covered, learned = wanted, day.baselines
             baselines = select_baselines(learned, obs.business_date, workflow.weekend_days)
@@ -237,7 +259,11 @@ def persist(
             ev = _tick_evaluation(conn, sid)
             latest = ev.as_of if latest is None else max(latest, ev.as_of)
             totals["runs"] += repository.upsert_runs(conn, workflow.workflow_id, ev)
-            result = alerts.sync_alerts(conn, workflow, ev, recipients=recipients, render=render, now=now)
+            # the silences as of the tick, read once for the alerts' sync and the reminders
+            in_effect = stored_silences.in_effect(conn, workflow, ev.as_of)
+            result = alerts.sync_alerts(
+                conn, workflow, ev, recipients=recipients, render=render, now=now, in_effect=in_effect
+            )
             if result.skipped:  # an older tick than one already synced: it changes nothing
                 totals["skipped_days"].append(ev.business_date.isoformat())
             for key in _SYNC_COUNTS:
@@ -251,6 +277,7 @@ def persist(
                 escalate_to=escalation,
                 render=render,
                 now=now,
+                in_effect=in_effect,
             )
             for key in ("reminders", "escalations", "mails_queued"):
                 totals[key] = totals.get(key, 0) + getattr(reminded, key)
@@ -506,28 +533,34 @@ def housekeeping(
     source: sa.Engine | None = None,
     reader: SourceReader | None = None,
 ) -> dict[str, Any]:
-    """Recompute the judged days' performance summary; purge what is older than the retention;
-    learn the baselines once per business day (``source``: CC&B, to bootstrap the history from)."""
+    """Recompute the judged days' performance summary; purge what is older than the retention (and the
+    ticks the dead man's switch no longer needs) once per business day, when the cutoffs move; learn
+    the baselines once per business day (``source``: CC&B, to bootstrap the history from)."""
     with store.connect() as conn:
         dates = dates_to_judge(conn, workflow, as_of)
-    glob, learned_for = repository.GLOBAL_SCOPE, (workflow.workflow_id, repository.BASELINES_COMPUTED_FOR)
+    glob = repository.GLOBAL_SCOPE
+    learned_for = (workflow.workflow_id, repository.BASELINES_COMPUTED_FOR)
+    purged_for = (workflow.workflow_id, repository.PURGED_BEFORE)
     with store.begin() as conn:
         summarized = sum(repository.summarize_day(conn, workflow.workflow_id, date, now) for date in dates)
-        # one query: the retentions, and the business date the baselines were last learned for
+        # one query: the retentions, the cutoffs last purged with and the date the baselines were learned for
         stored = repository.get_settings(
-            conn, [(glob, RETENTION_DAYS.name), (glob, SNAPSHOT_RETENTION_DAYS.name), learned_for]
+            conn, [(glob, RETENTION_DAYS.name), (glob, SNAPSHOT_RETENTION_DAYS.name), learned_for, purged_for]
         )
         retention = repository.setting_value(RETENTION_DAYS, stored.get((glob, RETENTION_DAYS.name)))
         before = dates[-1] - dt.timedelta(days=retention)
         snapshot_days = repository.setting_value(
             SNAPSHOT_RETENTION_DAYS, stored.get((glob, SNAPSHOT_RETENTION_DAYS.name))
         )
-        purged = repository.purge(
-            conn,
-            workflow_id=workflow.workflow_id,
-            before=before,
-            snapshots_before=dates[0] - dt.timedelta(days=snapshot_days),
-        )
+        cutoffs = {"before": before, "snapshots_before": dates[0] - dt.timedelta(days=snapshot_days)}
+        purged: dict[str, int] | str = "already purged"
+        if stored.get(purged_for) != {k: v.isoformat() for k, v in cutoffs.items()}:
+            purged = repository.purge(conn, workflow_id=workflow.workflow_id, **cutoffs)
+            # the ticks finished before the retention: the dead man's switch reads the latest only
+            purged[ticks_table.name] = ticks.purge_ticks(
+                conn, workflow.workflow_id, before=bd.to_utc(as_of) - dt.timedelta(days=retention)
+            )
+            repository.note_purged(conn, workflow.workflow_id, cutoffs, now)
     result = {"summarized": summarized, "purged_before": before.isoformat(), "purged": purged}
     if stored.get(learned_for) == dates[-1].isoformat():  # learned once a business day
         result["baselines"] = _already_learned(dates[-1])
@@ -540,14 +573,12 @@ def housekeeping(
 def finish_tick(
     store: sa.Engine, workflow: WorkflowConfig, as_of: dt.datetime, *, finished_at: dt.datetime, duration_s: float
 ) -> None:
-    """Record that the tick as of ``as_of`` ran to its end (the API's dead man's switch reads it),
-    and forget the ticks that finished longer ago than the retention."""
+    """Record that the tick as of ``as_of`` ran to its end (the API's dead man's switch reads it;
+    :func:`housekeeping` forgets the ticks older than the retention, once a business day)."""
     with store.begin() as conn:
         ticks.record_tick(
             conn, workflow.workflow_id, as_of=bd.to_utc(as_of), finished_at=finished_at, duration_s=duration_s
         )
-        days = repository.setting(conn, RETENTION_DAYS)
-        ticks.purge_ticks(conn, workflow.workflow_id, before=bd.to_utc(as_of) - dt.timedelta(days=days))
 
 
 def _since(now: dt.datetime, started: float) -> dt.datetime:

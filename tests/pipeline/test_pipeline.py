@@ -9,8 +9,10 @@ without CC&B records the outage and nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -205,3 +207,46 @@ def test_housekeeping_keeps_retention_days_of_history_and_snapshot_retention_day
     with store.connect() as conn:
         kept_ticks = sorted(conn.scalars(sa.select(schema.ticks.c.as_of)))
     assert kept_ticks == [local("14:45", recent), local("14:45")]
+
+
+def tick(ccb: sa.Engine, store: sa.Engine, as_of: dt.datetime) -> dict[str, Any]:
+    """One tick of the failure day on DPDC; what its housekeeping did."""
+    simulator.play(ccb, scenario("failure"), DPDC, DAY, as_of)
+    return pipeline.run_tick(ccb, store, DPDC, as_of).housekeeping
+
+
+def test_housekeeping_purges_once_a_business_day_and_again_when_the_retention_moves(
+    ccb: sa.Engine, store: sa.Engine
+) -> None:
+    old = DAY - dt.timedelta(days=3)
+    pipeline.prepare_store(store, DPDC, local("05:00", old))
+    play(ccb, store, DPDC, "failure", [local("14:45", old)])
+    first, second = (tick(ccb, store, as_of) for as_of in (local("14:45"), local("15:00")))
+    assert isinstance(first["purged"], dict) and second["purged"] == "already purged"
+    assert set(count_by_date(store, schema.execution_logs)) == {old, DAY}  # 3 days old: within 60 days
+
+    set_setting(store, RETENTION_DAYS, 2)  # an operator shortens the retention: the next tick purges by it
+    third = tick(ccb, store, local("15:15"))
+    assert third["purged"][schema.execution_logs.name] > 0 and third["purged"][schema.ticks.name] == 1
+    assert set(count_by_date(store, schema.execution_logs)) == {DAY}
+    with store.connect() as conn:
+        kept_ticks = sorted(conn.scalars(sa.select(schema.ticks.c.as_of)))
+    assert kept_ticks == [local("14:45"), local("15:00"), local("15:15")]
+
+
+# --------------------------------------------------------------------------- the evaluation's collector pause
+
+
+def test_the_collector_paused_for_an_evaluation_comes_back_as_it_was_even_after_an_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(LookupError), pipeline.collector_paused():
+        assert not gc.isenabled()
+        raise LookupError("the snapshot is gone")
+    assert gc.isenabled()
+    gc.disable()  # a host that runs without the collector keeps it off
+    try:
+        with pipeline.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -145,7 +145,7 @@ def test_a_workflow_of_5000_steps_and_20000_threads_reads_in_a_few_queries(ccb: 
         observed = SourceReader(sql_dir()).read(conn, workflow, DAY, as_of)
     assert len(observed.runs) == steps and sum(len(r.threads) for r in observed.runs) == 4 * steps
     assert observed.anomalies == [] and sum(r.records for r in observed.runs) == sum(range(1000, 1000 + steps))
-    assert queries.count == 3 * -(-steps // CHUNK_SIZE)  # runs, threads, executions; 500 batch codes a query
+    assert queries.count == 3 * -(-steps // CHUNK_SIZE)  # runs, threads, executions; CHUNK_SIZE batch codes a query
 
 
 def test_the_bind_window_is_wide_and_in_the_servers_wall_clock_time() -> None:

@@ -19,7 +19,9 @@ from sqlalchemy.dialects import oracle
 from sqlglot import exp
 
 from batch_monitor.settings import sql_dir
-from batch_monitor.source import _prepare
+from batch_monitor.source import CHUNK_SIZE, _prepare
+
+ORACLE_IN_LIST_MAX = 1000  # ORA-01795: maximum number of expressions in a list is 1000
 
 SQL_FILES = sorted(p.relative_to(sql_dir()).as_posix() for p in sql_dir().rglob("*.sql"))
 
@@ -74,3 +76,19 @@ def test_the_sql_compiled_for_oracle_parses_as_oracle_and_needs_no_rewriting(nam
 def test_the_check_catches_sql_oracle_does_not_take(sql: str) -> None:
     regenerated = sqlglot.parse_one(sql, read="oracle").sql(dialect="oracle")
     assert _tokens(regenerated) != _tokens(sql)
+
+
+@pytest.mark.parametrize("name", SQL_FILES)
+def test_a_full_chunk_of_batch_codes_stays_within_oracles_in_list_limit(name: str) -> None:
+    """The reader sends CHUNK_SIZE codes a query; Oracle refuses an IN list of over 1,000 (ORA-01795)."""
+    path = sql_dir() / name
+    prepared = _prepare(path, path.read_text(encoding="utf-8"))
+    codes = [f"C{i:05d}" for i in range(CHUNK_SIZE)]
+    params = {**PARAMS, "batch_codes": codes}
+    statement = prepared.statement.bindparams(**{k: v for k, v in params.items() if k in prepared.params})
+    compiled = statement.compile(dialect=oracle.dialect(), compile_kwargs={"render_postcompile": True})
+    tree = sqlglot.parse_one(compiled.string, read="oracle", error_level=sqlglot.ErrorLevel.RAISE)
+    lists = [len(node.expressions) for node in tree.find_all(exp.In)]
+    assert all(n <= ORACLE_IN_LIST_MAX for n in lists), f"{name}: IN lists of {lists} items"
+    if "batch_codes" in prepared.params:
+        assert CHUNK_SIZE in lists, f"{name}: the batch codes' IN list holds {lists} items"

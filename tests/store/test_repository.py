@@ -341,16 +341,29 @@ def test_the_daily_summary_adds_up_the_runs_of_each_batch(store: sa.Engine) -> N
     with store.begin() as conn:
         repository.upsert_runs(conn, WF, ev)
         assert repository.summarize_day(conn, WF, DAY, tick(41)) == 2
-        assert repository.summarize_day(conn, WF, DAY, tick(42)) == 2  # recomputed in place
+        assert repository.summarize_day(conn, WF, DAY, tick(42)) == 0  # nothing changed: nothing rewritten
         rows = {r.batch_cd: r for r in conn.execute(sa.select(schema.performance_summary))}
     ppbtr, flush = rows["C1-PPBTR"], rows["F1-FLUSH"]
     assert (ppbtr.runs, ppbtr.failures, ppbtr.success_rate) == (2, 1, 0.5)
     assert (ppbtr.avg_duration_s, ppbtr.max_duration_s, ppbtr.avg_rps) == (1200.0, 1800.0, 3.25)
     assert (ppbtr.total_records, ppbtr.total_errors) == (10000, 6)
-    assert (ppbtr.first_start, ppbtr.last_end, ppbtr.computed_at) == (T0, T0 + 90 * m, tick(42))
+    assert (ppbtr.first_start, ppbtr.last_end, ppbtr.computed_at) == (T0, T0 + 90 * m, tick(41))
     assert (flush.runs, flush.failures, flush.success_rate) == (3, 0, 1.0)
     assert (flush.avg_duration_s, flush.max_duration_s, flush.avg_rps) == (360.0, 420.0, 0.0)  # running run left out
     assert flush.last_end == T0 + 3 * H + 7 * m
+    # the running run finishes: only its batch's row is written again, with the new figures
+    finished = run("F1-FLUSH", 3, start=T0 + 4 * H, end=T0 + 4 * H + 6 * m, duration_s=360.0, rps=0.0)
+    later = evaluation(tick(43), runs=[finished])
+    with store.begin() as conn:
+        repository.upsert_runs(conn, WF, later)
+        assert repository.summarize_day(conn, WF, DAY, tick(43)) == 1
+        rows = {r.batch_cd: r for r in conn.execute(sa.select(schema.performance_summary))}
+    assert (rows["F1-FLUSH"].runs, rows["F1-FLUSH"].avg_duration_s, rows["F1-FLUSH"].computed_at) == (
+        3,
+        360.0,
+        tick(43),
+    )
+    assert rows["C1-PPBTR"].computed_at == tick(41)
 
 
 # --------------------------------------------------------------------------- purge

@@ -274,6 +274,7 @@ def sync_alerts(
     recipients: list[str],
     render: Render,
     now: dt.datetime,
+    in_effect: list[Silence] | None = None,
 ) -> SyncResult:
     """Bring the day's alerts in line with the findings of ``ev``; queue the mails that entails.
 
@@ -281,7 +282,8 @@ def sync_alerts(
     open, reopen or escalate, and get a recovery mail when they resolve (see
     :class:`alerting.Planner`). A tick whose ``as_of`` is not newer than the last synced one for
     the workflow and day changes nothing (``skipped=True``). A handful of statements whatever the
-    number of findings, plus one per mail.
+    number of findings, plus one per mail. ``in_effect``: the silences in effect as of ``ev.as_of``
+    when the caller has read them already (None: read here).
     """
     if ev.workflow_id != workflow.workflow_id:
         raise ValueError(f"sync_alerts: evaluation of {ev.workflow_id!r} given with workflow {workflow.workflow_id!r}")
@@ -289,7 +291,8 @@ def sync_alerts(
     now = utc(now, "now")
     if not _claim_tick(conn, ev, as_of):
         return SyncResult(skipped=True, reason=f"a tick as new as {as_of.isoformat()} was already synced")
-    in_effect = stored_silences.in_effect(conn, workflow, as_of)
+    if in_effect is None:
+        in_effect = stored_silences.in_effect(conn, workflow, as_of)
     plan = Planner(workflow, ev.business_date, as_of, now, addresses(recipients), ev, in_effect)
     transitions = plan.diff(_load_day(conn, ev), ev.findings)
     _insert_new(conn, transitions.new)
@@ -460,6 +463,7 @@ def remind(
     escalate_to: list[str],
     render: Render,
     now: dt.datetime,
+    in_effect: list[Silence] | None = None,
 ) -> SyncResult:
     """Mail again the unacknowledged CRITICAL incidents of ``workflow`` (any business day), as of ``as_of``.
 
@@ -473,13 +477,15 @@ def remind(
     While a silence (or maintenance window) covers a cause, it is neither reminded nor escalated.
     A problem mail a silence held back goes out at the first tick after the silence ends, once
     (same dedupe key as it would have had), if the alert is still open and its condition holds.
+    ``in_effect``: the silences in effect as of ``as_of`` when the caller has read them (None: read here).
     """
     as_of, now = utc(as_of, "as_of"), utc(now, "now")
     result = SyncResult()
     to = addresses(recipients)
     if not to and list(workflow.channels) == ["email"]:  # other channels need no addresses
         return result
-    in_effect = stored_silences.in_effect(conn, workflow, as_of)
+    if in_effect is None:
+        in_effect = stored_silences.in_effect(conn, workflow, as_of)
     _release_held(conn, workflow, in_effect, as_of, now, to, render, result)
     extra = [a for a in addresses(escalate_to) if a not in to]
     if not workflow.remind_every and not extra:

@@ -340,13 +340,16 @@ class DayMemory:
     risk: dict[str, RiskMemory]  # the AT_RISK memory of the day's latest stored evaluation
     completed: set[str]  # the steps the day's latest stored evaluation saw complete
     baselines: list[StepBaseline] | None = None  # the segments asked for (None: not asked)
+    # the stuck_threshold_minutes setting (read in the same query): see with_stored_defaults
+    stuck_threshold: dt.timedelta = dt.timedelta(minutes=STUCK_THRESHOLD_MINUTES.default or 0)
 
 
 def load_day_memory(
     conn: sa.Connection, workflow_id: str, business_date: dt.date, segments: Collection[str] | None = None
 ) -> DayMemory:
     """In ONE query: the day's progress memory, the AT_RISK memory and the steps seen complete of the
-    day's latest stored evaluation, and (``segments`` given) the workflow's baselines of those segments.
+    day's latest stored evaluation, the ``stuck_threshold_minutes`` setting, and (``segments`` given)
+    the workflow's baselines of those segments.
 
     Of the stored evaluation only those two parts are read, not the whole of it (a tick used to parse
     and validate it twice). Before the day's first evaluation both are empty.
@@ -363,7 +366,9 @@ def load_day_memory(
     remembered = sa.select(sa.func.jsonb_build_array(e.c.payload["risk"], completed)).where(
         e.c.workflow_id == workflow_id, e.c.business_date == business_date
     )
-    parts = [progress.scalar_subquery(), remembered.scalar_subquery()]
+    c = monitoring_config
+    threshold = sa.select(c.c.value).where(c.c.scope == GLOBAL_SCOPE, c.c.key == STUCK_THRESHOLD_MINUTES.name)
+    parts = [progress.scalar_subquery(), remembered.scalar_subquery(), threshold.scalar_subquery()]
     if segments is not None:
         b = step_baselines
         learned = sa.select(sa.func.json_agg(sa.func.json_build_array(*(b.c[name] for name in _BASELINE_COLUMNS))))
@@ -374,7 +379,8 @@ def load_day_memory(
         progress=dict(_progress_entry(item) for item in row[0] or []),
         risk={key: RiskMemory.model_validate(value) for key, value in (risk or {}).items()},
         completed=set(done),
-        baselines=[_baseline_of(item) for item in row[2] or []] if segments is not None else None,
+        baselines=[_baseline_of(item) for item in row[3] or []] if segments is not None else None,
+        stuck_threshold=dt.timedelta(minutes=setting_value(STUCK_THRESHOLD_MINUTES, row[2])),
     )
 
 
@@ -537,6 +543,7 @@ def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
 # --------------------------------------------------------------------------- baselines
 
 BASELINES_COMPUTED_FOR = "baselines_computed_for"  # workflow setting: the business date last learned for
+PURGED_BEFORE = "purged_before"  # workflow setting: the cutoffs of the last purge ({"before", "snapshots_before"})
 _BASELINE_COLUMNS = tuple(StepBaseline.model_fields)
 
 
@@ -631,7 +638,9 @@ def summarize_day(conn: sa.Connection, workflow_id: str, business_date: dt.date,
     """Recompute the day's batch_performance_summary rows from its runs (one per batch code).
 
     Durations and RPS average the finished runs; success rate is completed / finished runs.
-    Returns how many summary rows were written.
+    A row is written only when its figures change (a 5,000-step day's housekeeping rewrote every
+    row at every tick): ``computed_at`` is when they were last computed different. Returns how
+    many summary rows were written.
     """
     t = execution_logs
     finished = t.c.status.in_([RunStatus.COMPLETE.value, RunStatus.ERROR.value])
@@ -677,11 +686,20 @@ def summarize_day(conn: sa.Connection, workflow_id: str, business_date: dt.date,
         "computed_at",
     ]
     stmt = pg_insert(p).from_select(names, query)
+    figures = [name for name in names[2:] if name not in ("batch_cd", "computed_at")]
     stmt = stmt.on_conflict_do_update(
         constraint="uq_performance_day_batch",
         set_={name: stmt.excluded[name] for name in names[2:] if name != "batch_cd"},
+        where=sa.or_(*(p.c[name].is_distinct_from(stmt.excluded[name]) for name in figures)),
     )
     return int(conn.execute(stmt).rowcount)
+
+
+def note_purged(conn: sa.Connection, workflow_id: str, cutoffs: Mapping[str, dt.date], now: dt.datetime) -> None:
+    """Keep the cutoffs the workflow was last purged with: housekeeping purges again only when they move."""
+    value = {key: date.isoformat() for key, date in cutoffs.items()}
+    setting = (value, "cutoffs (business dates) of the last purge; the purge runs again when they move")
+    _upsert_settings(conn, workflow_id, {PURGED_BEFORE: setting}, now, overwrite=True)
 
 
 def purge(
