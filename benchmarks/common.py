@@ -80,12 +80,17 @@ class QueryCounter:
         self.engines = engines
         self.count = 0
         self.seconds: dict[str, list[float]] = {}  # first line of the statement → durations
+        self.counting = True
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not self.counting:
+            return
         self.count += 1
         conn.info["bench_started"] = time.perf_counter()
 
     def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "bench_started" not in conn.info:
+            return  # sent while paused
         elapsed = time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
         self.seconds.setdefault(statement_label(statement), []).append(elapsed)
 
@@ -102,6 +107,15 @@ class QueryCounter:
 
     def reset(self) -> None:
         self.count = 0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Statements sent inside are neither counted nor timed (the benchmark's own setup)."""
+        self.counting = False
+        try:
+            yield
+        finally:
+            self.counting = True
 
     def slowest(self, n: int) -> list[tuple[str, int, float]]:
         """(statement, times run, total seconds) of the ``n`` statements that took longest in all."""

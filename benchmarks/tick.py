@@ -141,7 +141,8 @@ def measure(
     with common.QueryCounter(source, store) as counter, phase_timer(stats.phases):
         for as_of in moments:
             if before is not None:
-                before(as_of)  # CC&B moves on (not measured)
+                with counter.paused():
+                    before(as_of)  # CC&B moves on (neither timed nor counted)
             counter.reset()
             started = time.perf_counter()
             pipeline.run_tick(source, store, workflow, as_of, channel=mail)
