@@ -84,7 +84,7 @@ def test_a_5000_step_tick_is_persisted_in_a_handful_of_statements(store: sa.Engi
 
     with store.connect() as conn:
         runs = conn.execute(sa.select(sa.func.count()).select_from(schema.execution_logs)).scalar_one()
-        memory = repository.load_progress(conn, "big_chain", big_evaluation(2, 0).business_date)
+        memory = repository.load_day_memory(conn, "big_chain", big_evaluation(2, 0).business_date).progress
     assert runs == STEPS
     assert len(memory) == STEPS and all(p.records == 20 for p in memory.values())
     assert elapsed < 60, f"two 5,000-step ticks took {elapsed:.1f} s"

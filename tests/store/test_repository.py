@@ -261,10 +261,10 @@ def test_progress_memory_round_trips_and_survives_a_tick_without_it(store: sa.En
     running = run("C1-PPBTR", 7, status=RunStatus.RUNNING, start=T0, records=400)
     with store.begin() as conn:
         repository.upsert_runs(conn, WF, evaluation(tick(2), runs=[running], progress={"C1-PPBTR:7:0": memory}))
-        assert repository.load_progress(conn, WF, DAY) == {"C1-PPBTR:7:0": memory}
+        assert repository.load_day_memory(conn, WF, DAY).progress == {"C1-PPBTR:7:0": memory}
         repository.upsert_runs(conn, WF, evaluation(tick(3), runs=[running]))
-        remembered = repository.load_progress(conn, WF, DAY)
-        other_day = repository.load_progress(conn, WF, DAY + dt.timedelta(days=1))
+        remembered = repository.load_day_memory(conn, WF, DAY).progress
+        other_day = repository.load_day_memory(conn, WF, DAY + dt.timedelta(days=1)).progress
     assert remembered == {"C1-PPBTR:7:0": memory.model_copy(update={"seen_at": tick(3)})}
     assert other_day == {}
 

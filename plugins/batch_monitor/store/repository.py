@@ -336,7 +336,7 @@ def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
 class DayMemory:
     """What judging a business day again takes from the store (see :func:`load_day_memory`)."""
 
-    progress: dict[str, Progress]  # the day's runs' progress memory, as load_progress gives it
+    progress: dict[str, Progress]  # the day's runs' progress memory, keyed by RunKey.token()
     risk: dict[str, RiskMemory]  # the AT_RISK memory of the day's latest stored evaluation
     completed: set[str]  # the steps the day's latest stored evaluation saw complete
     baselines: list[StepBaseline] | None = None  # the segments asked for (None: not asked)
@@ -424,36 +424,6 @@ def load_evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.dat
 
 
 # --------------------------------------------------------------------------- runs
-
-
-def load_progress(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> dict[str, Progress]:
-    """The progress memory of the day's runs, keyed by ``RunKey.token()``."""
-    t = execution_logs
-    rows = conn.execute(
-        sa.select(
-            t.c.batch_cd,
-            t.c.batch_nbr,
-            t.c.rerun_nbr,
-            t.c.progress_records,
-            t.c.progress_threads_done,
-            t.c.progress_changed_at,
-            t.c.observed_at,
-        ).where(
-            t.c.workflow_id == workflow_id,
-            t.c.business_date == business_date,
-            t.c.progress_changed_at.is_not(None),
-        )
-    )
-    memory: dict[str, Progress] = {}
-    for row in rows:
-        key = RunKey(batch_cd=row.batch_cd, batch_nbr=row.batch_nbr, rerun_nbr=row.rerun_nbr)
-        memory[key.token()] = Progress(
-            records=row.progress_records or 0,
-            threads_done=row.progress_threads_done or 0,
-            changed_at=row.progress_changed_at.astimezone(dt.UTC),
-            seen_at=row.observed_at.astimezone(dt.UTC),
-        )
-    return memory
 
 
 def _run_row(workflow_id: str, ev: Evaluation, run: RunView, as_of: dt.datetime) -> dict[str, Any]:
