@@ -313,12 +313,9 @@ def alert_event_rows(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]
 
 
 def _count_active_alerts(workflow_id: str) -> sa.Select[int]:
+    """Counts the workflow's alerts that are open or acknowledged."""
     t = alerts
     return sa.select(sa.func.count()).where(t.c.workflow_id == workflow_id, t.c.state.in_(ACTIVE_STATES))
-
-
-def count_active_alerts(conn: sa.Connection, workflow_id: str) -> int:
-    return int(conn.execute(_count_active_alerts(workflow_id)).scalar_one())
 
 
 BREACH_KINDS = (FindingKind.LATE_START.value, FindingKind.MISSED_DEADLINE.value)
@@ -432,6 +429,7 @@ def step_health(
 
 
 def _failed_between(workflow_id: str, start: dt.datetime, end: dt.datetime) -> sa.Select[int]:
+    """Counts the runs of the workflow that ended in error within [start, end)."""
     t = execution_logs
     return sa.select(sa.func.count()).where(
         t.c.workflow_id == workflow_id,
@@ -439,11 +437,6 @@ def _failed_between(workflow_id: str, start: dt.datetime, end: dt.datetime) -> s
         sa.func.coalesce(t.c.end_time, t.c.observed_at) >= start,
         sa.func.coalesce(t.c.end_time, t.c.observed_at) < end,
     )
-
-
-def failed_between(conn: sa.Connection, workflow_id: str, start: dt.datetime, end: dt.datetime) -> int:
-    """Runs of the workflow that ended in error within [start, end)."""
-    return int(conn.execute(_failed_between(workflow_id, start, end)).scalar_one())
 
 
 def average_rps(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> float | None:
