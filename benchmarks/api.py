@@ -104,7 +104,7 @@ def api_query_cases(store: fixture.HistoryStore) -> dict[str, explain.Work]:
         cases[f"batch-logs, {data}"] = lambda c, only=only: queries.batch_logs(c, only, limit=50)  # type: ignore[misc]
         cases[f"batch-health, {data}"] = lambda c, w=workflow_id, t=today, f=week: (  # type: ignore[misc]
             queries.step_health(c, w, f, t),
-            queries.failed_between(c, w, now - dt.timedelta(hours=24), now),
+            queries.health_probe(c, w, f, t, now),
             queries.recent_failures(c, w, f, t),
         )
     return cases
