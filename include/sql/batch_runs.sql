@@ -1,9 +1,9 @@
 -- CI_BATCH_RUN rows of the workflow's batch codes that start in the business-day window (widened
--- by a lookback; the reader keeps the runs whose start lies in the window itself).
+-- by a margin of 3 hours on each side; the reader keeps the runs whose start lies in the window itself).
 -- Bind parameters (plain names here, colon-prefixed in the query):
---   batch_codes    the batch codes (a list; the reader sends at most 500 at a time)
---   window_start   the window's start minus a lookback, as the CC&B server's local time
---   window_end     the window's end (or the as-of time, if earlier), as the server's local time
+--   batch_codes    the batch codes (a list; the reader sends at most 1,000 at a time)
+--   window_start   the window's start minus 3 hours, as the CC&B server's local time
+--   window_end     the window's end (or the as-of time, if earlier) plus 3 hours, as the server's local time
 --   business_date  the business date: runs without START_DTTM are read by BATCH_BUS_DT
 -- RTRIM: OUAF codes are CHAR columns, blank-padded on some sites.
 -- START_DTTM is bounded on both sides so that the query reads the window, not the whole history

@@ -44,8 +44,10 @@ INSTANCES_TRIMMED_SQL = "batch_instances_trimmed.sql"
 PING_SQL = "ping.sql"
 FINGERPRINT_SQL = "batch_fingerprint.sql"
 
-LOOKBACK = dt.timedelta(days=1)  # runs ending up to a day before the window are read (then judged by start)
-BOUND_MARGIN = dt.timedelta(hours=3)  # covers clock changes between the bound and the row's wall-clock time
+LOOKBACK = dt.timedelta(days=1)  # the fingerprint watches a day before the window too (yesterday's chain may run on)
+# covers clock changes between a bound and a row's wall-clock time, and a CC&B clock behind by up to as
+# much (see _detect_skew): a run that started earlier is never one of the day's, so it is not read
+BOUND_MARGIN = dt.timedelta(hours=3)
 CHUNK_SIZE = 1000  # batch codes per query: the most Oracle takes in one IN list (ORA-01795)
 MAX_ERROR_TEXT = 2000
 MAX_ANOMALIES = 500
@@ -119,9 +121,11 @@ def _execute(conn: sa.Connection, sql: _Sql, params: dict[str, Any]) -> list[dic
 def bind_parameters(workflow: WorkflowConfig, business_date: dt.date, as_of: dt.datetime) -> dict[str, Any]:
     """The values the SQL files may bind, for a workflow's business day as of a moment.
 
-    Bounds are the CC&B server's wall-clock times. ``window_start``/``window_end`` are widened (a
-    lookback before the window, a margin after it or after ``as_of``): the reader places each run
-    exactly by its UTC start. ``day_start``/``day_end`` are the business day's exact window
+    Bounds are the CC&B server's wall-clock times. ``window_start``/``window_end`` are widened by
+    ``BOUND_MARGIN`` (before the window; after it or after ``as_of``): the reader places each run
+    exactly by its UTC start, after taking off a CC&B clock skew, which it finds only within that
+    margin. A wider lookback read the day before's runs on every tick only to drop them.
+    ``day_start``/``day_end`` are the business day's exact window
     (``day_start <= t < day_end``): a completion check (``repeat.until_sql``) uses them to count
     only its own day's work, so re-judging yesterday the next morning does not see today's.
     """
@@ -129,7 +133,7 @@ def bind_parameters(workflow: WorkflowConfig, business_date: dt.date, as_of: dt.
     tz = workflow.source_timezone
     return {
         "batch_codes": sorted({s.batch_code for s in workflow.enabled_steps}),
-        "window_start": bd.to_naive_local(window_start - LOOKBACK, tz),
+        "window_start": bd.to_naive_local(window_start, tz) - BOUND_MARGIN,
         "window_end": bd.to_naive_local(min(window_end, bd.to_utc(as_of)), tz) + BOUND_MARGIN,
         "day_start": bd.to_naive_local(window_start, tz),
         "day_end": bd.to_naive_local(window_end, tz),
@@ -689,7 +693,9 @@ class SourceReader:
             return {}
         sql = self._load(workflow.error_message_sql, workflow, "field 'error_message_sql'")
         pieces: dict[RunKey, dict[tuple[int, ...], list[tuple[int, str]]]] = {}
-        for row in _execute(conn, sql, params):
+        # only the codes of the runs in error: one short IN list, not every code of the workflow in chunks
+        narrowed = {**params, "batch_codes": sorted({key[0] for key in wanted})}
+        for row in _execute(conn, sql, narrowed):
             key = _run_key(row, decoder)
             if key is None or key not in wanted:
                 continue
@@ -790,6 +796,9 @@ def _best_evidence(run: _Run, decoder: _Decoder) -> None:
     outside the status_map is what its threads agree on (all complete, or all finished with one
     in error, or one still running).
     """
+    left_out = run.status == RunStatus.UNKNOWN or run.start is None or (run.end is None and run.status in _FINISHED)
+    if not left_out:
+        return  # most runs
     where = _where(run.key)
     threads = [t.observation(decoder) for t in run.threads.values()]
     starts = [t.start for t in threads if t.start is not None]

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tests.support.ccb import DAY, DPDC, at, scenario
 
 from batch_monitor.config import WorkflowConfig
+from batch_monitor.constants import RunStatus
 from batch_monitor.exceptions import BatchMonitorError, SourceUnavailableError, WorkflowConfigError
 from batch_monitor.settings import sql_dir
 from batch_monitor.simulator import Scenario, play
@@ -148,9 +149,38 @@ def test_a_workflow_of_5000_steps_and_20000_threads_reads_in_a_few_queries(ccb: 
     assert queries.count == 3 * -(-steps // CHUNK_SIZE)  # runs, threads, executions; CHUNK_SIZE batch codes a query
 
 
+def test_error_messages_are_read_only_for_the_codes_of_runs_in_error(ccb: sa.Engine) -> None:
+    steps = 2500  # three chunks of batch codes for runs, threads and executions; one for the messages
+    codes = [f"ERR{i:05d}" for i in range(steps)]
+    workflow = WorkflowConfig.model_validate(
+        {"workflow_id": "wide", "timezone": "Asia/Dhaka", "steps": [{"batch_code": c, "depends_on": []} for c in codes]}
+    )
+    failing = {"batch_code": codes[1234], "status": "error", "error": "ORA-00060: deadlock detected"}
+    day = Scenario.model_validate(
+        {
+            "name": "wide",
+            "workflow": "wide",
+            "runs": [
+                {"batch_code": c, "start": "06:00", "duration": "20m", "threads": 1, "records": 10}
+                | (failing if c == codes[1234] else {})
+                for c in codes
+            ],
+        }
+    )
+    as_of = at("04:00", DAY, workflow)
+    play(ccb, day, workflow, DAY, as_of)
+    queries = _CountQueries(ccb)
+    with ccb.connect() as conn:
+        observed = SourceReader(sql_dir()).read(conn, workflow, DAY, as_of)
+    failed = [r for r in observed.runs if r.status == RunStatus.ERROR]
+    assert [(r.batch_cd, r.error_text) for r in failed] == [(codes[1234], "ORA-00060: deadlock detected")]
+    assert queries.count == 3 * -(-steps // CHUNK_SIZE) + 1  # the messages: one query, for the one code in error
+
+
 def test_the_bind_window_is_wide_and_in_the_servers_wall_clock_time() -> None:
     params = bind_parameters(DPDC, DAY, at("12:00"))
-    assert params["window_start"] == dt.datetime(2026, 11, 23, 5, 0)  # a day of lookback before 05:00
+    # 3 hours before 05:00: as far back as a CC&B clock behind can put the day's runs (not the day before's)
+    assert params["window_start"] == dt.datetime(2026, 11, 24, 2, 0)
     assert params["window_end"] == dt.datetime(2026, 11, 24, 15, 0)  # as_of (12:00) + 3 hours of margin
     assert params["business_date"] == DAY and params["error_codes"] == ["30", "ER"]
     # the business day's exact window, for completion checks that must speak for their day only
