@@ -31,9 +31,10 @@ from batch_monitor import business_day as bd
 from batch_monitor import pipeline, simulator
 from batch_monitor.baselines import compute_baselines
 from batch_monitor.config import WorkflowConfig
+from batch_monitor.models import Evaluation
 from batch_monitor.notify.channels import EmailChannel, SmtpChannel
 from batch_monitor.settings import SNAPSHOT_RETENTION_DAYS, scenarios_dir
-from batch_monitor.store import repository
+from batch_monitor.store import packing, repository
 from batch_monitor.store.schema import evaluations
 
 RUNS_PER_DAY = 100  # the simulator's batch numbers: (date - 2000-01-01).days * 100 + n
@@ -354,7 +355,7 @@ def clone_days(
             .mappings()
             .one()
         )
-        text = json.dumps(row["payload"])
+        text = packing.unpack(Evaluation, row["payload"]).model_dump_json()
         for date, offset in zip(dates, offsets, strict=True):
             delta = dt.timedelta(days=offset)
             conn.execute(
@@ -363,7 +364,7 @@ def clone_days(
                     business_date=date,
                     as_of=row["as_of"] + delta,
                     chain_status=row["chain_status"],
-                    payload=json.loads(_shift_dates(text, offset)),
+                    **repository.evaluation_values(Evaluation.model_validate_json(_shift_dates(text, offset))),
                     alerts_synced_as_of=row["alerts_synced_as_of"] + delta if row["alerts_synced_as_of"] else None,
                     updated_at=row["updated_at"] + delta,
                 )

@@ -3,7 +3,7 @@
 source.py produces :class:`Observations`; evaluate.py turns them (with :class:`Progress`
 memory from the store) into an :class:`Evaluation`; store/ persists both. All times are
 aware UTC datetimes. Pydantic models, so every piece round-trips through JSON (the store
-keeps snapshots and evaluations as JSONB). Pure: no Airflow, no database.
+keeps snapshots and evaluations packed: store/packing.py). Pure: no Airflow, no database.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class Progress(_Model):
 class RiskMemory(_Model):
     """What the AT_RISK rule remembers of a step's (or the chain's) forecast from tick to tick.
 
-    Kept in the day's evaluation (``Evaluation.risk``, stored as JSONB) and handed to the next tick.
+    Kept in the day's evaluation (``Evaluation.risk``; the store keeps it in its ``memory`` too) and handed to
+    the next tick.
     """
 
     late_ticks: int = 0  # consecutive ticks whose prediction was past finish_by + risk_margin

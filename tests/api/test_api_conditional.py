@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.support.monitor_env import MonitorEnv
 
 from batch_monitor.api.schemas import HealthResponse
+from batch_monitor.store import repository
 from batch_monitor.store.schema import alerts, evaluations, workflow_config
 
 pytestmark = pytest.mark.e2e
@@ -105,9 +106,10 @@ def test_a_tick_that_judges_the_day_again_is_shown_at_once(monitor: MonitorEnv, 
     e = evaluations
     with monitor.store.begin() as conn:  # as persist does: the day's evaluation saved again, newer
         where = (e.c.workflow_id == DAY["workflow"], e.c.business_date == dt.date.fromisoformat(DAY["date"]))
-        payload = conn.execute(sa.select(e.c.payload).where(*where)).scalar_one()
-        payload["no_run_reason"] = "judged again"
-        conn.execute(sa.update(e).where(*where).values(payload=payload))
+        stored = repository.load_evaluation(conn, DAY["workflow"], dt.date.fromisoformat(DAY["date"]))
+        assert stored is not None
+        again_judged = stored.model_copy(update={"no_run_reason": "judged again"})
+        conn.execute(sa.update(e).where(*where).values(**repository.evaluation_values(again_judged)))
 
     after = again(viewer, "batch-timeline", before.headers["etag"], **DAY)
     assert after.status_code == 200

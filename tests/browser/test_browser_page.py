@@ -202,12 +202,11 @@ def show_earlier_tick(monitor: MonitorEnv, workflow_id: str, day: str, as_of: dt
         ).scalar_one()
         tick = repository.load_tick_evaluation(conn, snapshot_id)
         assert tick is not None
-        payload = tick.model_dump(mode="json")
         day_row = (evaluations.c.workflow_id == workflow_id) & (evaluations.c.business_date == day)
         conn.execute(
             sa.update(evaluations)
             .where(day_row)
-            .values(payload=payload, as_of=as_of, chain_status=payload["chain_status"])
+            .values(as_of=as_of, chain_status=tick.chain_status.value, **repository.evaluation_values(tick))
         )
 
 

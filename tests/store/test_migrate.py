@@ -9,9 +9,10 @@ import threading
 from pathlib import Path
 
 import sqlalchemy as sa
+from tests.support import evaluations
 
 from batch_monitor.constants import RunStatus, StepStatus
-from batch_monitor.models import Evaluation, Observations, RunObservation
+from batch_monitor.models import Evaluation, Observations, RiskMemory, RunObservation
 from batch_monitor.store import repository
 from batch_monitor.store.migrate import (
     VERSION_TABLE,
@@ -162,5 +163,42 @@ def test_snapshots_stored_as_json_before_0009_are_read_packed_after_it(fresh_pg_
             ).one()
         assert Observations.model_validate(payload) == obs
         assert Evaluation.model_validate(evaluation) == judged
+    finally:
+        engine.dispose()
+
+
+def test_evaluations_stored_as_json_before_0010_are_read_packed_after_it_with_their_memory(fresh_pg_url: str) -> None:
+    as_of = dt.datetime(2024, 3, 12, 8, 45, tzinfo=dt.UTC)
+    risk = RiskMemory(late_ticks=2, late_since=as_of - dt.timedelta(minutes=15), seen_at=as_of)
+    judged = evaluations.evaluation(
+        as_of,
+        steps=[
+            evaluations.step("CM-DMRU", 0, StepStatus.COMPLETE),
+            evaluations.step("D1-IMD", 1, StepStatus.RUNNING),
+        ],
+        workflow_id="dpdc_ami",
+        business_date=dt.date(2024, 3, 12),
+        risk={"_chain": risk},
+    )
+    migrate(fresh_pg_url, "0009")
+    engine = sa.create_engine(fresh_pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO batch_evaluations (workflow_id, business_date, as_of, chain_status, payload) "
+                    "VALUES ('dpdc_ami', :d, :a, 'running', CAST(:p AS JSONB))"
+                ),
+                {"d": judged.business_date, "a": as_of, "p": judged.model_dump_json()},
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            assert repository.load_evaluation(conn, "dpdc_ami", judged.business_date) == judged
+            memory = repository.load_day_memory(conn, "dpdc_ami", judged.business_date)
+        assert memory.risk == {"_chain": risk} and memory.completed == {"CM-DMRU"}
+        downgrade(engine, "0009")
+        with engine.connect() as conn:
+            payload = conn.execute(sa.text("SELECT payload FROM batch_evaluations")).scalar_one()
+        assert Evaluation.model_validate(payload) == judged
     finally:
         engine.dispose()

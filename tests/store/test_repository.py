@@ -256,6 +256,22 @@ def test_a_late_older_tick_never_moves_a_run_backwards(store: sa.Engine) -> None
     assert runs_in_store(store) == {"C1-PPBTR:7:0": ("complete", 900, T0 + H, tick(5))}
 
 
+def test_a_finished_run_seen_again_as_it_is_stored_is_not_rewritten(store: sa.Engine) -> None:
+    done = run("CM-DMRU", 3, start=T0 - H, end=T0, records=30)
+    running = run("C1-PPBTR", 7, status=RunStatus.RUNNING, start=T0, records=20)
+    with store.begin() as conn:
+        assert repository.upsert_runs(conn, WF, evaluation(tick(6), runs=[done, running])) == 2
+        assert repository.upsert_runs(conn, WF, evaluation(tick(7), runs=[done, running])) == 1  # the running one
+    assert runs_in_store(store) == {
+        "CM-DMRU:3:0": ("complete", 30, T0, tick(6)),  # the tick that stored it finished
+        "C1-PPBTR:7:0": ("running", 20, None, tick(7)),
+    }
+    corrected = run("CM-DMRU", 3, start=T0 - H, end=T0, records=31)  # CC&B's count corrected afterwards
+    with store.begin() as conn:
+        assert repository.upsert_runs(conn, WF, evaluation(tick(8), runs=[corrected, running])) == 2
+    assert runs_in_store(store)["CM-DMRU:3:0"] == ("complete", 31, T0, tick(8))
+
+
 def test_progress_memory_round_trips_and_survives_a_tick_without_it(store: sa.Engine) -> None:
     memory = Progress(records=400, threads_done=2, changed_at=tick(1), seen_at=tick(2))
     running = run("C1-PPBTR", 7, status=RunStatus.RUNNING, start=T0, records=400)

@@ -29,6 +29,7 @@ from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus
 from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.settings import REFRESH_INTERVAL_SECONDS
 from batch_monitor.silences import Silence
+from batch_monitor.store import packing
 from batch_monitor.store import silences as stored_silences
 from batch_monitor.store.repository import load_baselines, setting, utc
 from batch_monitor.store.schema import (
@@ -261,7 +262,7 @@ def evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) ->
     payload = conn.execute(
         sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
     ).scalar_one_or_none()
-    return None if payload is None else Evaluation.model_validate(payload)
+    return None if payload is None else packing.unpack(Evaluation, payload)
 
 
 def baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:

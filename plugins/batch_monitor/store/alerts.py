@@ -30,7 +30,7 @@ from batch_monitor.models import Evaluation, Finding
 from batch_monitor.silences import Silence
 from batch_monitor.store import outbox
 from batch_monitor.store import silences as stored_silences
-from batch_monitor.store.repository import load_evaluation, recordset, utc
+from batch_monitor.store.repository import evaluation_values, load_evaluation, recordset, utc
 from batch_monitor.store.schema import alert_events, alerts, evaluations
 
 # columns the diff writes back to an existing alert (one UPDATE ... FROM for all of them)
@@ -118,8 +118,8 @@ def _claim_tick(conn: sa.Connection, ev: Evaluation, as_of: dt.datetime) -> bool
                 business_date=ev.business_date,
                 as_of=as_of,
                 chain_status=ev.chain_status.value,
-                payload=ev.model_dump(mode="json"),
                 alerts_synced_as_of=as_of,
+                **evaluation_values(ev),
             )
             .on_conflict_do_nothing(index_elements=[t.c.workflow_id, t.c.business_date])
             .returning(t.c.as_of)

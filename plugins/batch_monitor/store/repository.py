@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, JSONPATH
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from batch_monitor import business_day as bd
@@ -308,6 +308,14 @@ def load_tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation | 
     return None if packed is None else packing.unpack(Evaluation, packed)
 
 
+def evaluation_values(ev: Evaluation) -> dict[str, Any]:
+    """A batch_evaluations row's ``payload`` (the evaluation, packed) and ``memory`` (what the day's
+    next tick reads back of it: see :func:`load_day_memory`)."""
+    risk = {key: memory.model_dump(mode="json") for key, memory in ev.risk.items()}
+    completed = [state.step_id for state in ev.steps if state.status == StepStatus.COMPLETE]
+    return {"payload": packing.pack(ev), "memory": [risk, completed]}
+
+
 def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
     """Keep the day's latest evaluation. False (nothing written) when a newer one is stored."""
     t = evaluations
@@ -316,8 +324,8 @@ def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
         business_date=ev.business_date,
         as_of=utc(ev.as_of, "Evaluation.as_of"),
         chain_status=ev.chain_status.value,
-        payload=ev.model_dump(mode="json"),
         updated_at=sa.func.now(),
+        **evaluation_values(ev),
     )
     upsert = stmt.on_conflict_do_update(
         index_elements=[t.c.workflow_id, t.c.business_date],
@@ -325,6 +333,7 @@ def save_evaluation(conn: sa.Connection, ev: Evaluation) -> bool:
             "as_of": stmt.excluded.as_of,
             "chain_status": stmt.excluded.chain_status,
             "payload": stmt.excluded.payload,
+            "memory": stmt.excluded.memory,
             "updated_at": stmt.excluded.updated_at,
         },
         where=t.c.as_of <= stmt.excluded.as_of,
@@ -351,21 +360,14 @@ def load_day_memory(
     day's latest stored evaluation, the ``stuck_threshold_minutes`` setting, and (``segments`` given)
     the workflow's baselines of those segments.
 
-    Of the stored evaluation only those two parts are read, not the whole of it (a tick used to parse
-    and validate it twice). Before the day's first evaluation both are empty.
+    Of the stored evaluation only those two parts are read (its ``memory`` column), not the whole of
+    it. Before the day's first evaluation both are empty.
     """
     x, e = execution_logs, evaluations
     progress = sa.select(sa.func.json_agg(sa.func.json_build_array(*(x.c[name] for name in _PROGRESS_ROW)))).where(
         x.c.workflow_id == workflow_id, x.c.business_date == business_date, x.c.progress_changed_at.is_not(None)
     )
-    completed = sa.func.jsonb_path_query_array(
-        e.c.payload,
-        sa.cast("$.steps[*] ? (@.status == $status).step_id", JSONPATH),
-        sa.func.jsonb_build_object("status", StepStatus.COMPLETE.value),
-    )
-    remembered = sa.select(sa.func.jsonb_build_array(e.c.payload["risk"], completed)).where(
-        e.c.workflow_id == workflow_id, e.c.business_date == business_date
-    )
+    remembered = sa.select(e.c.memory).where(e.c.workflow_id == workflow_id, e.c.business_date == business_date)
     c = monitoring_config
     threshold = sa.select(c.c.value).where(c.c.scope == GLOBAL_SCOPE, c.c.key == STUCK_THRESHOLD_MINUTES.name)
     parts = [progress.scalar_subquery(), remembered.scalar_subquery(), threshold.scalar_subquery()]
@@ -420,7 +422,7 @@ def load_evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.dat
     payload = conn.execute(
         sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
     ).scalar_one_or_none()
-    return None if payload is None else Evaluation.model_validate(payload)
+    return None if payload is None else packing.unpack(Evaluation, payload)
 
 
 # --------------------------------------------------------------------------- runs
@@ -484,8 +486,11 @@ def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
     """Write every run of the evaluation to batch_execution_logs in one statement.
 
     A run already stored from a newer tick is left alone (a late, older tick never moves a run
-    backwards). Progress memory comes from ``ev.progress``; a run without an entry keeps what it
-    had. Returns how many rows were inserted or updated.
+    backwards). A finished run that comes back as it is stored is left alone too: its row keeps the
+    tick that stored it (``observed_at``), and a tick late in a 5,000-step day rewrites its few
+    running or changed runs, not its thousands of finished ones. Progress memory comes from
+    ``ev.progress``; a run without an entry keeps what it had. Returns how many rows were inserted
+    or updated.
     """
     as_of = utc(ev.as_of, "Evaluation.as_of")
     by_key: dict[tuple[str, int, int], dict[str, Any]] = {}
@@ -503,9 +508,13 @@ def upsert_runs(conn: sa.Connection, workflow_id: str, ev: Evaluation) -> int:
     }
     for name in _PROGRESS_COLUMNS:
         updates[name] = sa.func.coalesce(stmt.excluded[name], t.c[name])
+    compared = [name for name in updates if name != "observed_at"]
+    changed = sa.tuple_(*(t.c[name] for name in compared)).is_distinct_from(sa.tuple_(*(updates[n] for n in compared)))
     updates["updated_at"] = sa.func.now()
     stmt = stmt.on_conflict_do_update(
-        constraint="uq_execution_logs_run", set_=updates, where=t.c.observed_at <= stmt.excluded.observed_at
+        constraint="uq_execution_logs_run",
+        set_=updates,
+        where=sa.and_(t.c.observed_at <= stmt.excluded.observed_at, sa.or_(t.c.end_time.is_(None), changed)),
     )
     return int(conn.execute(stmt).rowcount)
 

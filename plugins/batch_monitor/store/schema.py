@@ -291,7 +291,10 @@ evaluations = Table(
     Column("business_date", Date, primary_key=True),
     Column("as_of", TS, nullable=False),  # only ever moves forward
     Column("chain_status", String(16), nullable=False),
-    Column("payload", Json, nullable=False),  # models.Evaluation as JSON
+    Column("payload", LargeBinary, nullable=False),  # models.Evaluation, packed (store/packing.py)
+    # what judging the day again remembers of it (repository.load_day_memory), kept beside the packed
+    # payload: [its AT_RISK memory (Evaluation.risk), the ids of the steps it shows complete]
+    Column("memory", Json, nullable=False),
     # as-of time of the latest tick whose findings were synced into alerts (replay guard)
     Column("alerts_synced_as_of", TS),
     Column("updated_at", TS, nullable=False, server_default=func.now()),
