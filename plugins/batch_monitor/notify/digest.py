@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,7 +78,21 @@ def due_at(workflow: WorkflowConfig, business_date: dt.date) -> dt.datetime | No
     return bd.at_clock(business_date, workflow.digest_at, workflow.timezone, workflow.business_day_start)
 
 
-def is_due(workflow: WorkflowConfig, ev: Evaluation, as_of: dt.datetime) -> bool:
+class Judged(Protocol):
+    """What the digest's due time depends on, of a day's evaluation (an Evaluation has it, and so
+    has the store's head of one, read without the whole evaluation)."""
+
+    @property
+    def business_date(self) -> dt.date: ...
+
+    @property
+    def chain_status(self) -> StepStatus: ...
+
+    @property
+    def as_of(self) -> dt.datetime: ...
+
+
+def is_due(workflow: WorkflowConfig, ev: Judged, as_of: dt.datetime) -> bool:
     """Is the digest of ``ev``'s day due as of ``as_of`` (the tick)? At ``digest_at``, or once the
     evaluation (made no later than the tick) saw the chain complete."""
     deadline = due_at(workflow, ev.business_date)
