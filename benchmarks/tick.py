@@ -35,7 +35,7 @@ from benchmarks import common, history, synthetic
 from benchmarks.common import Section
 
 TODAY = dt.date(2026, 11, 24)  # the judged business day (a Tuesday); history is the 60 days before
-PHASES = ("extract", "evaluate_snapshots", "persist", "notify", "housekeeping")
+PHASES = ("extract", "evaluate_snapshots", "persist", "queue_digests", "notify", "housekeeping")
 DPDC_TARGET_S = 2.0
 SYNTHETIC_TARGET_S = 10.0  # 500 steps, 20,000 thread rows
 
