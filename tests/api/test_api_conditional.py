@@ -1,4 +1,4 @@
-"""batch-timeline and batch-health are kept per store revision and sent with an ETag: a page that
+"""batch-timeline, batch-health and active-alerts are kept per store revision and sent with an ETag: a page that
 asks again with If-None-Match gets 304 while nothing changed, and the new body as soon as a tick
 or an operator changed what it shows."""
 
@@ -99,6 +99,32 @@ def test_a_silence_marks_the_kept_timeline_and_its_end_unmarks_it(op: httpx.Clie
     ended = again(op, "batch-timeline", silenced.headers["etag"], **DAY)
     assert ended.status_code == 200
     assert ended.json() == plain.json() and ended.headers["etag"] == plain.headers["etag"]
+
+
+def test_the_active_alerts_answer_304_until_a_silence_or_an_acknowledgement_changes_them(op: httpx.Client) -> None:
+    only = {"workflow": "dpdc_ami"}
+    first = op.get("active-alerts", params=only)
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    unchanged = again(op, "active-alerts", first.headers["etag"], **only)
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+
+    target = next(a for a in first.json()["alerts"] if a["state"] == "open" and a["step_id"] != "_chain")
+    ends = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    body = {"workflow": "dpdc_ami", "step": target["step_id"], "ends_at": ends.isoformat(), "comment": "rerun"}
+    created = op.post("silences", json=body).json()["silence"]
+    silenced = again(op, "active-alerts", first.headers["etag"], **only)
+    assert silenced.status_code == 200
+    marked = next(a for a in silenced.json()["alerts"] if a["id"] == target["id"])
+    assert marked["silence_id"] == created["id"] and "by op1: rerun" in marked["silenced"]
+    assert op.delete(f"silences/{created['id']}").status_code == 200
+    unmarked = again(op, "active-alerts", silenced.headers["etag"], **only)
+    assert unmarked.json() == first.json() and unmarked.headers["etag"] == first.headers["etag"]
+
+    assert op.post(f"acknowledge-alert/{target['id']}", json={"comment": "seen"}).status_code == 200
+    acknowledged = again(op, "active-alerts", first.headers["etag"], **only)
+    assert acknowledged.status_code == 200
+    assert acknowledged.json()["acknowledged"] == first.json()["acknowledged"] + 1
+    assert next(a for a in acknowledged.json()["alerts"] if a["id"] == target["id"])["state"] == "acknowledged"
 
 
 def test_a_tick_that_judges_the_day_again_is_shown_at_once(monitor: MonitorEnv, viewer: httpx.Client) -> None:

@@ -538,6 +538,13 @@ def timeline_revision(conn: sa.Connection, workflow_id: str, business_date: dt.d
     return revision_of(conn.execute(sa.select(*timeline_revision_columns(workflow_id, business_date))).one())
 
 
+def active_alerts_version(workflow_ids: Collection[str]) -> sa.ColumnElement[Any]:
+    """The version of the workflows' active alerts (``active_alerts``): an alert opened, seen again by
+    a tick, acknowledged or resolved changes it."""
+    t = alerts
+    return _row_versions(t, t.c.state.in_(ACTIVE_STATES), t.c.workflow_id.in_(list(workflow_ids)), label=t.c.id)
+
+
 def silences_version(workflow_id: str, now: dt.datetime) -> sa.ColumnElement[Any]:
     """The version of the workflow's stored silences that ``silences_in_effect`` lists at ``now``
     (those in effect or yet to come): any silence added, changed or ended, or over, changes it."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NoReturn
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Annotated, Any, Generic, Literal, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
@@ -39,6 +41,7 @@ from batch_monitor.api.schemas import (
     AlertActionResponse,
     AlertDetailResponse,
     AlertEventOut,
+    AlertOut,
     BatchLogsResponse,
     HealthNow,
     HealthResponse,
@@ -163,24 +166,84 @@ def get_workflows(request: Request, user: UserDep, conn: StoreDep) -> WorkflowsR
 # --------------------------------------------------------------------------- alerts
 
 
-@router.get("/active-alerts", response_model=ActiveAlertsResponse, responses=AUTH_ERRORS, tags=["alerts"])
+R = TypeVar("R", TimelineResponse, ActiveAlertsResponse)
+
+
+@dataclass(frozen=True)
+class KeptMarked(Generic[R]):
+    """A response as built for one revision of the store, before any silence marks, and its bodies
+    by the marks in effect (a silence starts or ends without a tick)."""
+
+    response: R  # never changed: marks go on a copy
+    shown: Callable[[R], list[AlertOut]]  # the alerts in it a silence may mark
+    variants: cache.Kept[cache.Encoded] = field(default_factory=lambda: cache.Kept(entries=4))
+
+    def render(self, marks: tuple[views.SilenceMark, ...]) -> cache.Encoded:
+        response = self.response
+        if marks:
+            response = response.model_copy(deep=True)
+            views.mark_silenced(self.shown(response), marks)
+        return cache.Encoded.of(cache.encode(response.model_dump(mode="json", by_alias=True)), compress=True)
+
+    def answer(self, request: Request, in_effect: list[Silence], now: dt.datetime) -> Response:
+        """The body with the marks of the silences in effect now (built once per set of marks)."""
+        marks = views.silence_marks(self.shown(self.response), in_effect, now) if in_effect else ()
+        return cache.json_response(request, self.variants.get_or_build(marks, marks, lambda: self.render(marks)))
+
+
+# The workflows' stored silences in effect or yet to come, by their version (queries.silences_version).
+_silences: cache.Kept[list[Silence]] = cache.Kept()
+
+
+def _silences_listed(conn: sa.Connection, versions: Mapping[str, Any], now: dt.datetime) -> list[Silence]:
+    """The stored silences of the workflows in ``versions`` (workflow id → silences_version), each
+    workflow's kept while its version holds."""
+    listed: list[Silence] = []
+    for workflow_id, version in versions.items():
+        listed += _silences.get_or_build(
+            workflow_id, version, partial(stored_silences.listed, conn, [workflow_id], active_at=now)
+        )
+    return listed
+
+
+# The active alerts by the workflows asked for (one, or all a user may read).
+_active_alerts: cache.Kept[KeptMarked[ActiveAlertsResponse]] = cache.Kept()
+
+
+@router.get(
+    "/active-alerts",
+    response_model=ActiveAlertsResponse,
+    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    tags=["alerts"],
+)
 def get_active_alerts(
     request: Request,
     user: UserDep,
-    conn: StoreDep,
+    conn: ReadingStoreDep,
     workflow: Annotated[WorkflowParam, Query(description="only this workflow's alerts")] = None,
-) -> ActiveAlertsResponse:
-    """Active alerts (open or acknowledged, not resolved), CRITICAL first then newest, with counts."""
-    metas = queries.workflows(conn)
-    if workflow is not None:
-        ids = [_pick_workflow(request, user, metas, workflow).workflow_id]
-    else:
-        ids = readable(request, user, [m.workflow_id for m in metas])
-    rows = queries.active_alerts(conn, ids)
-    response = views.active_alerts(rows, {m.workflow_id: m for m in metas})
+) -> Response:
+    """Active alerts (open or acknowledged, not resolved), CRITICAL first then newest, with counts.
+
+    Built once per revision of the alerts (api/cache.py); sent with an ETag, 304 on If-None-Match.
+    """
     now = utc_now()
-    views.annotate_silenced(response.alerts, queries.silences_in_effect(conn, _metas_of(metas, ids), now), now)
-    return response
+
+    def plan(metas: list[WorkflowMeta]) -> tuple[tuple[list[WorkflowMeta], list[str]], list[Any]]:
+        if workflow is not None:
+            ids = [_pick_workflow(request, user, metas, workflow).workflow_id]
+        else:
+            ids = readable(request, user, [m.workflow_id for m in metas])
+        return (metas, ids), [queries.active_alerts_version(ids), *(queries.silences_version(w, now) for w in ids)]
+
+    fingerprint, (metas, ids), row = queries.read_configured(conn, plan)
+
+    def build() -> KeptMarked[ActiveAlertsResponse]:
+        response = views.active_alerts(queries.active_alerts(conn, ids), {m.workflow_id: m for m in metas})
+        return KeptMarked(response, lambda r: r.alerts)
+
+    kept = _active_alerts.get_or_build(tuple(ids), (fingerprint, row[0]), build)
+    listed = _silences_listed(conn, dict(zip(ids, row[1:], strict=True)), now)
+    return kept.answer(request, queries.in_effect_of(listed, _metas_of(metas, ids), now), now)
 
 
 def _metas_of(metas: list[WorkflowMeta], ids: list[str]) -> list[WorkflowMeta]:
@@ -322,31 +385,14 @@ def resolve_alert(
 # --------------------------------------------------------------------------- timeline
 
 
-@dataclass(frozen=True)
-class KeptTimeline:
-    """A day's timeline as built for one revision of the store, before any silence marks."""
-
-    response: TimelineResponse  # never changed: marks go on a copy
-    variants: cache.Kept[cache.Encoded]  # the bodies by the silence marks in effect
-
-    def render(self, marks: tuple[views.SilenceMark, ...]) -> cache.Encoded:
-        response = self.response
-        if marks:
-            response = response.model_copy(deep=True)
-            views.mark_silenced(views.shown_alerts(response), marks)
-        return cache.Encoded.of(cache.encode(response.model_dump(mode="json", by_alias=True)), compress=True)
+_timelines: cache.Kept[KeptMarked[TimelineResponse]] = cache.Kept()
 
 
-_timelines: cache.Kept[KeptTimeline] = cache.Kept()
-# The workflows' stored silences in effect or yet to come, by their version (queries.silences_version).
-_silences: cache.Kept[list[Silence]] = cache.Kept()
-
-
-def _build_timeline(conn: sa.Connection, meta: WorkflowMeta, business_date: dt.date) -> KeptTimeline:
+def _build_timeline(conn: sa.Connection, meta: WorkflowMeta, business_date: dt.date) -> KeptMarked[TimelineResponse]:
     ev = queries.evaluation(conn, meta.workflow_id, business_date)
     alerts = queries.day_alerts(conn, meta.workflow_id, business_date)
     response = views.timeline(meta, business_date, ev, alerts, queries.baselines(conn, meta.workflow_id))
-    return KeptTimeline(response, cache.Kept(entries=4))
+    return KeptMarked(response, views.shown_alerts)
 
 
 @router.get(
@@ -381,12 +427,8 @@ def get_batch_timeline(
     kept = _timelines.get_or_build(
         (meta.workflow_id, business_date), (fingerprint, revision), lambda: _build_timeline(conn, meta, business_date)
     )
-    listed = _silences.get_or_build(
-        meta.workflow_id, row[-1], lambda: stored_silences.listed(conn, [meta.workflow_id], active_at=now)
-    )
-    in_effect = queries.in_effect_of(listed, [meta], now)
-    marks = views.silence_marks(views.shown_alerts(kept.response), in_effect, now) if in_effect else ()
-    return cache.json_response(request, kept.variants.get_or_build(marks, marks, lambda: kept.render(marks)))
+    listed = _silences_listed(conn, {meta.workflow_id: row[-1]}, now)
+    return kept.answer(request, queries.in_effect_of(listed, [meta], now), now)
 
 
 # --------------------------------------------------------------------------- run history
