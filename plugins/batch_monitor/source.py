@@ -507,15 +507,22 @@ class SourceReader:
         params = bind_parameters(workflow, business_date, as_of)
         decoder = _Decoder(workflow)
         run_rows = self.query(conn, RUNS_SQL, params)
+        thread_rows = self.query(conn, THREADS_SQL, params) if run_rows else []
         inst_rows = self.query(conn, INSTANCES_SQL, params) if run_rows else []
+        # before the clock check: a run without START_DTTM whose code is padded differently in the
+        # thread tables is placed by these executions' starts (and shows a CC&B clock behind by them)
+        padded_threads, padded_inst = self._padded_rows(conn, workflow, params, decoder, run_rows, thread_rows)
         if read_at is not None:
             reference = max(bd.to_utc(read_at), as_of)
-            _detect_skew(workflow, decoder, run_rows, inst_rows, reference, (business_date, window_start))
+            executions = [*inst_rows, *padded_inst]
+            _detect_skew(workflow, decoder, run_rows, executions, reference, (business_date, window_start))
         runs = self._runs(run_rows, decoder, window_start, window_end, as_of)
         if runs:
-            self._threads(self.query(conn, THREADS_SQL, params), decoder, runs)
+            self._threads(thread_rows, decoder, runs)
             self._instances(inst_rows, decoder, runs, as_of)
-            self._padded_threads(conn, workflow, params, decoder, runs, as_of)
+            bare = {key: run for key, run in runs.items() if not run.threads}
+            self._threads(padded_threads, decoder, bare)
+            self._instances(padded_inst, decoder, bare, as_of)
             for run in runs.values():
                 _best_evidence(run, decoder)
         threads = {key: [run.threads[n].observation(decoder) for n in sorted(run.threads)] for key, run in runs.items()}
@@ -596,33 +603,33 @@ class SourceReader:
             runs[key] = _Run(key, bus_dt, status, code, start, end, raw_code=row.get("batch_cd"))
         return runs
 
-    def _padded_threads(
+    def _padded_rows(
         self,
         conn: sa.Connection,
         workflow: WorkflowConfig,
         params: dict[str, Any],
         decoder: _Decoder,
-        runs: dict[RunKey, _Run],
-        as_of: dt.datetime,
-    ) -> None:
-        """Threads of runs that came back without any: looked up again with codes compared trimmed.
+        run_rows: list[dict[str, Any]],
+        thread_rows: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(threads, executions) of the runs that came back without any thread, looked up again with
+        codes compared trimmed.
 
         Where a code is padded differently in CI_BATCH_RUN and the thread tables (VARCHAR2 columns on
         some sites), the key-index queries miss the threads; the trimmed ones find them, at the cost
         of the index, so they run only for such runs.
         """
-        bare = {key for key, run in runs.items() if not run.threads}
-        if not bare:
-            return
         scratch = _Decoder(workflow, shared=decoder)
+        threaded = {_run_key(row, scratch) for row in thread_rows}
+        bare = {key for row in run_rows if (key := _run_key(row, scratch)) is not None and key not in threaded}
+        if not bare:
+            return [], []
         narrowed = {**params, "batch_codes": sorted({key[0] for key in bare})}
-        theirs = {key: run for key, run in runs.items() if key in bare}
 
         def of_bare(name: str) -> list[dict[str, Any]]:
             return [row for row in self.query(conn, name, narrowed) if _run_key(row, scratch) in bare]
 
-        self._threads(of_bare(THREADS_TRIMMED_SQL), decoder, theirs)
-        self._instances(of_bare(INSTANCES_TRIMMED_SQL), decoder, theirs, as_of)
+        return of_bare(THREADS_TRIMMED_SQL), of_bare(INSTANCES_TRIMMED_SQL)
 
     def _threads(self, rows: list[dict[str, Any]], decoder: _Decoder, runs: dict[RunKey, _Run]) -> None:
         for row in rows:

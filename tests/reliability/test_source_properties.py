@@ -221,3 +221,22 @@ def test_random_bad_rows_never_page_falsely_and_always_say_so(
         "no crash; no CRITICAL finding the clean tick lacks; a DATA_QUALITY finding whenever a row was "
         "distrusted or corrected"
     )
+
+
+def test_a_first_run_without_start_and_with_a_padded_code_on_a_clock_behind_is_still_the_day_s(
+    days: list[Day], tmp_path: Path
+) -> None:
+    """Found by the property above: CM-DMRU's START_DTTM empty, its BATCH_CD padded in CI_BATCH_RUN
+    only, and the CC&B clock a minute behind. Its executions (found by the trimmed-code queries) put
+    its start a minute before the day; the clock check did not see them, so the run was dropped as
+    another day's and a false CRITICAL MISSED_DEADLINE followed."""
+    for day in days:
+        path = tmp_path / "ccb.sqlite"
+        shutil.copyfile(day.path, path)
+        for anomaly in [("null start", "CM-DMRU", None), ("padding", "CM-DMRU", " ")]:
+            apply(path, anomaly, None)
+        shift(path, -1)
+        judged = read_and_judge(path, day.as_of)
+        assert criticals(judged) <= criticals(day.clean), day.as_of
+        quality = " ".join(f.actual for f in judged.findings if f.kind == FindingKind.DATA_QUALITY)
+        assert "CC&B clock behind by about 1m" in quality and "START_DTTM is empty" in quality, day.as_of
