@@ -75,8 +75,8 @@ def dates_to_judge(store: sa.Connection, workflow: WorkflowConfig, as_of: dt.dat
     """
     current = bd.business_date(as_of, workflow.timezone, workflow.business_day_start)
     previous = current - dt.timedelta(days=1)
-    status = repository.chain_status_of(store, workflow.workflow_id, previous)  # not the whole evaluation
-    if status is not None and status != StepStatus.COMPLETE:
+    head = repository.evaluation_head(store, workflow.workflow_id, previous)  # not the whole evaluation
+    if head is not None and head.chain_status != StepStatus.COMPLETE:
         return [previous, current]
     return [current]
 
@@ -228,7 +228,7 @@ def tick_segments(workflow: WorkflowConfig, business_date: dt.date) -> set[str]:
 
 def _tick_evaluation(conn: sa.Connection, snapshot_id: int) -> tuple[Evaluation, bytes]:
     """The snapshot's evaluation, and as it is packed (the day's evaluation is saved as it is)."""
-    kept = repository.load_packed_tick_evaluation(conn, snapshot_id)
+    kept = repository.load_tick_evaluation(conn, snapshot_id)
     if kept is None:
         raise LookupError(f"snapshot {snapshot_id} has no evaluation: run the evaluate task first")
     return kept

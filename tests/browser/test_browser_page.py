@@ -200,13 +200,14 @@ def show_earlier_tick(monitor: MonitorEnv, workflow_id: str, day: str, as_of: dt
                 source_snapshots.c.as_of == as_of,
             )
         ).scalar_one()
-        tick = repository.load_tick_evaluation(conn, snapshot_id)
-        assert tick is not None
+        kept = repository.load_tick_evaluation(conn, snapshot_id)
+        assert kept is not None
+        tick, packed = kept
         day_row = (evaluations.c.workflow_id == workflow_id) & (evaluations.c.business_date == day)
         conn.execute(
             sa.update(evaluations)
             .where(day_row)
-            .values(as_of=as_of, chain_status=tick.chain_status.value, **repository.evaluation_values(tick))
+            .values(as_of=as_of, chain_status=tick.chain_status.value, **repository.evaluation_values(tick, packed))
         )
 
 

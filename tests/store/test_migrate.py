@@ -155,7 +155,8 @@ def test_snapshots_stored_as_json_before_0009_are_read_packed_after_it(fresh_pg_
         migrate(engine)
         with engine.connect() as conn:
             assert repository.load_snapshot(conn, sid) == obs
-            assert repository.load_tick_evaluation(conn, sid) == judged
+            kept = repository.load_tick_evaluation(conn, sid)
+            assert kept is not None and kept[0] == judged
         downgrade(engine, "0008")
         with engine.connect() as conn:
             payload, evaluation = conn.execute(

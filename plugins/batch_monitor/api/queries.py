@@ -29,9 +29,8 @@ from batch_monitor.constants import CHAIN_STEP_ID, FindingKind, RunStatus
 from batch_monitor.models import Evaluation, StepBaseline
 from batch_monitor.settings import REFRESH_INTERVAL_SECONDS
 from batch_monitor.silences import Silence
-from batch_monitor.store import packing
 from batch_monitor.store import silences as stored_silences
-from batch_monitor.store.repository import load_baselines, setting, utc
+from batch_monitor.store.repository import load_baselines, load_evaluation, setting, utc
 from batch_monitor.store.schema import (
     alert_events,
     alerts,
@@ -258,11 +257,7 @@ def latest_business_dates(conn: sa.Connection) -> dict[str, dt.date]:
 
 def evaluation(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> Evaluation | None:
     """The day's latest evaluation (batch_evaluations), or None when the day was not judged."""
-    t = evaluations
-    payload = conn.execute(
-        sa.select(t.c.payload).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
-    ).scalar_one_or_none()
-    return None if payload is None else packing.unpack(Evaluation, payload)
+    return load_evaluation(conn, workflow_id, business_date)
 
 
 def baselines(conn: sa.Connection, workflow_id: str) -> list[StepBaseline]:

@@ -62,6 +62,8 @@ router = APIRouter(prefix="/api/v1")
 
 CSV_ROW_LIMIT = 100_000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such alert"}}
+# the answers kept per store revision (api/cache.py): a conditional request may get 304
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "unchanged since the ETag sent in If-None-Match"}}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": f"the body is larger than {BODY_LIMIT // 1024} KiB"},
     415: {"description": "the body is not sent as application/json"},
@@ -213,7 +215,7 @@ _active_alerts: cache.Kept[KeptMarked[ActiveAlertsResponse]] = cache.Kept()
 @router.get(
     "/active-alerts",
     response_model=ActiveAlertsResponse,
-    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    responses={**AUTH_ERRORS, **NOT_MODIFIED},
     tags=["alerts"],
 )
 def get_active_alerts(
@@ -398,7 +400,7 @@ def _build_timeline(conn: sa.Connection, meta: WorkflowMeta, business_date: dt.d
 @router.get(
     "/batch-timeline",
     response_model=TimelineResponse,
-    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    responses={**AUTH_ERRORS, **NOT_MODIFIED},
     tags=["timeline"],
 )
 def get_batch_timeline(
@@ -555,7 +557,7 @@ _health: cache.Kept[cache.Spliced] = cache.Kept()
 @router.get(
     "/batch-health",
     response_model=HealthResponse,
-    responses={**AUTH_ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    responses={**AUTH_ERRORS, **NOT_MODIFIED},
     tags=["health"],
 )
 def get_batch_health(

@@ -301,15 +301,9 @@ def save_tick_evaluation(conn: sa.Connection, snapshot_id: int, ev: Evaluation) 
     )
 
 
-def load_tick_evaluation(conn: sa.Connection, snapshot_id: int) -> Evaluation | None:
-    """The evaluation :func:`save_tick_evaluation` kept for a snapshot (None: not evaluated yet)."""
-    kept = load_packed_tick_evaluation(conn, snapshot_id)
-    return None if kept is None else kept[0]
-
-
-def load_packed_tick_evaluation(conn: sa.Connection, snapshot_id: int) -> tuple[Evaluation, bytes] | None:
-    """:func:`load_tick_evaluation`'s evaluation with its packed bytes (saved as they are: see
-    :func:`save_evaluation`), None when the snapshot is not evaluated yet."""
+def load_tick_evaluation(conn: sa.Connection, snapshot_id: int) -> tuple[Evaluation, bytes] | None:
+    """The evaluation :func:`save_tick_evaluation` kept for a snapshot, with its packed bytes (the
+    day's evaluation is saved as they are: see :func:`save_evaluation`); None: not evaluated yet."""
     t = tick_evaluations
     packed = conn.execute(sa.select(t.c.evaluation).where(t.c.snapshot_id == snapshot_id)).scalar_one_or_none()
     return None if packed is None else (packing.unpack(Evaluation, packed), packed)
@@ -326,7 +320,7 @@ def evaluation_values(ev: Evaluation, packed: bytes | None = None) -> dict[str, 
 def save_evaluation(conn: sa.Connection, ev: Evaluation, packed: bytes | None = None) -> bool:
     """Keep the day's latest evaluation. False (nothing written) when a newer one is stored.
 
-    ``packed``: ``ev`` as :func:`load_packed_tick_evaluation` read it (not packed a second time)."""
+    ``packed``: ``ev`` as :func:`load_tick_evaluation` read it (not packed a second time)."""
     t = evaluations
     stmt = pg_insert(t).values(
         workflow_id=ev.workflow_id,
@@ -416,13 +410,6 @@ def _progress_entry(item: list[Any]) -> tuple[str, Progress]:
         changed_at=dt.datetime.fromisoformat(changed_at).astimezone(dt.UTC),
         seen_at=dt.datetime.fromisoformat(observed_at).astimezone(dt.UTC),
     )
-
-
-def chain_status_of(conn: sa.Connection, workflow_id: str, business_date: dt.date) -> str | None:
-    """The chain status of the day's latest evaluation (a StepStatus value), None when there is none."""
-    t = evaluations
-    query = sa.select(t.c.chain_status).where(t.c.workflow_id == workflow_id, t.c.business_date == business_date)
-    return conn.execute(query).scalar_one_or_none()
 
 
 @dataclass(frozen=True)
